@@ -1,0 +1,399 @@
+//! The audit log (invariant 5): every access, denial, admin change and job
+//! run appends an event in the same redb transaction as what it records.
+//! Events are chained with HMAC-SHA256 under a key derived from the tenant
+//! key (held outside redb), so someone who can write the file but not read
+//! the key file can neither alter, remove nor reorder events unnoticed; a
+//! MAC'd head record catches a cut-off tail.
+//!
+//! Events carry ids, names and outcomes, never personal values.
+
+use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::TenantKeys;
+use crate::store::tables::{AUDIT, META, meta};
+use crate::store::{StoreError, StoreResult};
+
+/// How an audited action ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Outcome {
+    /// Allowed and done.
+    Ok,
+    /// Refused by policy, role or authentication.
+    Deny,
+    /// Attempted and failed (invalid input, trap, conflict, ...).
+    Error,
+}
+
+impl Outcome {
+    /// Lowercase name for the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Deny => "deny",
+            Outcome::Error => "error",
+        }
+    }
+}
+
+/// One audit event. `seq` is assigned when the event is appended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Position in the tenant's chain, from 1.
+    pub seq: u64,
+    /// When it happened (ms since epoch).
+    pub time_ms: i64,
+    /// The request (or job) it belongs to.
+    pub request_id: String,
+    /// Staff user id, `system`, or `anonymous` for unauthenticated callers.
+    pub actor: String,
+    /// The plugin that acted, if one did.
+    pub plugin: Option<String>,
+    /// That plugin's component digest.
+    pub digest: Option<String>,
+    /// What was done, e.g. `residents.get`, `invoke dose-entry/record-dose`, `user.add`.
+    pub action: String,
+    /// The person concerned (internal id), if one is.
+    pub subject: Option<u64>,
+    /// Field names touched (never their values).
+    pub fields: Vec<String>,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Host-written explanation for denials and errors; never personal values.
+    pub reason: Option<String>,
+}
+
+impl Event {
+    /// A new event with no plugin, subject or fields.
+    pub fn new(
+        time_ms: i64,
+        request_id: &str,
+        actor: &str,
+        action: impl Into<String>,
+        outcome: Outcome,
+    ) -> Event {
+        Event {
+            seq: 0,
+            time_ms,
+            request_id: request_id.to_owned(),
+            actor: actor.to_owned(),
+            plugin: None,
+            digest: None,
+            action: action.into(),
+            subject: None,
+            fields: Vec::new(),
+            outcome,
+            reason: None,
+        }
+    }
+
+    /// Sets the reason.
+    pub fn with_reason(mut self, reason: impl Into<String>) -> Event {
+        self.reason = Some(reason.into());
+        self
+    }
+
+    /// Sets the subject.
+    pub fn with_subject(mut self, subject: u64) -> Event {
+        self.subject = Some(subject);
+        self
+    }
+}
+
+const MAC_LEN: usize = 32;
+const GENESIS: [u8; MAC_LEN] = [0; MAC_LEN];
+
+/// The end of a chain: last sequence and its MAC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Head {
+    seq: u64,
+    mac: [u8; MAC_LEN],
+}
+
+fn head_mac(keys: &TenantKeys, head: Head) -> [u8; MAC_LEN] {
+    let mut body = b"kiroku-audit-head".to_vec();
+    body.extend_from_slice(&head.seq.to_be_bytes());
+    keys.audit_mac(&head.mac, &body)
+}
+
+fn encode_head(keys: &TenantKeys, head: Head) -> Vec<u8> {
+    let mut out = head.seq.to_be_bytes().to_vec();
+    out.extend_from_slice(&head.mac);
+    out.extend_from_slice(&head_mac(keys, head));
+    out
+}
+
+fn decode_head(bytes: &[u8]) -> Option<(Head, [u8; MAC_LEN])> {
+    if bytes.len() != 8 + 2 * MAC_LEN {
+        return None;
+    }
+    let seq = u64::from_be_bytes(bytes[..8].try_into().ok()?);
+    let mac = bytes[8..8 + MAC_LEN].try_into().ok()?;
+    let check = bytes[8 + MAC_LEN..].try_into().ok()?;
+    Some((Head { seq, mac }, check))
+}
+
+/// Appends events to the chain inside `txn`; returns their sequence numbers.
+pub fn append(
+    txn: &WriteTransaction,
+    keys: &TenantKeys,
+    events: Vec<Event>,
+) -> StoreResult<Vec<u64>> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut meta_table = txn.open_table(META)?;
+    let mut head = match meta_table.get(meta::AUDIT_HEAD)? {
+        Some(v) => {
+            decode_head(v.value())
+                .ok_or_else(|| StoreError::Damaged("audit head".into()))?
+                .0
+        }
+        None => Head {
+            seq: 0,
+            mac: GENESIS,
+        },
+    };
+    let mut audit = txn.open_table(AUDIT)?;
+    let mut seqs = Vec::with_capacity(events.len());
+    let mut value = Vec::with_capacity(256);
+    for mut event in events {
+        event.seq = head.seq + 1;
+        value.clear();
+        value = postcard::to_extend(&event, value).expect("events always encode");
+        let mac = keys.audit_mac(&head.mac, &value);
+        value.extend_from_slice(&mac);
+        audit.insert(event.seq, value.as_slice())?;
+        head = Head {
+            seq: event.seq,
+            mac,
+        };
+        seqs.push(event.seq);
+    }
+    meta_table.insert(meta::AUDIT_HEAD, encode_head(keys, head).as_slice())?;
+    Ok(seqs)
+}
+
+/// Where and how a chain is broken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("audit event {seq}: {problem}")]
+pub struct ChainBreak {
+    /// The first bad event (or the position where one is missing).
+    pub seq: u64,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+/// What verification found.
+#[derive(Debug)]
+pub enum Verified {
+    /// Every event is intact; this many were checked.
+    Intact(u64),
+    /// The chain is broken.
+    Broken(ChainBreak),
+}
+
+/// Events verified per batch handed to a worker thread.
+const VERIFY_BATCH: usize = 8_192;
+
+fn check_batch(
+    keys: &TenantKeys,
+    prev: [u8; MAC_LEN],
+    batch: &[(u64, Vec<u8>)],
+) -> Result<(), ChainBreak> {
+    let mut prev = prev;
+    for (seq, value) in batch {
+        let broken = |problem: &str| ChainBreak {
+            seq: *seq,
+            problem: problem.to_owned(),
+        };
+        if value.len() < MAC_LEN {
+            return Err(broken("the event is truncated (altered)"));
+        }
+        let (body, mac) = value.split_at(value.len() - MAC_LEN);
+        if keys.audit_mac(&prev, body) != mac {
+            return Err(broken(
+                "the event does not match its chain MAC: it was altered, or events before it were removed or reordered",
+            ));
+        }
+        match postcard::from_bytes::<Event>(body) {
+            Ok(event) if event.seq == *seq => {}
+            Ok(_) => return Err(broken("the event is stored out of its place (reordered)")),
+            Err(_) => return Err(broken("the event does not decode (altered)")),
+        }
+        prev = mac.try_into().expect("split at MAC_LEN");
+    }
+    Ok(())
+}
+
+/// Verifies a whole chain. Reading is sequential; MACs are checked on
+/// worker threads, since each event's predecessor MAC is stored beside it.
+pub fn verify(db: &impl ReadableDatabase, keys: &TenantKeys) -> StoreResult<Verified> {
+    let txn = db.begin_read()?;
+    let head = match txn.open_table(META) {
+        Ok(t) => t.get(meta::AUDIT_HEAD)?.map(|v| v.value().to_vec()),
+        Err(redb::TableError::TableDoesNotExist(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let table = match txn.open_table(AUDIT) {
+        Ok(t) => Some(t),
+        Err(redb::TableError::TableDoesNotExist(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .max(1);
+    let mut expected = 1u64;
+    let mut last_mac = GENESIS;
+    let mut first_break: Option<ChainBreak> = None;
+    std::thread::scope(|scope| -> StoreResult<()> {
+        let (tx, rx) =
+            std::sync::mpsc::sync_channel::<([u8; MAC_LEN], Vec<(u64, Vec<u8>)>)>(workers * 2);
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        let (err_tx, err_rx) = std::sync::mpsc::channel::<ChainBreak>();
+        for _ in 0..workers {
+            let rx = rx.clone();
+            let err_tx = err_tx.clone();
+            scope.spawn(move || {
+                loop {
+                    let job = rx.lock().map(|r| r.recv());
+                    let Ok(Ok((prev, batch))) = job else { break };
+                    if let Err(b) = check_batch(keys, prev, &batch) {
+                        let _ = err_tx.send(b);
+                    }
+                }
+            });
+        }
+        drop(err_tx);
+        if let Some(table) = &table {
+            let mut batch = Vec::with_capacity(VERIFY_BATCH);
+            let mut batch_prev = GENESIS;
+            for entry in table.range(0u64..)? {
+                let (k, v) = entry?;
+                let seq = k.value();
+                let value = v.value();
+                if seq != expected {
+                    first_break.get_or_insert(ChainBreak {
+                        seq: expected,
+                        problem: if seq > expected {
+                            format!("missing (removed); the next stored event is {seq}")
+                        } else {
+                            "stored twice".into()
+                        },
+                    });
+                    break;
+                }
+                if value.len() >= MAC_LEN {
+                    let mac: [u8; MAC_LEN] = value[value.len() - MAC_LEN..]
+                        .try_into()
+                        .expect("length checked");
+                    batch.push((seq, value.to_vec()));
+                    if batch.len() == VERIFY_BATCH {
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(VERIFY_BATCH));
+                        let _ = tx.send((batch_prev, full));
+                        batch_prev = mac;
+                    }
+                    last_mac = mac;
+                } else {
+                    batch.push((seq, value.to_vec()));
+                }
+                expected += 1;
+            }
+            if !batch.is_empty() {
+                let _ = tx.send((batch_prev, batch));
+            }
+        }
+        drop(tx);
+        let mut breaks: Vec<ChainBreak> = err_rx.iter().collect();
+        breaks.extend(first_break.take());
+        first_break = breaks.into_iter().min_by_key(|b| b.seq);
+        Ok(())
+    })?;
+    if let Some(b) = first_break {
+        return Ok(Verified::Broken(b));
+    }
+    let count = expected - 1;
+    let stored = Head {
+        seq: count,
+        mac: last_mac,
+    };
+    match head {
+        None if count == 0 => Ok(Verified::Intact(0)),
+        None => Ok(Verified::Broken(ChainBreak {
+            seq: count,
+            problem: "the chain's head record is missing".into(),
+        })),
+        Some(bytes) => match decode_head(&bytes) {
+            Some((h, check)) if check == head_mac(keys, h) => {
+                if h == stored {
+                    Ok(Verified::Intact(count))
+                } else if h.seq > count {
+                    Ok(Verified::Broken(ChainBreak {
+                        seq: count + 1,
+                        problem: format!(
+                            "missing: the chain ends at {count} but its head records {}",
+                            h.seq
+                        ),
+                    }))
+                } else {
+                    Ok(Verified::Broken(ChainBreak {
+                        seq: h.seq.max(1),
+                        problem: "the chain's end does not match its head record".into(),
+                    }))
+                }
+            }
+            _ => Ok(Verified::Broken(ChainBreak {
+                seq: count.max(1),
+                problem: "the chain's head record was altered".into(),
+            })),
+        },
+    }
+}
+
+/// Filters for [`query`].
+#[derive(Debug, Default, Clone)]
+pub struct Query {
+    /// Only events about this person.
+    pub subject: Option<u64>,
+    /// Only events by this actor.
+    pub actor: Option<String>,
+    /// Only events at or after this time (ms).
+    pub from_ms: Option<i64>,
+    /// Only events before this time (ms).
+    pub to_ms: Option<i64>,
+    /// Only events after this sequence (paging).
+    pub after: Option<u64>,
+    /// At most this many.
+    pub limit: usize,
+}
+
+/// Reads events matching `q`, oldest first.
+pub fn query(db: &impl ReadableDatabase, q: &Query) -> StoreResult<Vec<Event>> {
+    let txn = db.begin_read()?;
+    let table = match txn.open_table(AUDIT) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut out = Vec::new();
+    for entry in table.range(q.after.unwrap_or(0) + 1..)? {
+        let (_, v) = entry?;
+        let value = v.value();
+        let body = &value[..value.len().saturating_sub(MAC_LEN)];
+        let event: Event = postcard::from_bytes(body)?;
+        if q.to_ms.is_some_and(|to| event.time_ms >= to) {
+            continue;
+        }
+        if q.from_ms.is_some_and(|from| event.time_ms < from)
+            || q.subject.is_some_and(|s| event.subject != Some(s))
+            || q.actor.as_ref().is_some_and(|a| &event.actor != a)
+        {
+            continue;
+        }
+        out.push(event);
+        if out.len() >= q.limit {
+            break;
+        }
+    }
+    Ok(out)
+}

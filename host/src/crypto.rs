@@ -1,0 +1,299 @@
+//! Sealing at rest (invariant 6). Each person's data is sealed with that
+//! person's data key (XChaCha20-Poly1305, random 192-bit nonces); data keys
+//! are wrapped by a key derived from the tenant key, which lives in a key
+//! file outside redb. Lookup indexes and the audit chain use HMAC-SHA256
+//! under further derived keys. Nothing here is hand-rolled: RustCrypto's
+//! audited AEAD, HKDF and HMAC do the work.
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use crate::clock::Entropy;
+
+/// Length of every key the host handles.
+pub const KEY_LEN: usize = 32;
+const NONCE_LEN: usize = 24;
+const TAG_LEN: usize = 16;
+/// Length of a keyed lookup hash: 128 bits keeps collisions out of reach
+/// for any municipality while halving index size.
+pub const INDEX_HASH_LEN: usize = 16;
+
+/// A keyed lookup hash, stored in indexes instead of the clear value.
+pub type IndexHash = [u8; INDEX_HASH_LEN];
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Sealed data did not open: wrong key, wrong context or altered bytes.
+#[derive(Debug, thiserror::Error)]
+#[error("sealed data failed authentication (wrong key, wrong record, or altered on disk)")]
+pub struct CryptoError;
+
+/// A tenant's root key, as read from its key file.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct TenantKey([u8; KEY_LEN]);
+
+impl std::fmt::Debug for TenantKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TenantKey(..)")
+    }
+}
+
+impl TenantKey {
+    /// A fresh random key.
+    pub fn generate(entropy: &dyn Entropy) -> TenantKey {
+        let mut key = [0u8; KEY_LEN];
+        entropy.fill(&mut key);
+        TenantKey(key)
+    }
+
+    /// The key from its stored bytes.
+    pub fn from_bytes(bytes: [u8; KEY_LEN]) -> TenantKey {
+        TenantKey(bytes)
+    }
+
+    /// The stored form.
+    pub fn as_bytes(&self) -> &[u8; KEY_LEN] {
+        &self.0
+    }
+}
+
+/// What an index hash is of; keeps hashes of different kinds apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexKind {
+    /// Address number (宛名番号).
+    AddressNumber,
+    /// Normalised name + birth date.
+    NameAndBirthDate,
+    /// Ticket number.
+    Ticket,
+    /// My Number.
+    MyNumber,
+}
+
+impl IndexKind {
+    fn label(self) -> &'static [u8] {
+        match self {
+            IndexKind::AddressNumber => b"address-number",
+            IndexKind::NameAndBirthDate => b"name+birth-date",
+            IndexKind::Ticket => b"ticket",
+            IndexKind::MyNumber => b"my-number",
+        }
+    }
+}
+
+/// The keys a tenant's host code works with, derived from its [`TenantKey`].
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub struct TenantKeys {
+    wrap: [u8; KEY_LEN],
+    index: [u8; KEY_LEN],
+    audit: [u8; KEY_LEN],
+    #[zeroize(skip)]
+    tenant: String,
+}
+
+impl std::fmt::Debug for TenantKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TenantKeys({})", self.tenant)
+    }
+}
+
+fn derive(root: &TenantKey, tenant: &str, purpose: &str) -> [u8; KEY_LEN] {
+    let hk = hkdf::Hkdf::<Sha256>::new(Some(b"kiroku tenant keys v1"), &root.0);
+    let mut out = [0u8; KEY_LEN];
+    let info = format!("{purpose}/{tenant}");
+    hk.expand(info.as_bytes(), &mut out)
+        .expect("32 bytes is a valid HKDF-SHA256 output length");
+    out
+}
+
+impl TenantKeys {
+    /// Derives the wrap, index and audit keys of `tenant`.
+    pub fn derive(root: &TenantKey, tenant: &str) -> TenantKeys {
+        TenantKeys {
+            wrap: derive(root, tenant, "wrap"),
+            index: derive(root, tenant, "index"),
+            audit: derive(root, tenant, "audit"),
+            tenant: tenant.to_owned(),
+        }
+    }
+
+    /// Wraps a person's data key for storage next to their record.
+    pub fn wrap(&self, person: u64, key: &DataKey, entropy: &dyn Entropy) -> Vec<u8> {
+        let aad = format!("kiroku/v1/{}/data-key/{person}", self.tenant);
+        seal_with(&self.wrap, aad.as_bytes(), &key.0, entropy)
+    }
+
+    /// Unwraps a person's data key.
+    pub fn unwrap(&self, person: u64, wrapped: &[u8]) -> Result<DataKey, CryptoError> {
+        let aad = format!("kiroku/v1/{}/data-key/{person}", self.tenant);
+        let mut plain = open_with(&self.wrap, aad.as_bytes(), wrapped)?;
+        let key: [u8; KEY_LEN] = plain.as_slice().try_into().map_err(|_| CryptoError)?;
+        plain.zeroize();
+        Ok(DataKey(key))
+    }
+
+    /// The keyed hash under which `value` is indexed.
+    pub fn index_hash(&self, kind: IndexKind, value: &str) -> IndexHash {
+        let mut mac =
+            <HmacSha256 as Mac>::new_from_slice(&self.index).expect("HMAC takes any key length");
+        mac.update(kind.label());
+        mac.update(&[0]);
+        mac.update(value.as_bytes());
+        let full = mac.finalize().into_bytes();
+        full[..INDEX_HASH_LEN]
+            .try_into()
+            .expect("HMAC-SHA256 output is 32 bytes")
+    }
+
+    /// The MAC chaining an audit event to its predecessor.
+    pub fn audit_mac(&self, prev: &[u8; 32], body: &[u8]) -> [u8; 32] {
+        let mut mac =
+            <HmacSha256 as Mac>::new_from_slice(&self.audit).expect("HMAC takes any key length");
+        mac.update(prev);
+        mac.update(body);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// The tenant these keys belong to.
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+}
+
+/// One person's data key. Destroying its wrapped copy makes every sealed
+/// value of the person unrecoverable (crypto-shredding).
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct DataKey([u8; KEY_LEN]);
+
+impl std::fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DataKey(..)")
+    }
+}
+
+impl DataKey {
+    /// A fresh random data key.
+    pub fn generate(entropy: &dyn Entropy) -> DataKey {
+        let mut key = [0u8; KEY_LEN];
+        entropy.fill(&mut key);
+        DataKey(key)
+    }
+
+    /// Seals `plain`, binding it to `context` (tenant, class, record).
+    pub fn seal(&self, context: &SealContext, plain: &[u8], entropy: &dyn Entropy) -> Vec<u8> {
+        seal_with(&self.0, context.0.as_bytes(), plain, entropy)
+    }
+
+    /// Opens what [`DataKey::seal`] sealed with the same context.
+    pub fn open(&self, context: &SealContext, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        open_with(&self.0, context.0.as_bytes(), sealed)
+    }
+}
+
+/// The associated data that binds a sealed value to where it is stored, so
+/// a value copied to another tenant, person, class or record fails to open.
+#[derive(Debug, Clone)]
+pub struct SealContext(String);
+
+impl SealContext {
+    /// Context for `class` data (e.g. `resident`, `dose`) of `person`,
+    /// `item` telling records of one class apart (e.g. the dose id).
+    pub fn new(tenant: &str, class: &str, person: u64, item: u64) -> SealContext {
+        SealContext(format!("kiroku/v1/{tenant}/{class}/{person}/{item}"))
+    }
+}
+
+fn seal_with(key: &[u8; KEY_LEN], aad: &[u8], plain: &[u8], entropy: &dyn Entropy) -> Vec<u8> {
+    let cipher = XChaCha20Poly1305::new(key.into());
+    let mut nonce = [0u8; NONCE_LEN];
+    entropy.fill(&mut nonce);
+    let sealed = cipher
+        .encrypt(XNonce::from_slice(&nonce), Payload { msg: plain, aad })
+        .expect("XChaCha20-Poly1305 encrypts any length the host stores");
+    let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&sealed);
+    out
+}
+
+fn open_with(key: &[u8; KEY_LEN], aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    if sealed.len() < NONCE_LEN + TAG_LEN {
+        return Err(CryptoError);
+    }
+    let (nonce, body) = sealed.split_at(NONCE_LEN);
+    XChaCha20Poly1305::new(key.into())
+        .decrypt(XNonce::from_slice(nonce), Payload { msg: body, aad })
+        .map_err(|_| CryptoError)
+}
+
+/// SHA-256 of bytes, hex-encoded (component digests).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// SHA-256 of a bearer token: tokens carry 256 random bits, so a plain hash
+/// is as strong as a slow one and keeps authentication cheap.
+pub fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SeededEntropy;
+
+    fn keys(tenant: &str) -> TenantKeys {
+        TenantKeys::derive(&TenantKey::from_bytes([7; 32]), tenant)
+    }
+
+    #[test]
+    fn sealed_values_open_only_in_their_own_context() {
+        let entropy = SeededEntropy::new(1);
+        let key = DataKey::generate(&entropy);
+        let here = SealContext::new("142051", "resident", 1, 0);
+        let sealed = key.seal(&here, "藤沢 花子".as_bytes(), &entropy);
+        assert_eq!(key.open(&here, &sealed).unwrap(), "藤沢 花子".as_bytes());
+        assert!(
+            key.open(&SealContext::new("142051", "resident", 2, 0), &sealed)
+                .is_err()
+        );
+        assert!(
+            key.open(&SealContext::new("141003", "resident", 1, 0), &sealed)
+                .is_err()
+        );
+        let mut altered = sealed.clone();
+        *altered.last_mut().unwrap() ^= 1;
+        assert!(key.open(&here, &altered).is_err());
+    }
+
+    #[test]
+    fn data_keys_unwrap_only_for_their_person_and_tenant() {
+        let entropy = SeededEntropy::new(2);
+        let key = DataKey::generate(&entropy);
+        let wrapped = keys("142051").wrap(9, &key, &entropy);
+        assert!(keys("142051").unwrap(9, &wrapped).is_ok());
+        assert!(keys("142051").unwrap(10, &wrapped).is_err());
+        assert!(keys("141003").unwrap(9, &wrapped).is_err());
+    }
+
+    #[test]
+    fn index_hashes_are_keyed_and_kind_separated() {
+        let a = keys("142051");
+        let b = keys("141003");
+        assert_eq!(
+            a.index_hash(IndexKind::Ticket, "1"),
+            a.index_hash(IndexKind::Ticket, "1")
+        );
+        assert_ne!(
+            a.index_hash(IndexKind::Ticket, "1"),
+            b.index_hash(IndexKind::Ticket, "1")
+        );
+        assert_ne!(
+            a.index_hash(IndexKind::Ticket, "1"),
+            a.index_hash(IndexKind::MyNumber, "1")
+        );
+    }
+}

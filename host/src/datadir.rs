@@ -1,0 +1,250 @@
+//! The data directory, reached only through cap-std `Dir` handles
+//! (invariant 11): nothing a request or a plugin names can resolve outside
+//! it, and every path below is built from validated codes and digests.
+//!
+//! ```text
+//! DATA/system.redb             tenant registry and the system audit chain
+//! DATA/tenants/<code>.redb     one file per municipality
+//! DATA/keys/<code>.key         the tenant's root key (0600), outside redb
+//! DATA/components/<sha256>.wasm  installed plugin components, by digest
+//! ```
+
+use std::io::{self, Read, Write};
+use std::path::Path;
+
+use cap_std::ambient_authority;
+use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt};
+
+use crate::clock::Entropy;
+use crate::crypto::{KEY_LEN, TenantKey};
+use crate::ids::{Digest, TenantCode};
+
+/// Errors reaching files in the data directory.
+#[derive(Debug, thiserror::Error)]
+pub enum DataDirError {
+    /// The directory or a file in it could not be used.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// No such tenant in this data directory.
+    #[error("tenant {0} does not exist in this data directory")]
+    UnknownTenant(String),
+    /// The tenant already exists.
+    #[error("tenant {0} already exists")]
+    TenantExists(String),
+    /// A key file is not a key.
+    #[error("the key file of tenant {0} is damaged (expected {KEY_LEN} bytes)")]
+    BadKey(String),
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> DataDirError {
+    let what = what.into();
+    move |source| DataDirError::Io { what, source }
+}
+
+/// Whose root key a key file holds.
+#[derive(Debug, Clone, Copy)]
+pub enum KeyOwner<'a> {
+    /// A tenant's.
+    Tenant(&'a TenantCode),
+    /// The system file's.
+    System,
+}
+
+impl KeyOwner<'_> {
+    fn label(self) -> String {
+        match self {
+            KeyOwner::Tenant(code) => code.to_string(),
+            KeyOwner::System => "system".to_owned(),
+        }
+    }
+}
+
+/// Capability handle on a data directory.
+#[derive(Debug)]
+pub struct DataDir {
+    root: Dir,
+    tenants: Dir,
+    keys: Dir,
+    components: Dir,
+}
+
+impl DataDir {
+    /// Opens the data directory at `path`, creating it and its folders.
+    pub fn open(path: &Path) -> Result<DataDir, DataDirError> {
+        std::fs::create_dir_all(path).map_err(io_err(format!(
+            "creating data directory {}",
+            path.display()
+        )))?;
+        let root = Dir::open_ambient_dir(path, ambient_authority())
+            .map_err(io_err(format!("opening data directory {}", path.display())))?;
+        let sub = |name: &str| -> Result<Dir, DataDirError> {
+            root.create_dir_all(name)
+                .map_err(io_err(format!("creating {name}/")))?;
+            root.open_dir(name)
+                .map_err(io_err(format!("opening {name}/")))
+        };
+        let (tenants, keys, components) = (sub("tenants")?, sub("keys")?, sub("components")?);
+        #[cfg(unix)]
+        {
+            use cap_std::fs::PermissionsExt;
+            root.set_permissions("keys", cap_std::fs::Permissions::from_mode(0o700))
+                .map_err(io_err("restricting keys/"))?;
+        }
+        Ok(DataDir {
+            root,
+            tenants,
+            keys,
+            components,
+        })
+    }
+
+    fn open_rw(dir: &Dir, name: &str, create: bool) -> io::Result<std::fs::File> {
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(create).mode(0o600);
+        Ok(dir.open_with(name, &options)?.into_std())
+    }
+
+    /// The system database file.
+    pub fn system_db_file(&self) -> Result<std::fs::File, DataDirError> {
+        Self::open_rw(&self.root, "system.redb", true).map_err(io_err("opening system.redb"))
+    }
+
+    /// The system database file, read-only.
+    pub fn system_db_file_read_only(&self) -> Result<std::fs::File, DataDirError> {
+        Ok(self
+            .root
+            .open("system.redb")
+            .map_err(io_err("opening system.redb"))?
+            .into_std())
+    }
+
+    fn tenant_file_name(code: &TenantCode) -> String {
+        format!("{code}.redb")
+    }
+
+    /// Whether the tenant's database exists.
+    pub fn tenant_exists(&self, code: &TenantCode) -> bool {
+        self.tenants.exists(Self::tenant_file_name(code))
+    }
+
+    /// A tenant's database file for writing; `create` makes it if missing.
+    pub fn tenant_db_file(
+        &self,
+        code: &TenantCode,
+        create: bool,
+    ) -> Result<std::fs::File, DataDirError> {
+        if !create && !self.tenant_exists(code) {
+            return Err(DataDirError::UnknownTenant(code.to_string()));
+        }
+        Self::open_rw(&self.tenants, &Self::tenant_file_name(code), create)
+            .map_err(io_err(format!("opening the database of tenant {code}")))
+    }
+
+    /// A tenant's database file, read-only.
+    pub fn tenant_db_file_read_only(
+        &self,
+        code: &TenantCode,
+    ) -> Result<std::fs::File, DataDirError> {
+        if !self.tenant_exists(code) {
+            return Err(DataDirError::UnknownTenant(code.to_string()));
+        }
+        Ok(self
+            .tenants
+            .open(Self::tenant_file_name(code))
+            .map_err(io_err(format!("opening the database of tenant {code}")))?
+            .into_std())
+    }
+
+    /// Every tenant with a database here, in code order.
+    pub fn tenant_codes(&self) -> Result<Vec<TenantCode>, DataDirError> {
+        let mut codes = Vec::new();
+        for entry in self.tenants.entries().map_err(io_err("listing tenants/"))? {
+            let name = entry.map_err(io_err("listing tenants/"))?.file_name();
+            if let Some(code) = name.to_str().and_then(|n| n.strip_suffix(".redb")) {
+                if let Ok(code) = TenantCode::parse(code) {
+                    codes.push(code);
+                }
+            }
+        }
+        codes.sort();
+        Ok(codes)
+    }
+
+    /// Creates a root key file (0600); refuses to overwrite one.
+    pub fn create_key(
+        &self,
+        owner: KeyOwner<'_>,
+        entropy: &dyn Entropy,
+    ) -> Result<TenantKey, DataDirError> {
+        let key = TenantKey::generate(entropy);
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true).mode(0o600);
+        let code = owner.label();
+        let name = format!("{code}.key");
+        let mut file = self.keys.open_with(&name, &options).map_err(|e| {
+            if e.kind() == io::ErrorKind::AlreadyExists {
+                DataDirError::TenantExists(code.to_string())
+            } else {
+                DataDirError::Io {
+                    what: format!("creating the key of tenant {code}"),
+                    source: e,
+                }
+            }
+        })?;
+        file.write_all(hex::encode(key.as_bytes()).as_bytes())
+            .and_then(|_| file.sync_all())
+            .map_err(io_err(format!("writing the key of tenant {code}")))?;
+        Ok(key)
+    }
+
+    /// Reads a root key.
+    pub fn read_key(&self, owner: KeyOwner<'_>) -> Result<TenantKey, DataDirError> {
+        let code = owner.label();
+        let mut text = String::new();
+        self.keys
+            .open(format!("{code}.key"))
+            .and_then(|mut f| f.read_to_string(&mut text))
+            .map_err(|e| {
+                if e.kind() == io::ErrorKind::NotFound {
+                    DataDirError::UnknownTenant(code.to_string())
+                } else {
+                    DataDirError::Io {
+                        what: format!("reading the key of tenant {code}"),
+                        source: e,
+                    }
+                }
+            })?;
+        let bytes = hex::decode(text.trim()).map_err(|_| DataDirError::BadKey(code.to_string()))?;
+        let bytes: [u8; KEY_LEN] = bytes
+            .try_into()
+            .map_err(|_| DataDirError::BadKey(code.to_string()))?;
+        Ok(TenantKey::from_bytes(bytes))
+    }
+
+    /// Stores a component under its digest (idempotent).
+    pub fn store_component(&self, digest: &Digest, bytes: &[u8]) -> Result<(), DataDirError> {
+        let name = format!("{digest}.wasm");
+        if self.components.exists(&name) {
+            return Ok(());
+        }
+        let tmp = format!("{digest}.tmp");
+        self.components
+            .write(&tmp, bytes)
+            .map_err(io_err("storing a component"))?;
+        self.components
+            .rename(&tmp, &self.components, &name)
+            .map_err(io_err("storing a component"))
+    }
+
+    /// Reads the component stored under `digest`.
+    pub fn read_component(&self, digest: &Digest) -> Result<Vec<u8>, DataDirError> {
+        self.components
+            .read(format!("{digest}.wasm"))
+            .map_err(io_err(format!("reading component {}", digest.short())))
+    }
+}

@@ -1,0 +1,164 @@
+//! The demo: tenant 142051 (Fujisawa) with synthetic residents loaded
+//! through the real resident-sync plugin, tickets issued through the
+//! ticket-issuance plugin, and one user per role.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+
+use crate::admin::{self, AdminActor};
+use crate::app::{App, PluginSlot, Tenant};
+use crate::ids::{Digest, TenantCode};
+use crate::runtime::RequestInfo;
+use crate::store::{SYSTEM_ACTOR, TenantStore};
+
+/// The demo tenant: Fujisawa.
+pub const DEMO_TENANT: &str = "142051";
+/// Its name.
+pub const DEMO_TENANT_NAME: &str = "藤沢市";
+/// Plugins the demo installs, in order.
+pub const DEMO_PLUGINS: &[&str] = &["resident-sync", "ticket-issuance", "dose-entry"];
+/// Roles that get a demo user each.
+pub const DEMO_ROLES: &[&str] = &["clerk", "verifier", "supervisor", "auditor", "admin"];
+/// Residents per resident-sync call while seeding (keeps each call well
+/// inside the plugin's deadline and host-call budget).
+const SEED_BATCH: usize = 1_000;
+
+/// What the demo needs to know.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// How many synthetic residents.
+    pub persons: usize,
+    /// Seed of the generator.
+    pub seed: u64,
+    /// Folder with `<plugin>.wasm` components (`target/wasm32-wasip2/release`).
+    pub plugins: PathBuf,
+    /// Folder with `<plugin>.toml` policies.
+    pub policies: PathBuf,
+}
+
+/// A demo user and their fresh token.
+#[derive(Debug, Clone)]
+pub struct DemoUser {
+    /// Role.
+    pub role: String,
+    /// User name.
+    pub name: String,
+    /// Bearer token.
+    pub token: String,
+}
+
+fn component_path(dir: &Path, plugin: &str) -> PathBuf {
+    dir.join(format!("{}.wasm", plugin.replace('-', "_")))
+}
+
+/// Creates or refreshes the demo tenant; returns fresh tokens.
+pub async fn prepare(app: &App, opts: &DemoOptions) -> anyhow::Result<Vec<DemoUser>> {
+    let code = TenantCode::parse(DEMO_TENANT).expect("the demo code is valid");
+    let clock = app.runtime.clock().clone();
+    let entropy = app.runtime.entropy().clone();
+    if !app.dir.tenant_exists(&code) {
+        TenantStore::create(
+            &app.dir,
+            &code,
+            DEMO_TENANT_NAME,
+            crate::roles::DEFAULT_ROLES,
+            clock.as_ref(),
+            entropy.as_ref(),
+        )?;
+        eprintln!("created tenant {code} ({DEMO_TENANT_NAME})");
+    }
+    let tenant = app.tenant(&code)?.context("the demo tenant exists")?;
+    let actor = AdminActor {
+        name: SYSTEM_ACTOR.into(),
+        request_id: "demo-setup".into(),
+        now_ms: clock.now_ms(),
+    };
+    let installed = admin::list_plugins(&tenant.store)?;
+    for plugin in DEMO_PLUGINS {
+        let wasm_path = component_path(&opts.plugins, plugin);
+        let bytes = std::fs::read(&wasm_path).with_context(|| {
+            format!(
+                "reading {} (build the plugins first: cargo xtask plugins)",
+                wasm_path.display()
+            )
+        })?;
+        let current = installed
+            .iter()
+            .find(|p| p.name == *plugin)
+            .map(|p| p.digest.clone());
+        if current.as_deref() == Some(Digest::of(&bytes).to_string().as_str()) {
+            continue;
+        }
+        let policy_path = opts.policies.join(format!("{plugin}.toml"));
+        let policy = std::fs::read_to_string(&policy_path)
+            .with_context(|| format!("reading {}", policy_path.display()))?;
+        let done = admin::install_plugin(
+            &app.dir,
+            &app.runtime,
+            &tenant.store,
+            &policy,
+            &bytes,
+            &actor,
+        )
+        .await?;
+        eprintln!("installed {} sha256:{}", done.name, done.digest);
+    }
+    if tenant.store.person_count()? == 0 {
+        seed_residents(app, &tenant, opts).await?;
+    }
+    let mut users = Vec::new();
+    for role in DEMO_ROLES {
+        let name = format!("demo-{role}");
+        let token = match admin::user(&tenant.store, &name)? {
+            Some(_) => admin::reissue_token(&tenant.store, &name, &actor, entropy.as_ref())?,
+            None => admin::add_user(&tenant.store, &name, role, &actor, entropy.as_ref())?,
+        };
+        users.push(DemoUser {
+            role: (*role).to_owned(),
+            name,
+            token,
+        });
+    }
+    Ok(users)
+}
+
+async fn seed_residents(app: &App, tenant: &Arc<Tenant>, opts: &DemoOptions) -> anyhow::Result<()> {
+    let today = app.runtime.clock().today();
+    let residents = crate::synth::residents(opts.persons, opts.seed, today);
+    let registry = tenant.registry(app).await?;
+    let plugin = |name: &str| match registry.plugins.get(name) {
+        Some(PluginSlot::Ready(p)) => Ok(p.clone()),
+        _ => bail!("plugin {name} is not ready"),
+    };
+    let (sync, tickets) = (plugin("resident-sync")?, plugin("ticket-issuance")?);
+    let started = std::time::Instant::now();
+    for (i, chunk) in residents.chunks(SEED_BATCH).enumerate() {
+        let mut records: Vec<_> = chunk.iter().map(|r| r.add_record()).collect();
+        records.extend(chunk.iter().flat_map(|r| r.change_records()));
+        let request = Arc::new(RequestInfo {
+            actor: SYSTEM_ACTOR.into(),
+            request_id: format!("demo-seed-{i}"),
+            now_ms: app.runtime.clock().now_ms(),
+            today,
+        });
+        let input = serde_json::json!({ "records": records }).to_string();
+        tenant
+            .invoke(app, &sync, request.clone(), "apply", &input)
+            .await
+            .context("seeding residents")?;
+        let numbers: Vec<_> = chunk.iter().map(|r| r.address_number.clone()).collect();
+        let input = serde_json::json!({ "address_numbers": numbers }).to_string();
+        tenant
+            .invoke(app, &tickets, request, "issue", &input)
+            .await
+            .context("issuing tickets")?;
+    }
+    eprintln!(
+        "seeded {} synthetic residents with tickets in {:.1?}",
+        residents.len(),
+        started.elapsed()
+    );
+    Ok(())
+}

@@ -1,0 +1,21 @@
+//! Kiroku: a vaccination-records server whose business functions are
+//! capability-fenced WebAssembly components. See ARCHITECTURE.md for the
+//! bird's-eye view.
+
+pub mod admin;
+pub mod app;
+pub mod audit;
+pub mod clock;
+pub mod crypto;
+pub mod datadir;
+pub mod demo;
+pub mod fields;
+pub mod ids;
+pub mod limits;
+pub mod normalize;
+pub mod policy;
+pub mod roles;
+pub mod runtime;
+pub mod server;
+pub mod store;
+pub mod synth;

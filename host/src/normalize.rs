@@ -1,0 +1,112 @@
+//! Normalisation of names for lookup, so that staff typing at a counter find
+//! the person however the registry wrote the name: full-width vs half-width,
+//! hiragana vs katakana, small vs large kana (older systems stored only
+//! large), spaces, and common variant kanji (異体字).
+
+use unicode_normalization::UnicodeNormalization;
+
+/// Variant kanji mapped to the form registries commonly use today.
+const VARIANT_KANJI: &[(char, char)] = &[
+    ('髙', '高'),
+    ('﨑', '崎'),
+    ('嵜', '崎'),
+    ('邊', '辺'),
+    ('邉', '辺'),
+    ('濵', '浜'),
+    ('濱', '浜'),
+    ('齋', '斎'),
+    ('齊', '斉'),
+    ('澤', '沢'),
+    ('櫻', '桜'),
+    ('嶋', '島'),
+    ('嶌', '島'),
+    ('國', '国'),
+    ('廣', '広'),
+    ('德', '徳'),
+    ('惠', '恵'),
+    ('實', '実'),
+    ('眞', '真'),
+    ('榮', '栄'),
+    ('藏', '蔵'),
+    ('龍', '竜'),
+    ('瀨', '瀬'),
+    ('槇', '槙'),
+];
+
+/// Small kana and the large kana older systems wrote instead.
+const SMALL_KANA: &[(char, char)] = &[
+    ('ァ', 'ア'),
+    ('ィ', 'イ'),
+    ('ゥ', 'ウ'),
+    ('ェ', 'エ'),
+    ('ォ', 'オ'),
+    ('ッ', 'ツ'),
+    ('ャ', 'ヤ'),
+    ('ュ', 'ユ'),
+    ('ョ', 'ヨ'),
+    ('ヮ', 'ワ'),
+    ('ヵ', 'カ'),
+    ('ヶ', 'ケ'),
+];
+
+fn is_separator(c: char) -> bool {
+    c.is_whitespace() || matches!(c, '・' | '･' | '.' | ',' | '、' | '。')
+}
+
+/// The form under which a name is indexed and searched.
+pub fn name_key(name: &str) -> String {
+    name.nfkc()
+        .filter(|c| !is_separator(*c))
+        .map(|c| {
+            // Hiragana to katakana: the blocks are 0x60 apart.
+            let c = if ('\u{3041}'..='\u{3096}').contains(&c) {
+                char::from_u32(c as u32 + 0x60).unwrap_or(c)
+            } else {
+                c
+            };
+            let c = SMALL_KANA
+                .iter()
+                .find(|(s, _)| *s == c)
+                .map_or(c, |(_, l)| *l);
+            let c = VARIANT_KANJI
+                .iter()
+                .find(|(v, _)| *v == c)
+                .map_or(c, |(_, n)| *n);
+            c.to_ascii_uppercase()
+        })
+        .collect()
+}
+
+/// Trims and applies NFKC: what every stored string goes through, so that
+/// full-width digits and half-width kana never reach storage.
+pub fn clean(value: &str) -> String {
+    value.trim().nfkc().collect::<String>().trim().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::name_key;
+
+    #[test]
+    fn width_kana_small_kana_and_spaces_do_not_matter() {
+        let registry = name_key("フジサワ　キョウコ");
+        assert_eq!(name_key("ﾌｼﾞｻﾜ ｷｮｳｺ"), registry);
+        assert_eq!(name_key("ふじさわ きょうこ"), registry);
+        assert_eq!(name_key("フジサワキヨウコ"), registry);
+    }
+
+    #[test]
+    fn variant_kanji_match_their_common_form() {
+        assert_eq!(name_key("髙橋 邊"), name_key("高橋辺"));
+        assert_eq!(name_key("山﨑"), name_key("山崎"));
+        assert_ne!(name_key("斎藤"), name_key("斉藤"));
+    }
+
+    #[test]
+    fn latin_letters_are_case_and_width_insensitive() {
+        assert_eq!(
+            name_key("ＦＵＪＩＳＡＷＡ Hanako"),
+            name_key("fujisawa HANAKO")
+        );
+    }
+}

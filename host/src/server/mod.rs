@@ -1,0 +1,89 @@
+//! The HTTP API (hyper, JSON). [`router::handle`] is a plain function so
+//! tests call it in process; [`serve`] runs it on a listener.
+
+mod error;
+pub mod router;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+pub use error::ApiError;
+
+use crate::app::App;
+
+/// Header carrying the request id, in and out.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// A JSON response with the request id header.
+pub fn json_response(
+    status: StatusCode,
+    body: &serde_json::Value,
+    request_id: &str,
+) -> Response<Full<Bytes>> {
+    raw_json_response(status, Bytes::from(body.to_string()), request_id)
+}
+
+/// A response whose body is already JSON text.
+pub fn raw_json_response(
+    status: StatusCode,
+    body: Bytes,
+    request_id: &str,
+) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .header(REQUEST_ID_HEADER, request_id)
+        .header("cache-control", "no-store")
+        .body(Full::new(body))
+        .expect("static headers are valid")
+}
+
+/// Accepts connections on `listener` until `shutdown` resolves.
+pub async fn serve(
+    app: Arc<App>,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let app = app.clone();
+                async move { Ok::<_, std::convert::Infallible>(router::handle(&app, req).await) }
+            });
+            if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                tracing::debug!(%peer, "connection ended: {e}");
+            }
+        });
+    }
+    Ok(())
+}
+
+/// Binds `addr` (port 0 picks a free port).
+pub async fn bind(addr: &str) -> anyhow::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    Ok((listener, local))
+}

@@ -1,0 +1,370 @@
+//! Write sets and the per-tenant group committer.
+//!
+//! An invocation never writes redb itself: it hands over a [`WriteSet`]
+//! (checks, operations, audit events) and waits. The committer thread takes
+//! every write set waiting in the queue, validates each against the state
+//! left by the ones before it, applies the valid ones, appends all their
+//! audit events, and makes the lot durable with one commit. Each request is
+//! acknowledged only after that commit (no change without its record, no
+//! record without its change).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use redb::{Database, ReadableTable, WriteTransaction};
+use tokio::sync::{mpsc, oneshot};
+
+use super::tables::{
+    DOSES, META, MY_NUMBERS, NAME_INDEX, PASSPORTS, PERSON_VERSIONS, PERSONS, PLUGINS, TICKETS,
+    TOKENS, UNIQUE_INDEX, USERS, meta,
+};
+use super::{StoreError, StoreResult};
+use crate::audit::{self, Event};
+use crate::crypto::{IndexHash, TenantKeys};
+use crate::limits::{COMMIT_QUEUE_DEPTH, MAX_COMMIT_BATCH};
+
+/// A condition a write set was computed under; if it no longer holds at
+/// commit, the write set is refused as a conflict and the invocation re-run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    /// The person's version is still this (`None`: the person must not exist).
+    PersonVersion {
+        /// Person id.
+        person: u64,
+        /// Version seen.
+        version: Option<u64>,
+    },
+    /// The unique index still maps `key` to `holder` (`None`: absent).
+    Unique {
+        /// Keyed hash.
+        key: IndexHash,
+        /// Person id seen.
+        holder: Option<u64>,
+    },
+}
+
+/// One change. Every op on a person bumps that person's version.
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// Stores a person row (wrapped key + sealed resident).
+    PutPerson(u64, Vec<u8>),
+    /// Stores a sealed My Number.
+    PutMyNumber(u64, Vec<u8>),
+    /// Stores sealed passport data.
+    PutPassport(u64, Vec<u8>),
+    /// Stores a sealed ticket.
+    PutTicket(u64, u64, Vec<u8>),
+    /// Stores a sealed dose.
+    PutDose(u64, u64, Vec<u8>),
+    /// Points a unique index key at a person.
+    SetUnique(IndexHash, u64),
+    /// Removes a unique index key.
+    RemoveUnique(IndexHash),
+    /// Adds a person under a name key.
+    AddName(IndexHash, u64),
+    /// Removes a person from a name key.
+    RemoveName(IndexHash, u64),
+    /// Stores a user row.
+    PutUser(String, Vec<u8>),
+    /// Maps a token hash to a user.
+    PutToken([u8; 32], String),
+    /// Removes a token hash.
+    RemoveToken([u8; 32]),
+    /// Stores an installed plugin row.
+    PutPlugin(String, Vec<u8>),
+    /// Sets a meta value.
+    SetMeta(String, Vec<u8>),
+    /// Tells running servers that users, roles or plugins changed.
+    BumpGeneration,
+}
+
+impl Op {
+    fn person(&self) -> Option<u64> {
+        match self {
+            Op::PutPerson(p, _)
+            | Op::PutMyNumber(p, _)
+            | Op::PutPassport(p, _)
+            | Op::PutTicket(p, _, _)
+            | Op::PutDose(p, _, _) => Some(*p),
+            _ => None,
+        }
+    }
+}
+
+/// Everything one request changes, with the audit events that record it.
+#[derive(Debug, Default)]
+pub struct WriteSet {
+    /// Conditions that must still hold.
+    pub checks: Vec<Check>,
+    /// Changes, applied in order.
+    pub ops: Vec<Op>,
+    /// Audit events, appended in order.
+    pub events: Vec<Event>,
+}
+
+/// A write set was computed on state that has changed since.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Conflict(pub String);
+
+/// Why a commit did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    /// Re-run the invocation on fresh state.
+    #[error("conflict: {0}")]
+    Conflict(Conflict),
+    /// The queue is full; the node is overloaded.
+    #[error("the tenant's commit queue is full")]
+    Overloaded,
+    /// Storage failed; nothing of the batch was committed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+struct Tables<'t> {
+    versions: redb::Table<'t, u64, u64>,
+    persons: redb::Table<'t, u64, &'static [u8]>,
+    my_numbers: redb::Table<'t, u64, &'static [u8]>,
+    passports: redb::Table<'t, u64, &'static [u8]>,
+    tickets: redb::Table<'t, (u64, u64), &'static [u8]>,
+    doses: redb::Table<'t, (u64, u64), &'static [u8]>,
+    unique: redb::Table<'t, [u8; 16], u64>,
+    names: redb::MultimapTable<'t, [u8; 16], u64>,
+    users: redb::Table<'t, &'static str, &'static [u8]>,
+    tokens: redb::Table<'t, [u8; 32], &'static str>,
+    plugins: redb::Table<'t, &'static str, &'static [u8]>,
+}
+
+impl<'t> Tables<'t> {
+    fn open(txn: &'t WriteTransaction) -> StoreResult<Tables<'t>> {
+        Ok(Tables {
+            versions: txn.open_table(PERSON_VERSIONS)?,
+            persons: txn.open_table(PERSONS)?,
+            my_numbers: txn.open_table(MY_NUMBERS)?,
+            passports: txn.open_table(PASSPORTS)?,
+            tickets: txn.open_table(TICKETS)?,
+            doses: txn.open_table(DOSES)?,
+            unique: txn.open_table(UNIQUE_INDEX)?,
+            names: txn.open_multimap_table(NAME_INDEX)?,
+            users: txn.open_table(USERS)?,
+            tokens: txn.open_table(TOKENS)?,
+            plugins: txn.open_table(PLUGINS)?,
+        })
+    }
+
+    fn validate(&self, checks: &[Check]) -> StoreResult<Result<(), Conflict>> {
+        for check in checks {
+            match check {
+                Check::PersonVersion { person, version } => {
+                    let now = self.versions.get(*person)?.map(|v| v.value());
+                    if now != *version {
+                        return Ok(Err(Conflict(format!(
+                            "person {person} changed concurrently"
+                        ))));
+                    }
+                }
+                Check::Unique { key, holder } => {
+                    let now = self.unique.get(*key)?.map(|v| v.value());
+                    if now != *holder {
+                        return Ok(Err(Conflict(
+                            "an identifier was claimed concurrently".into(),
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    fn apply(
+        &mut self,
+        ops: Vec<Op>,
+        generation: &mut bool,
+        metas: &mut Vec<(String, Vec<u8>)>,
+    ) -> StoreResult<()> {
+        let touched: BTreeSet<u64> = ops.iter().filter_map(Op::person).collect();
+        for op in ops {
+            match op {
+                Op::PutPerson(p, row) => {
+                    self.persons.insert(p, row.as_slice())?;
+                }
+                Op::PutMyNumber(p, v) => {
+                    self.my_numbers.insert(p, v.as_slice())?;
+                }
+                Op::PutPassport(p, v) => {
+                    self.passports.insert(p, v.as_slice())?;
+                }
+                Op::PutTicket(p, t, v) => {
+                    self.tickets.insert((p, t), v.as_slice())?;
+                }
+                Op::PutDose(p, d, v) => {
+                    self.doses.insert((p, d), v.as_slice())?;
+                }
+                Op::SetUnique(k, p) => {
+                    self.unique.insert(k, p)?;
+                }
+                Op::RemoveUnique(k) => {
+                    self.unique.remove(k)?;
+                }
+                Op::AddName(k, p) => {
+                    self.names.insert(k, p)?;
+                }
+                Op::RemoveName(k, p) => {
+                    self.names.remove(k, p)?;
+                }
+                Op::PutUser(id, v) => {
+                    self.users.insert(id.as_str(), v.as_slice())?;
+                }
+                Op::PutToken(h, id) => {
+                    self.tokens.insert(h, id.as_str())?;
+                }
+                Op::RemoveToken(h) => {
+                    self.tokens.remove(h)?;
+                }
+                Op::PutPlugin(name, v) => {
+                    self.plugins.insert(name.as_str(), v.as_slice())?;
+                }
+                Op::SetMeta(k, v) => metas.push((k, v)),
+                Op::BumpGeneration => *generation = true,
+            }
+        }
+        for p in touched {
+            let next = self.versions.get(p)?.map_or(1, |v| v.value() + 1);
+            self.versions.insert(p, next)?;
+        }
+        Ok(())
+    }
+}
+
+/// Applies write sets in one durable transaction. Each gets the sequence
+/// numbers of its audit events, or the conflict that refused it (then
+/// neither its changes nor its events are written).
+pub fn apply_batch(
+    db: &Database,
+    keys: &TenantKeys,
+    sets: Vec<WriteSet>,
+) -> StoreResult<Vec<Result<Vec<u64>, Conflict>>> {
+    let txn = db.begin_write()?;
+    let mut outcomes = Vec::with_capacity(sets.len());
+    let mut accepted_events = Vec::new();
+    let mut generation = false;
+    let mut metas = Vec::new();
+    {
+        let mut tables = Tables::open(&txn)?;
+        for set in sets {
+            match tables.validate(&set.checks)? {
+                Ok(()) => {
+                    tables.apply(set.ops, &mut generation, &mut metas)?;
+                    outcomes.push(Ok(set.events.len()));
+                    accepted_events.extend(set.events);
+                }
+                Err(conflict) => outcomes.push(Err(conflict)),
+            }
+        }
+    }
+    if generation || !metas.is_empty() {
+        let mut meta_table = txn.open_table(META)?;
+        for (k, v) in metas {
+            meta_table.insert(k.as_str(), v.as_slice())?;
+        }
+        if generation {
+            let next = meta_table
+                .get(meta::REGISTRY_GENERATION)?
+                .and_then(|v| <[u8; 8]>::try_from(v.value()).ok())
+                .map_or(1, |b| u64::from_be_bytes(b) + 1);
+            meta_table.insert(meta::REGISTRY_GENERATION, next.to_be_bytes().as_slice())?;
+        }
+    }
+    let mut seqs = audit::append(&txn, keys, accepted_events)?.into_iter();
+    txn.commit()?;
+    Ok(outcomes
+        .into_iter()
+        .map(|o| o.map(|n| seqs.by_ref().take(n).collect()))
+        .collect())
+}
+
+struct Job {
+    set: WriteSet,
+    reply: oneshot::Sender<Result<Vec<u64>, CommitError>>,
+}
+
+/// Statistics of a committer, for the throughput benchmark.
+#[derive(Debug, Default)]
+pub struct CommitStats {
+    /// Durable commits made.
+    pub commits: std::sync::atomic::AtomicU64,
+    /// Write sets committed.
+    pub write_sets: std::sync::atomic::AtomicU64,
+}
+
+/// The group committer of one tenant: a thread that owns the write side.
+#[derive(Debug, Clone)]
+pub struct Committer {
+    queue: mpsc::Sender<Job>,
+    stats: Arc<CommitStats>,
+}
+
+impl Committer {
+    /// Starts the committer thread of a tenant database.
+    pub fn start(name: &str, db: Arc<Database>, keys: Arc<TenantKeys>) -> Committer {
+        let (queue, mut jobs) = mpsc::channel::<Job>(COMMIT_QUEUE_DEPTH);
+        let stats = Arc::new(CommitStats::default());
+        let thread_stats = stats.clone();
+        std::thread::Builder::new()
+            .name(format!("commit-{name}"))
+            .spawn(move || {
+                while let Some(first) = jobs.blocking_recv() {
+                    let mut batch = vec![first];
+                    while batch.len() < MAX_COMMIT_BATCH {
+                        match jobs.try_recv() {
+                            Ok(job) => batch.push(job),
+                            Err(_) => break,
+                        }
+                    }
+                    commit_jobs(&db, &keys, batch, &thread_stats);
+                }
+            })
+            .expect("spawning a committer thread");
+        Committer { queue, stats }
+    }
+
+    /// Commits a write set durably; resolves once it is on disk.
+    pub async fn commit(&self, set: WriteSet) -> Result<Vec<u64>, CommitError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .try_send(Job { set, reply })
+            .map_err(|_| CommitError::Overloaded)?;
+        answer
+            .await
+            .map_err(|_| CommitError::Store(StoreError::Damaged("the committer stopped".into())))?
+    }
+
+    /// Commit statistics.
+    pub fn stats(&self) -> &CommitStats {
+        &self.stats
+    }
+}
+
+fn commit_jobs(db: &Database, keys: &TenantKeys, batch: Vec<Job>, stats: &CommitStats) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let (sets, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|j| (j.set, j.reply)).unzip();
+    let n = sets.len() as u64;
+    match apply_batch(db, keys, sets) {
+        Ok(outcomes) => {
+            stats.commits.fetch_add(1, Relaxed);
+            stats.write_sets.fetch_add(n, Relaxed);
+            for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                let _ = reply.send(outcome.map_err(CommitError::Conflict));
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "group commit failed; {n} requests fail");
+            let message = e.to_string();
+            for reply in replies {
+                let _ = reply.send(Err(CommitError::Store(StoreError::Damaged(
+                    message.clone(),
+                ))));
+            }
+        }
+    }
+}

@@ -1,0 +1,727 @@
+//! An invocation's view of a tenant: a read snapshot (MVCC) plus the
+//! invocation's own pending changes, which it reads back. Nothing here
+//! decides what a plugin may do (that is `policy`); this is the storage
+//! semantics of each data class: sealing, indexes, uniqueness, and the
+//! checks the committer re-validates.
+//!
+//! At the end, [`Draft::into_write_set`] seals every change and lists the
+//! versions it was computed on.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use redb::{ReadTransaction, ReadableDatabase};
+
+use super::commit::{Check, Op, WriteSet};
+use super::rows::{self, PersonRow};
+use super::tables::{
+    DOSES, MY_NUMBERS, NAME_INDEX, PASSPORTS, PERSON_VERSIONS, PERSONS, TICKETS, UNIQUE_INDEX,
+};
+use super::{StoreError, TenantStore};
+use crate::audit::Event;
+use crate::clock::Entropy;
+use crate::crypto::{DataKey, IndexHash, IndexKind, SealContext};
+use crate::fields::{Class, FieldValues, resident};
+use crate::limits::MAX_FIELD_BYTES;
+use crate::normalize;
+
+/// Why a draft operation was refused. Messages name fields, never values.
+#[derive(Debug, thiserror::Error)]
+pub enum DraftError {
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// No such record.
+    #[error("{0}")]
+    NotFound(String),
+    /// Malformed value.
+    #[error("{0}")]
+    Invalid(String),
+    /// Contradicts stored data.
+    #[error("{0}")]
+    Conflict(String),
+}
+
+type DraftResult<T> = Result<T, DraftError>;
+
+impl From<redb::StorageError> for DraftError {
+    fn from(e: redb::StorageError) -> DraftError {
+        DraftError::Store(e.into())
+    }
+}
+
+/// Resident statuses the host stores.
+pub const STATUSES: &[&str] = &["resident", "moved-out", "deceased"];
+
+struct Person {
+    version: Option<u64>,
+    key: DataKey,
+    wrapped: Vec<u8>,
+    resident: FieldValues,
+    dirty: bool,
+}
+
+/// Records of one class keyed by a per-person sequence (doses, tickets).
+#[derive(Default)]
+struct Items {
+    items: BTreeMap<u64, FieldValues>,
+    dirty: Vec<u64>,
+}
+
+/// A single sealed value per person (My Number, passport).
+struct Single<T> {
+    value: Option<T>,
+    dirty: bool,
+}
+
+/// See the module docs.
+pub struct Draft {
+    store: Arc<TenantStore>,
+    entropy: Arc<dyn Entropy>,
+    snapshot: Option<ReadTransaction>,
+    persons: HashMap<u64, Person>,
+    doses: HashMap<u64, Items>,
+    tickets: HashMap<u64, Items>,
+    my_numbers: HashMap<u64, Single<String>>,
+    passports: HashMap<u64, Single<FieldValues>>,
+    /// Unique-index entries as first read from the snapshot.
+    unique_seen: HashMap<IndexHash, Option<u64>>,
+    /// Unique-index entries as this draft changed them.
+    unique_own: HashMap<IndexHash, Option<u64>>,
+    /// Name-index entries this draft added or removed.
+    names_own: Vec<(IndexHash, u64, bool)>,
+    index_ops: Vec<Op>,
+}
+
+impl std::fmt::Debug for Draft {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Draft({} persons)", self.persons.len())
+    }
+}
+
+fn seal_context(store: &TenantStore, class: Class, person: u64, item: u64) -> SealContext {
+    SealContext::new(store.code().as_str(), class.name(), person, item)
+}
+
+fn name_key(name: &str, birth_date: &str) -> String {
+    format!("{}|{birth_date}", normalize::name_key(name))
+}
+
+/// Cleans and bounds every present value; checks dates and status.
+pub fn clean_values(class: Class, values: &FieldValues) -> DraftResult<FieldValues> {
+    let mut out = FieldValues::empty(class);
+    for i in values.present() {
+        let name = class.fields()[i];
+        let raw = values.get(i).unwrap_or_default();
+        if raw.len() > MAX_FIELD_BYTES || raw.chars().any(char::is_control) {
+            return Err(DraftError::Invalid(format!(
+                "{name} must be at most {MAX_FIELD_BYTES} bytes without control characters"
+            )));
+        }
+        let value = normalize::clean(raw);
+        let is_date = matches!(name, "birth-date" | "status-date" | "date" | "issued-on");
+        if is_date && kiroku_rules::Date::parse(&value).is_err() {
+            return Err(DraftError::Invalid(format!(
+                "{name}: {}",
+                kiroku_rules::date::InvalidDate
+            )));
+        }
+        if class == Class::Resident && i == resident::STATUS && !STATUSES.contains(&value.as_str())
+        {
+            return Err(DraftError::Invalid(format!(
+                "status must be one of {}",
+                STATUSES.join(", ")
+            )));
+        }
+        if value.is_empty() {
+            out.set(i, None);
+        } else {
+            out.set(i, Some(value));
+        }
+    }
+    Ok(out)
+}
+
+impl Draft {
+    /// A draft over the current state of `store`.
+    pub fn new(store: Arc<TenantStore>, entropy: Arc<dyn Entropy>) -> Draft {
+        Draft {
+            store,
+            entropy,
+            snapshot: None,
+            persons: HashMap::new(),
+            doses: HashMap::new(),
+            tickets: HashMap::new(),
+            my_numbers: HashMap::new(),
+            passports: HashMap::new(),
+            unique_seen: HashMap::new(),
+            unique_own: HashMap::new(),
+            names_own: Vec::new(),
+            index_ops: Vec::new(),
+        }
+    }
+
+    fn snapshot(&mut self) -> DraftResult<&ReadTransaction> {
+        if self.snapshot.is_none() {
+            self.snapshot = Some(self.store.db().begin_read().map_err(StoreError::from)?);
+        }
+        Ok(self.snapshot.as_ref().expect("just set"))
+    }
+
+    fn open<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &mut self,
+        def: redb::TableDefinition<K, V>,
+    ) -> DraftResult<Option<redb::ReadOnlyTable<K, V>>> {
+        match self.snapshot()?.open_table(def) {
+            Ok(t) => Ok(Some(t)),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(e) => Err(StoreError::from(e).into()),
+        }
+    }
+
+    fn person(&mut self, id: u64) -> DraftResult<&mut Person> {
+        if !self.persons.contains_key(&id) {
+            let row = match self.open(PERSONS)? {
+                Some(t) => t.get(id)?.map(|v| v.value().to_vec()),
+                None => None,
+            };
+            let Some(row) = row else {
+                return Err(DraftError::NotFound(format!(
+                    "no person {id} in this tenant"
+                )));
+            };
+            let version = match self.open(PERSON_VERSIONS)? {
+                Some(t) => t.get(id)?.map(|v| v.value()),
+                None => None,
+            };
+            let row: PersonRow = rows::decode(&row).map_err(StoreError::from)?;
+            let key = self
+                .store
+                .keys()
+                .unwrap(id, &row.wrapped_key)
+                .map_err(StoreError::from)?;
+            let plain = key
+                .open(
+                    &seal_context(&self.store, Class::Resident, id, 0),
+                    &row.resident,
+                )
+                .map_err(StoreError::from)?;
+            let resident = rows::decode(&plain).map_err(StoreError::from)?;
+            self.persons.insert(
+                id,
+                Person {
+                    version,
+                    key,
+                    wrapped: row.wrapped_key,
+                    resident,
+                    dirty: false,
+                },
+            );
+        }
+        Ok(self.persons.get_mut(&id).expect("just loaded"))
+    }
+
+    /// Whether the person exists (in the snapshot or created here).
+    pub fn person_exists(&mut self, id: u64) -> DraftResult<bool> {
+        match self.person(id) {
+            Ok(_) => Ok(true),
+            Err(DraftError::NotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A person's resident fields.
+    pub fn resident(&mut self, id: u64) -> DraftResult<FieldValues> {
+        Ok(self.person(id)?.resident.clone())
+    }
+
+    /// Looks up a unique identifier.
+    pub fn find_unique(&mut self, kind: IndexKind, value: &str) -> DraftResult<Option<u64>> {
+        let key = self.store.keys().index_hash(kind, &normalize::clean(value));
+        self.unique_holder(key)
+    }
+
+    fn unique_holder(&mut self, key: IndexHash) -> DraftResult<Option<u64>> {
+        if let Some(own) = self.unique_own.get(&key) {
+            return Ok(*own);
+        }
+        if let Some(seen) = self.unique_seen.get(&key) {
+            return Ok(*seen);
+        }
+        let holder = match self.open(UNIQUE_INDEX)? {
+            Some(t) => t.get(key)?.map(|v| v.value()),
+            None => None,
+        };
+        self.unique_seen.insert(key, holder);
+        Ok(holder)
+    }
+
+    fn set_unique(&mut self, key: IndexHash, holder: Option<u64>) {
+        self.unique_own.insert(key, holder);
+        self.index_ops.push(match holder {
+            Some(p) => Op::SetUnique(key, p),
+            None => Op::RemoveUnique(key),
+        });
+    }
+
+    /// Claims a unique identifier for `person`, releasing `old` if given.
+    fn claim_unique(
+        &mut self,
+        kind: IndexKind,
+        old: Option<&str>,
+        new: &str,
+        person: u64,
+        what: &str,
+    ) -> DraftResult<()> {
+        let new_key = self.store.keys().index_hash(kind, new);
+        match self.unique_holder(new_key)? {
+            Some(holder) if holder == person => return Ok(()),
+            Some(_) => {
+                return Err(DraftError::Conflict(format!(
+                    "{what} is already registered to another person"
+                )));
+            }
+            None => {}
+        }
+        if let Some(old) = old {
+            let old_key = self.store.keys().index_hash(kind, old);
+            self.unique_holder(old_key)?;
+            self.set_unique(old_key, None);
+        }
+        self.set_unique(new_key, Some(person));
+        Ok(())
+    }
+
+    /// Persons with this name (kana or kanji, normalised) and birth date.
+    pub fn find_by_name(
+        &mut self,
+        name: &str,
+        birth_date: &str,
+        limit: usize,
+    ) -> DraftResult<Vec<u64>> {
+        let key = self
+            .store
+            .keys()
+            .index_hash(IndexKind::NameAndBirthDate, &name_key(name, birth_date));
+        let mut found: Vec<u64> = Vec::new();
+        if let Some(t) = match self.snapshot()?.open_multimap_table(NAME_INDEX) {
+            Ok(t) => Some(t),
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(e) => return Err(StoreError::from(e).into()),
+        } {
+            for v in t.get(key)? {
+                found.push(v?.value());
+            }
+        }
+        for (k, p, added) in &self.names_own {
+            if *k == key {
+                found.retain(|f| f != p);
+                if *added {
+                    found.push(*p);
+                }
+            }
+        }
+        found.sort_unstable();
+        found.dedup();
+        found.truncate(limit);
+        Ok(found)
+    }
+
+    fn name_keys(&self, values: &FieldValues) -> Vec<IndexHash> {
+        let birth = values.get(resident::BIRTH_DATE).unwrap_or_default();
+        let mut keys: Vec<IndexHash> = [resident::KANA_NAME, resident::KANJI_NAME]
+            .iter()
+            .filter_map(|&i| values.get(i))
+            .map(|n| {
+                self.store
+                    .keys()
+                    .index_hash(IndexKind::NameAndBirthDate, &name_key(n, birth))
+            })
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys
+    }
+
+    fn reindex_names(&mut self, person: u64, old: Option<&FieldValues>, new: &FieldValues) {
+        let old_keys = old.map(|o| self.name_keys(o)).unwrap_or_default();
+        let new_keys = self.name_keys(new);
+        for k in old_keys.iter().filter(|k| !new_keys.contains(k)) {
+            self.names_own.push((*k, person, false));
+            self.index_ops.push(Op::RemoveName(*k, person));
+        }
+        for k in new_keys.iter().filter(|k| !old_keys.contains(k)) {
+            self.names_own.push((*k, person, true));
+            self.index_ops.push(Op::AddName(*k, person));
+        }
+    }
+
+    /// Creates a person from cleaned resident values.
+    pub fn create_person(&mut self, values: &FieldValues) -> DraftResult<u64> {
+        let values = clean_values(Class::Resident, values)?;
+        for &i in resident::REQUIRED {
+            if values.get(i).is_none() {
+                return Err(DraftError::Invalid(format!(
+                    "{} is required",
+                    Class::Resident.fields()[i]
+                )));
+            }
+        }
+        let mut values = values;
+        if values.get(resident::STATUS).is_none() {
+            values.set(resident::STATUS, Some("resident".into()));
+        }
+        let id = self.store.allocate_person_id();
+        let address_number = values
+            .get(resident::ADDRESS_NUMBER)
+            .unwrap_or_default()
+            .to_owned();
+        self.claim_unique(
+            IndexKind::AddressNumber,
+            None,
+            &address_number,
+            id,
+            "the address number",
+        )?;
+        let key = DataKey::generate(self.entropy.as_ref());
+        let wrapped = self.store.keys().wrap(id, &key, self.entropy.as_ref());
+        self.reindex_names(id, None, &values);
+        self.persons.insert(
+            id,
+            Person {
+                version: None,
+                key,
+                wrapped,
+                resident: values,
+                dirty: true,
+            },
+        );
+        Ok(id)
+    }
+
+    /// Changes a person's resident fields; returns whether anything changed.
+    pub fn update_person(&mut self, id: u64, changes: &FieldValues) -> DraftResult<bool> {
+        let changes = clean_values(Class::Resident, changes)?;
+        let old = self.person(id)?.resident.clone();
+        let mut new = old.clone();
+        if !new.apply(&changes) {
+            return Ok(false);
+        }
+        if old.get(resident::ADDRESS_NUMBER) != new.get(resident::ADDRESS_NUMBER) {
+            let address_number = new
+                .get(resident::ADDRESS_NUMBER)
+                .unwrap_or_default()
+                .to_owned();
+            self.claim_unique(
+                IndexKind::AddressNumber,
+                old.get(resident::ADDRESS_NUMBER),
+                &address_number,
+                id,
+                "the address number",
+            )?;
+        }
+        self.reindex_names(id, Some(&old), &new);
+        let person = self.person(id)?;
+        person.resident = new;
+        person.dirty = true;
+        Ok(true)
+    }
+
+    fn items(&mut self, class: Class, person: u64) -> DraftResult<&mut Items> {
+        self.person(person)?;
+        let loaded = match class {
+            Class::Dose => self.doses.contains_key(&person),
+            _ => self.tickets.contains_key(&person),
+        };
+        if !loaded {
+            let def = if class == Class::Dose { DOSES } else { TICKETS };
+            let mut raw = Vec::new();
+            if let Some(t) = self.open(def)? {
+                for entry in t.range((person, 0)..=(person, u64::MAX))? {
+                    let (k, v) = entry?;
+                    raw.push((k.value().1, v.value().to_vec()));
+                }
+            }
+            let mut items = Items::default();
+            let person_state = self.persons.get(&person).expect("loaded above");
+            for (seq, sealed) in raw {
+                let plain = person_state
+                    .key
+                    .open(&seal_context(&self.store, class, person, seq), &sealed)
+                    .map_err(StoreError::from)?;
+                items
+                    .items
+                    .insert(seq, rows::decode(&plain).map_err(StoreError::from)?);
+            }
+            match class {
+                Class::Dose => self.doses.insert(person, items),
+                _ => self.tickets.insert(person, items),
+            };
+        }
+        Ok(match class {
+            Class::Dose => self.doses.get_mut(&person),
+            _ => self.tickets.get_mut(&person),
+        }
+        .expect("loaded above"))
+    }
+
+    /// A person's doses by dose id.
+    pub fn doses(&mut self, person: u64) -> DraftResult<BTreeMap<u64, FieldValues>> {
+        Ok(self.items(Class::Dose, person)?.items.clone())
+    }
+
+    /// Adds a dose; returns its id (next in the person's sequence).
+    pub fn add_dose(&mut self, person: u64, values: &FieldValues) -> DraftResult<u64> {
+        let values = clean_values(Class::Dose, values)?;
+        let items = self.items(Class::Dose, person)?;
+        let id = items.items.keys().next_back().map_or(1, |k| k + 1);
+        items.items.insert(id, values);
+        items.dirty.push(id);
+        Ok(id)
+    }
+
+    /// Overwrites fields of a dose.
+    pub fn update_dose(
+        &mut self,
+        person: u64,
+        dose: u64,
+        changes: &FieldValues,
+    ) -> DraftResult<()> {
+        let changes = clean_values(Class::Dose, changes)?;
+        let items = self.items(Class::Dose, person)?;
+        let Some(values) = items.items.get_mut(&dose) else {
+            return Err(DraftError::NotFound(format!(
+                "person {person} has no dose {dose}"
+            )));
+        };
+        values.apply(&changes);
+        items.dirty.push(dose);
+        Ok(())
+    }
+
+    /// A person's tickets by sequence.
+    pub fn tickets(&mut self, person: u64) -> DraftResult<BTreeMap<u64, FieldValues>> {
+        Ok(self.items(Class::Ticket, person)?.items.clone())
+    }
+
+    /// Issues a ticket; its number must be unique in the tenant.
+    pub fn issue_ticket(&mut self, person: u64, values: &FieldValues) -> DraftResult<u64> {
+        let values = clean_values(Class::Ticket, values)?;
+        let number = values.get(0).unwrap_or_default().to_owned();
+        if number.is_empty() {
+            return Err(DraftError::Invalid("number is required".into()));
+        }
+        self.person(person)?;
+        self.claim_unique(
+            IndexKind::Ticket,
+            None,
+            &number,
+            person,
+            "the ticket number",
+        )?;
+        let items = self.items(Class::Ticket, person)?;
+        let seq = items.items.keys().next_back().map_or(1, |k| k + 1);
+        items.items.insert(seq, values);
+        items.dirty.push(seq);
+        Ok(seq)
+    }
+
+    fn load_single(&mut self, class: Class, person: u64) -> DraftResult<Option<Vec<u8>>> {
+        self.person(person)?;
+        let def = if class == Class::MyNumber {
+            MY_NUMBERS
+        } else {
+            PASSPORTS
+        };
+        let Some(sealed) = (match self.open(def)? {
+            Some(t) => t.get(person)?.map(|v| v.value().to_vec()),
+            None => None,
+        }) else {
+            return Ok(None);
+        };
+        let key = &self.persons.get(&person).expect("loaded above").key;
+        Ok(Some(
+            key.open(&seal_context(&self.store, class, person, 0), &sealed)
+                .map_err(StoreError::from)?,
+        ))
+    }
+
+    /// A person's My Number, if registered.
+    pub fn my_number(&mut self, person: u64) -> DraftResult<Option<String>> {
+        if !self.my_numbers.contains_key(&person) {
+            let value = self
+                .load_single(Class::MyNumber, person)?
+                .map(|p| String::from_utf8_lossy(&p).into_owned());
+            self.my_numbers.insert(
+                person,
+                Single {
+                    value,
+                    dirty: false,
+                },
+            );
+        }
+        Ok(self.my_numbers[&person].value.clone())
+    }
+
+    /// Registers a person's My Number (check digit verified); returns
+    /// whether it changed.
+    pub fn set_my_number(&mut self, person: u64, number: &str) -> DraftResult<bool> {
+        let number = normalize::clean(number);
+        kiroku_rules::my_number::validate(&number)
+            .map_err(|e| DraftError::Invalid(e.to_string()))?;
+        let old = self.my_number(person)?;
+        if old.as_deref() == Some(number.as_str()) {
+            return Ok(false);
+        }
+        self.claim_unique(
+            IndexKind::MyNumber,
+            old.as_deref(),
+            &number,
+            person,
+            "the My Number",
+        )?;
+        self.my_numbers.insert(
+            person,
+            Single {
+                value: Some(number),
+                dirty: true,
+            },
+        );
+        Ok(true)
+    }
+
+    /// A person's passport data (all fields absent if none stored).
+    pub fn passport(&mut self, person: u64) -> DraftResult<FieldValues> {
+        if !self.passports.contains_key(&person) {
+            let value = match self.load_single(Class::Passport, person)? {
+                Some(plain) => Some(rows::decode(&plain).map_err(StoreError::from)?),
+                None => None,
+            };
+            self.passports.insert(
+                person,
+                Single {
+                    value,
+                    dirty: false,
+                },
+            );
+        }
+        Ok(self.passports[&person]
+            .value
+            .clone()
+            .unwrap_or_else(|| FieldValues::empty(Class::Passport)))
+    }
+
+    /// Overwrites passport fields; returns whether anything changed.
+    pub fn set_passport(&mut self, person: u64, changes: &FieldValues) -> DraftResult<bool> {
+        let changes = clean_values(Class::Passport, changes)?;
+        let mut values = self.passport(person)?;
+        if !values.apply(&changes) {
+            return Ok(false);
+        }
+        self.passports.insert(
+            person,
+            Single {
+                value: Some(values),
+                dirty: true,
+            },
+        );
+        Ok(true)
+    }
+
+    /// Whether the draft changes anything.
+    pub fn has_changes(&self) -> bool {
+        !self.index_ops.is_empty()
+            || self.persons.values().any(|p| p.dirty)
+            || self
+                .doses
+                .values()
+                .chain(self.tickets.values())
+                .any(|i| !i.dirty.is_empty())
+            || self.my_numbers.values().any(|s| s.dirty)
+            || self.passports.values().any(|s| s.dirty)
+    }
+
+    /// Seals every change into a write set with `events`. A draft without
+    /// changes yields events only: reads need no validation.
+    pub fn into_write_set(self, events: Vec<Event>) -> WriteSet {
+        if !self.has_changes() {
+            return WriteSet {
+                events,
+                ..WriteSet::default()
+            };
+        }
+        let entropy = self.entropy.as_ref();
+        let store = self.store.as_ref();
+        let mut checks: Vec<Check> = self
+            .persons
+            .iter()
+            .map(|(&person, p)| Check::PersonVersion {
+                person,
+                version: p.version,
+            })
+            .collect();
+        checks.extend(
+            self.unique_seen
+                .iter()
+                .map(|(&key, &holder)| Check::Unique { key, holder }),
+        );
+        let mut ops = Vec::new();
+        for (&id, p) in &self.persons {
+            if p.dirty {
+                let sealed = p.key.seal(
+                    &seal_context(store, Class::Resident, id, 0),
+                    &rows::encode(&p.resident),
+                    entropy,
+                );
+                let row = PersonRow {
+                    wrapped_key: p.wrapped.clone(),
+                    resident: sealed,
+                };
+                ops.push(Op::PutPerson(id, rows::encode(&row)));
+            }
+        }
+        for (class, map) in [(Class::Dose, &self.doses), (Class::Ticket, &self.tickets)] {
+            for (&person, items) in map {
+                let key = &self.persons[&person].key;
+                let mut dirty = items.dirty.clone();
+                dirty.sort_unstable();
+                dirty.dedup();
+                for seq in dirty {
+                    let sealed = key.seal(
+                        &seal_context(store, class, person, seq),
+                        &rows::encode(&items.items[&seq]),
+                        entropy,
+                    );
+                    ops.push(match class {
+                        Class::Dose => Op::PutDose(person, seq, sealed),
+                        _ => Op::PutTicket(person, seq, sealed),
+                    });
+                }
+            }
+        }
+        for (&person, single) in self.my_numbers.iter().filter(|(_, s)| s.dirty) {
+            let plain = single.value.clone().unwrap_or_default();
+            let sealed = self.persons[&person].key.seal(
+                &seal_context(store, Class::MyNumber, person, 0),
+                plain.as_bytes(),
+                entropy,
+            );
+            ops.push(Op::PutMyNumber(person, sealed));
+        }
+        for (&person, single) in self.passports.iter().filter(|(_, s)| s.dirty) {
+            let plain = rows::encode(&single.value.clone().unwrap_or_default());
+            let sealed = self.persons[&person].key.seal(
+                &seal_context(store, Class::Passport, person, 0),
+                &plain,
+                entropy,
+            );
+            ops.push(Op::PutPassport(person, sealed));
+        }
+        ops.extend(self.index_ops);
+        WriteSet {
+            checks,
+            ops,
+            events,
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! Storage: one redb file per tenant plus a system file (invariant 4).
+//!
+//! **Boundary:** plugins never see redb types. The runtime reads through a
+//! [`draft::Draft`] (a snapshot plus the invocation's own pending changes)
+//! and writes by handing a [`commit::WriteSet`] to the tenant's
+//! [`commit::Committer`], which applies many write sets in one durable
+//! commit together with their audit events.
+//!
+//! Files are opened in redb's multi-writer mode so the CLI can administer a
+//! tenant (add or revoke a user, install a plugin) while the server runs.
+
+pub mod commit;
+pub mod draft;
+mod error;
+pub mod rows;
+pub mod tables;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use redb::backends::FileBackend;
+use redb::{
+    ConcurrencyMode, Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable,
+    ReadableTableMetadata,
+};
+
+pub use error::{StoreError, StoreResult};
+
+use crate::audit::{self, Event, Outcome};
+use crate::clock::{Clock, Entropy};
+use crate::crypto::{TenantKey, TenantKeys};
+use crate::datadir::{DataDir, KeyOwner};
+use crate::ids::TenantCode;
+use commit::{Op, WriteSet};
+use rows::TenantRow;
+use tables::{META, PERSONS, TENANTS, meta};
+
+/// Actor name of the host itself (tenant creation, jobs, demo seeding).
+pub const SYSTEM_ACTOR: &str = "system";
+
+/// Opens (or creates) a redb file for writing in multi-writer mode.
+fn open_db(file: std::fs::File) -> StoreResult<Database> {
+    Ok(Database::builder()
+        .set_concurrency_mode(ConcurrencyMode::MultiWriter)
+        .create_with_backend(FileBackend::new(file)?)?)
+}
+
+/// Opens a redb file read-only (audit verification beside a running server).
+fn open_db_read_only(file: std::fs::File) -> StoreResult<ReadOnlyDatabase> {
+    Ok(Database::builder()
+        .set_concurrency_mode(ConcurrencyMode::MultiWriter)
+        .open_read_only_with_backend(FileBackend::new(file)?)?)
+}
+
+/// A tenant's database with its keys and id counter.
+#[derive(Debug)]
+pub struct TenantStore {
+    code: TenantCode,
+    db: Arc<Database>,
+    keys: Arc<TenantKeys>,
+    next_person: AtomicU64,
+}
+
+impl TenantStore {
+    /// Creates a tenant: key file, database, meta, roles, and its first
+    /// audit event; registers it in the system file.
+    pub fn create(
+        dir: &DataDir,
+        code: &TenantCode,
+        name: &str,
+        roles_toml: &str,
+        clock: &dyn Clock,
+        entropy: &dyn Entropy,
+    ) -> StoreResult<TenantStore> {
+        if dir.tenant_exists(code) {
+            return Err(crate::datadir::DataDirError::TenantExists(code.to_string()).into());
+        }
+        let root = dir.create_key(KeyOwner::Tenant(code), entropy)?;
+        let store = TenantStore::open_with_key(dir, code, &root, true)?;
+        let now = clock.now_ms();
+        let mut event = Event::new(
+            now,
+            &format!("tenant-create-{code}"),
+            SYSTEM_ACTOR,
+            "tenant.create",
+            Outcome::Ok,
+        );
+        event.reason = Some(format!("tenant {code} created"));
+        store.commit_now(WriteSet {
+            ops: vec![
+                Op::SetMeta(meta::CODE.into(), code.as_str().as_bytes().to_vec()),
+                Op::SetMeta(meta::NAME.into(), name.as_bytes().to_vec()),
+                Op::SetMeta(
+                    meta::SCHEMA.into(),
+                    tables::SCHEMA_VERSION.to_be_bytes().to_vec(),
+                ),
+                Op::SetMeta(meta::ROLES.into(), roles_toml.as_bytes().to_vec()),
+                Op::BumpGeneration,
+            ],
+            events: vec![event],
+            ..WriteSet::default()
+        })?;
+        SystemStore::open(dir, entropy)?.register_tenant(code, name, now)?;
+        Ok(store)
+    }
+
+    /// Opens an existing tenant.
+    pub fn open(dir: &DataDir, code: &TenantCode) -> StoreResult<TenantStore> {
+        let root = dir.read_key(KeyOwner::Tenant(code))?;
+        TenantStore::open_with_key(dir, code, &root, false)
+    }
+
+    fn open_with_key(
+        dir: &DataDir,
+        code: &TenantCode,
+        root: &TenantKey,
+        create: bool,
+    ) -> StoreResult<TenantStore> {
+        let db = open_db(dir.tenant_db_file(code, create)?)?;
+        let next_person = last_person_id(&db)? + 1;
+        Ok(TenantStore {
+            code: code.clone(),
+            db: Arc::new(db),
+            keys: Arc::new(TenantKeys::derive(root, code.as_str())),
+            next_person: AtomicU64::new(next_person),
+        })
+    }
+
+    /// The tenant's code.
+    pub fn code(&self) -> &TenantCode {
+        &self.code
+    }
+
+    /// The tenant's derived keys.
+    pub fn keys(&self) -> &Arc<TenantKeys> {
+        &self.keys
+    }
+
+    /// The database (for the committer and read snapshots).
+    pub fn db(&self) -> &Arc<Database> {
+        &self.db
+    }
+
+    /// A fresh person id. Ids are never reused; a conflict at commit (another
+    /// process created persons) re-syncs the counter.
+    pub fn allocate_person_id(&self) -> u64 {
+        self.next_person.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Moves the id counter past every stored person.
+    pub fn resync_person_ids(&self) -> StoreResult<()> {
+        let last = last_person_id(&self.db)?;
+        self.next_person.fetch_max(last + 1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Applies one write set now, in its own durable transaction (CLI paths).
+    pub fn commit_now(&self, set: WriteSet) -> StoreResult<Vec<u64>> {
+        match commit::apply_batch(&self.db, &self.keys, vec![set])?.pop() {
+            Some(Ok(seqs)) => Ok(seqs),
+            Some(Err(conflict)) => Err(StoreError::Damaged(format!(
+                "conflict on a direct commit: {conflict}"
+            ))),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Reads a meta value.
+    pub fn meta(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        let txn = self.db.begin_read()?;
+        read_meta(&txn, key)
+    }
+
+    /// The registry generation (changes with users, roles, plugins).
+    pub fn registry_generation(&self) -> StoreResult<u64> {
+        let txn = self.db.begin_read()?;
+        registry_generation(&txn)
+    }
+
+    /// The tenant's name.
+    pub fn name(&self) -> StoreResult<String> {
+        Ok(self
+            .meta(meta::NAME)?
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
+            .unwrap_or_default())
+    }
+
+    /// Number of persons stored.
+    pub fn person_count(&self) -> StoreResult<u64> {
+        let txn = self.db.begin_read()?;
+        match txn.open_table(PERSONS) {
+            Ok(t) => Ok(t.len()?),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Reads a meta value inside a read transaction.
+pub fn read_meta(txn: &redb::ReadTransaction, key: &str) -> StoreResult<Option<Vec<u8>>> {
+    match txn.open_table(META) {
+        Ok(t) => Ok(t.get(key)?.map(|v| v.value().to_vec())),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The registry generation inside a read transaction.
+pub fn registry_generation(txn: &redb::ReadTransaction) -> StoreResult<u64> {
+    Ok(read_meta(txn, meta::REGISTRY_GENERATION)?
+        .and_then(|v| v.try_into().ok())
+        .map(u64::from_be_bytes)
+        .unwrap_or(0))
+}
+
+fn last_person_id(db: &Database) -> StoreResult<u64> {
+    let txn = db.begin_read()?;
+    match txn.open_table(PERSONS) {
+        Ok(t) => Ok(t.last()?.map(|(k, _)| k.value()).unwrap_or(0)),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Opens a tenant file read-only with its keys (for `audit verify`).
+pub fn open_tenant_read_only(
+    dir: &DataDir,
+    code: &TenantCode,
+) -> StoreResult<(ReadOnlyDatabase, TenantKeys)> {
+    let root = dir.read_key(KeyOwner::Tenant(code))?;
+    let db = open_db_read_only(dir.tenant_db_file_read_only(code)?)?;
+    Ok((db, TenantKeys::derive(&root, code.as_str())))
+}
+
+/// The system file: the tenant registry and the system audit chain.
+#[derive(Debug)]
+pub struct SystemStore {
+    db: Database,
+    keys: TenantKeys,
+}
+
+impl SystemStore {
+    /// Opens (creating if needed) the system file and its key.
+    pub fn open(dir: &DataDir, entropy: &dyn Entropy) -> StoreResult<SystemStore> {
+        let root = match dir.read_key(KeyOwner::System) {
+            Ok(k) => k,
+            Err(crate::datadir::DataDirError::UnknownTenant(_)) => {
+                dir.create_key(KeyOwner::System, entropy)?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(SystemStore {
+            db: open_db(dir.system_db_file()?)?,
+            keys: TenantKeys::derive(&root, "system"),
+        })
+    }
+
+    /// Opens the system file read-only with its keys.
+    pub fn open_read_only(dir: &DataDir) -> StoreResult<(ReadOnlyDatabase, TenantKeys)> {
+        let root = dir.read_key(KeyOwner::System)?;
+        Ok((
+            open_db_read_only(dir.system_db_file_read_only()?)?,
+            TenantKeys::derive(&root, "system"),
+        ))
+    }
+
+    fn register_tenant(&self, code: &TenantCode, name: &str, now: i64) -> StoreResult<()> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut t = txn.open_table(TENANTS)?;
+            let row = rows::encode(&TenantRow {
+                name: name.to_owned(),
+                created_ms: now,
+            });
+            t.insert(code.as_str(), row.as_slice())?;
+        }
+        let mut event = Event::new(
+            now,
+            &format!("tenant-create-{code}"),
+            SYSTEM_ACTOR,
+            "tenant.create",
+            Outcome::Ok,
+        );
+        event.reason = Some(format!("tenant {code} registered"));
+        audit::append(&txn, &self.keys, vec![event])?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Every registered tenant with its row.
+    pub fn tenants(&self) -> StoreResult<Vec<(String, TenantRow)>> {
+        let txn = self.db.begin_read()?;
+        let table = match txn.open_table(TENANTS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut out = Vec::new();
+        for entry in table.range::<&str>(..)? {
+            let (k, v) = entry?;
+            out.push((k.value().to_owned(), rows::decode(v.value())?));
+        }
+        Ok(out)
+    }
+}

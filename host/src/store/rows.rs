@@ -1,0 +1,59 @@
+//! What the tables' values hold, encoded with postcard.
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+/// A person: the wrapped data key and the sealed resident fields.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PersonRow {
+    /// The person's data key, wrapped by the tenant's wrap key.
+    pub wrapped_key: Vec<u8>,
+    /// The resident [`crate::fields::FieldValues`], sealed with the data key.
+    pub resident: Vec<u8>,
+}
+
+/// A staff user.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct UserRow {
+    /// Login name, unique within the tenant.
+    pub name: String,
+    /// Role name from the roles file.
+    pub role: String,
+    /// SHA-256 of the current token.
+    pub token_hash: [u8; 32],
+    /// When added (ms since epoch).
+    pub created_ms: i64,
+    /// When revoked, if revoked.
+    pub revoked_ms: Option<i64>,
+}
+
+/// An installed plugin of a tenant.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct InstalledPlugin {
+    /// Plugin name (also the key).
+    pub name: String,
+    /// Pinned SHA-256 of the component, hex.
+    pub digest: String,
+    /// The policy in force (TOML text as installed).
+    pub policy: String,
+    /// When installed (ms since epoch).
+    pub installed_ms: i64,
+}
+
+/// A tenant in the system file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TenantRow {
+    /// Municipality name.
+    pub name: String,
+    /// When created (ms since epoch).
+    pub created_ms: i64,
+}
+
+/// Encodes a row.
+pub fn encode<T: Serialize>(row: &T) -> Vec<u8> {
+    postcard::to_allocvec(row).expect("rows always encode")
+}
+
+/// Decodes a row; a failure means the file was damaged or altered.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, postcard::Error> {
+    postcard::from_bytes(bytes)
+}

@@ -1,0 +1,63 @@
+//! The redb tables of a tenant file and of the system file. Only `store`
+//! and `audit` touch these; plugins never see redb types.
+//!
+//! Personal values only ever appear here sealed (see `crypto`); indexes hold
+//! keyed hashes.
+
+use redb::{MultimapTableDefinition, TableDefinition};
+
+use crate::crypto::INDEX_HASH_LEN;
+
+/// Tenant facts and counters: `code`, `name`, `schema`, `audit-head`,
+/// `registry-generation`, `roles`.
+pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// person id -> [`super::rows::PersonRow`] (wrapped data key + sealed resident).
+pub const PERSONS: TableDefinition<u64, &[u8]> = TableDefinition::new("persons");
+/// person id -> version, bumped by every change to any of the person's data
+/// (optimistic concurrency for the group committer).
+pub const PERSON_VERSIONS: TableDefinition<u64, u64> = TableDefinition::new("person-versions");
+/// person id -> sealed My Number.
+pub const MY_NUMBERS: TableDefinition<u64, &[u8]> = TableDefinition::new("my-numbers");
+/// person id -> sealed passport data.
+pub const PASSPORTS: TableDefinition<u64, &[u8]> = TableDefinition::new("passports");
+/// (person id, ticket seq) -> sealed ticket.
+pub const TICKETS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("tickets");
+/// (person id, dose id) -> sealed dose.
+pub const DOSES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("doses");
+/// keyed hash of a unique identifier (address number, ticket, My Number) -> person id.
+pub const UNIQUE_INDEX: TableDefinition<[u8; INDEX_HASH_LEN], u64> =
+    TableDefinition::new("unique-index");
+/// keyed hash of normalised name + birth date -> person ids.
+pub const NAME_INDEX: MultimapTableDefinition<[u8; INDEX_HASH_LEN], u64> =
+    MultimapTableDefinition::new("name-index");
+/// sequence -> audit event body + chain MAC.
+pub const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
+/// user id -> [`super::rows::UserRow`].
+pub const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
+/// SHA-256 of a bearer token -> user id.
+pub const TOKENS: TableDefinition<[u8; 32], &str> = TableDefinition::new("tokens");
+/// plugin name -> [`super::rows::InstalledPlugin`].
+pub const PLUGINS: TableDefinition<&str, &[u8]> = TableDefinition::new("plugins");
+
+/// System file: tenant code -> [`super::rows::TenantRow`].
+pub const TENANTS: TableDefinition<&str, &[u8]> = TableDefinition::new("tenants");
+
+/// Meta keys.
+pub mod meta {
+    /// The tenant's code.
+    pub const CODE: &str = "code";
+    /// The municipality's name.
+    pub const NAME: &str = "name";
+    /// Storage schema version.
+    pub const SCHEMA: &str = "schema";
+    /// Last audit sequence, its MAC, and a MAC over both.
+    pub const AUDIT_HEAD: &str = "audit-head";
+    /// Bumped by every change to users, roles or plugins, so a running
+    /// server notices changes made by the CLI in another process.
+    pub const REGISTRY_GENERATION: &str = "registry-generation";
+    /// The roles file in force (TOML).
+    pub const ROLES: &str = "roles";
+}
+
+/// Current storage schema.
+pub const SCHEMA_VERSION: u64 = 1;
