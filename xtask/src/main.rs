@@ -1,1 +1,140 @@
-fn main() {}
+//! Build glue for Kiroku.
+//!
+//! ```text
+//! cargo xtask plugins          build every plugin component (adds wasm32-wasip2 if missing)
+//! cargo xtask demo [ARGS]      build everything and run `kiroku demo ARGS` (default data dir ./data)
+//! cargo xtask test             build plugins, run every test (what CI runs)
+//! cargo xtask bench            build plugins, run the benchmarks and print their figures
+//! ```
+//!
+//! One profile (release) and one target directory for everything, so
+//! wasmtime is compiled once per checkout.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+const WASM_TARGET: &str = "wasm32-wasip2";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(root());
+    cmd
+}
+
+fn run(cmd: &mut Command) -> anyhow::Result<()> {
+    let shown = format!("{cmd:?}");
+    let status = cmd.status().with_context(|| format!("starting {shown}"))?;
+    if !status.success() {
+        bail!("{shown} failed with {status}");
+    }
+    Ok(())
+}
+
+/// Adds the wasm32-wasip2 target through rustup when it is missing.
+fn ensure_wasm_target() -> anyhow::Result<()> {
+    let out = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
+    match out {
+        Ok(out)
+            if String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .any(|l| l.trim() == WASM_TARGET) =>
+        {
+            Ok(())
+        }
+        Ok(_) => run(Command::new("rustup").args(["target", "add", WASM_TARGET])),
+        Err(_) => {
+            eprintln!("xtask: rustup not found; assuming the {WASM_TARGET} target is installed");
+            Ok(())
+        }
+    }
+}
+
+/// Every plugin crate: `plugins/*` and `tests/plugins/*`.
+fn plugin_crates() -> anyhow::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for dir in ["plugins", "tests/plugins"] {
+        for entry in
+            std::fs::read_dir(root().join(dir)).with_context(|| format!("listing {dir}"))?
+        {
+            let path = entry?.path();
+            let manifest = path.join("Cargo.toml");
+            if manifest.exists() {
+                let text = std::fs::read_to_string(&manifest)?;
+                let name = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("name = "))
+                    .map(|n| n.trim_matches('"').to_owned())
+                    .with_context(|| format!("no package name in {}", manifest.display()))?;
+                names.push(name);
+            }
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+fn build_plugins() -> anyhow::Result<()> {
+    ensure_wasm_target()?;
+    let mut cmd = cargo();
+    cmd.args(["build", "--release", "--target", WASM_TARGET]);
+    for name in plugin_crates()? {
+        cmd.args(["-p", &name]);
+    }
+    run(&mut cmd)?;
+    println!("xtask: plugin components are in target/{WASM_TARGET}/release/*.wasm");
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let task = args.next().unwrap_or_default();
+    let rest: Vec<String> = args.collect();
+    match task.as_str() {
+        "plugins" => build_plugins(),
+        "demo" => {
+            build_plugins()?;
+            run(cargo().args(["build", "--release", "-p", "kiroku"]))?;
+            let mut demo = Command::new(root().join("target/release/kiroku"));
+            demo.current_dir(root()).arg("demo");
+            if !rest.iter().any(|a| a == "--data") {
+                demo.args(["--data", "data"]);
+            }
+            run(demo.args(&rest))
+        }
+        "test" => {
+            build_plugins()?;
+            // Native crates (host, rules, xtask, integration tests) in release:
+            // the same wasmtime build the demo and benches use.
+            run(cargo().args(["test", "--release"]).args(&rest))?;
+            // Plugin crates' pure logic, natively.
+            run(cargo().args([
+                "test",
+                "--release",
+                "-p",
+                "dose-entry",
+                "-p",
+                "resident-sync",
+                "--lib",
+            ]))
+        }
+        "bench" => {
+            build_plugins()?;
+            run(cargo().args(["bench", "-p", "kiroku"]).args(&rest))
+        }
+        _ => {
+            eprintln!("usage: cargo xtask <plugins | demo [ARGS] | test [ARGS] | bench [ARGS]>");
+            std::process::exit(2);
+        }
+    }
+}

@@ -34,7 +34,7 @@ impl Guest for Noop {
 
     fn handle(operation: String, input: String) -> Result<String, Error> {
         match operation.as_str() {
-            "noop" => Ok(String::new()),
+            "noop" => Ok("null".into()),
             "count-valid-my-numbers" => {
                 Ok(kiroku_rules::my_number::count_valid(&input).to_string())
             }

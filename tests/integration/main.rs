@@ -1,0 +1,6 @@
+//! Integration tests: the real host, the real plugin components built for
+//! wasm32-wasip2, real redb files in temp dirs, and the real `kiroku`
+//! binary on loopback ports. Run with `cargo xtask test`.
+
+mod fences;
+mod support;

@@ -1,0 +1,40 @@
+//! Returns 8 MiB of JSON (`flood`), or text that is not JSON (`garbage`).
+
+#[allow(unsafe_code)] // generated ABI glue
+mod bindings {
+    wit_bindgen::generate!({
+        path: ["../../../wit/records", "../../../wit/plugin", "wit"],
+        world: "kiroku-test:hostile-output/hostile-output",
+        generate_all,
+    });
+    use super::Plugin;
+    export!(Plugin);
+}
+
+use bindings::exports::kiroku::plugin::handler::{Error, Guest, Operation};
+
+struct Plugin;
+
+impl Guest for Plugin {
+    fn describe() -> Vec<Operation> {
+        vec![
+            Operation {
+                name: "flood".into(),
+                summary: "Returns 8 MiB.".into(),
+                writes: false,
+            },
+            Operation {
+                name: "garbage".into(),
+                summary: "Returns non-JSON.".into(),
+                writes: false,
+            },
+        ]
+    }
+
+    fn handle(operation: String, _input: String) -> Result<String, Error> {
+        if operation == "garbage" {
+            return Ok("<html>not json</html>".into());
+        }
+        Ok(format!("\"{}\"", "x".repeat(8 << 20)))
+    }
+}
