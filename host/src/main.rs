@@ -9,13 +9,13 @@ use clap::{Parser, Subcommand};
 
 use kiroku::admin::{self, AdminActor};
 use kiroku::app::App;
-use kiroku::audit::{self, Verified};
+use kiroku::audit::Verified;
 use kiroku::clock::{Clock, OsEntropy, SystemClock, format_timestamp};
 use kiroku::datadir::DataDir;
 use kiroku::ids::TenantCode;
 use kiroku::policy::Policy;
 use kiroku::runtime::Runtime;
-use kiroku::store::{SYSTEM_ACTOR, SystemStore, TenantStore, open_tenant_read_only};
+use kiroku::store::{SYSTEM_ACTOR, SystemStore, TenantStore, open_tenant_for_verify};
 
 #[derive(Parser)]
 #[command(
@@ -545,18 +545,14 @@ fn audit_verify(data: &Path, tenant: Option<&str>) -> anyhow::Result<ExitCode> {
     };
     for code in codes {
         let started = std::time::Instant::now();
-        let (db, keys) =
-            open_tenant_read_only(&dir, &code).with_context(|| format!("opening tenant {code}"))?;
-        report(
-            format!("tenant {code}"),
-            audit::verify(&db, &keys)?,
-            started,
-        );
+        let (db, keys) = open_tenant_for_verify(&dir, &code)
+            .with_context(|| format!("opening tenant {code}"))?;
+        report(format!("tenant {code}"), db.verify(&keys)?, started);
     }
     if tenant.is_none() {
-        if let Ok((db, keys)) = SystemStore::open_read_only(&dir) {
+        if let Ok((db, keys)) = SystemStore::open_for_verify(&dir) {
             let started = std::time::Instant::now();
-            report("system".into(), audit::verify(&db, &keys)?, started);
+            report("system".into(), db.verify(&keys)?, started);
         }
     }
     Ok(if intact {

@@ -2,5 +2,12 @@
 //! wasm32-wasip2, real redb files in temp dirs, and the real `kiroku`
 //! binary on loopback ports. Run with `cargo xtask test`.
 
+mod api;
+mod audit;
+mod cli;
+mod dose_entry;
 mod fences;
+mod policy_cases;
+mod resident_sync;
+mod storage;
 mod support;

@@ -342,7 +342,7 @@ pub fn dose_form(person: u64, number: u32, date: &str) -> Value {
         "date": date,
         "maker": "pfizer",
         "product": "コミナティ",
-        "lot": "FA5765",
+        "lot": "QX7Q21",
         "amount": "0.3",
         "facility_code": "1412345678",
         "doctor": "湘南 太郎",

@@ -222,14 +222,50 @@ fn last_person_id(db: &Database) -> StoreResult<u64> {
     }
 }
 
-/// Opens a tenant file read-only with its keys (for `audit verify`).
-pub fn open_tenant_read_only(
+/// A database opened for verification: read-only when it can be, writable
+/// when it must first be repaired after a crash (redb repairs on a writable
+/// open only).
+pub enum VerifyHandle {
+    /// Opened read-only.
+    ReadOnly(ReadOnlyDatabase),
+    /// Opened writable to repair it.
+    Repaired(Database),
+}
+
+impl VerifyHandle {
+    /// Verifies the audit chain.
+    pub fn verify(&self, keys: &TenantKeys) -> StoreResult<crate::audit::Verified> {
+        match self {
+            VerifyHandle::ReadOnly(db) => crate::audit::verify(db, keys),
+            VerifyHandle::Repaired(db) => crate::audit::verify(db, keys),
+        }
+    }
+}
+
+fn open_for_verify(
+    read_only: impl Fn() -> StoreResult<std::fs::File>,
+    writable: impl Fn() -> StoreResult<std::fs::File>,
+) -> StoreResult<VerifyHandle> {
+    match open_db_read_only(read_only()?) {
+        Ok(db) => Ok(VerifyHandle::ReadOnly(db)),
+        Err(StoreError::Redb(redb::Error::RepairAborted)) => {
+            Ok(VerifyHandle::Repaired(open_db(writable()?)?))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Opens a tenant file for `audit verify` with its keys.
+pub fn open_tenant_for_verify(
     dir: &DataDir,
     code: &TenantCode,
-) -> StoreResult<(ReadOnlyDatabase, TenantKeys)> {
+) -> StoreResult<(VerifyHandle, TenantKeys)> {
     let root = dir.read_key(KeyOwner::Tenant(code))?;
-    let db = open_db_read_only(dir.tenant_db_file_read_only(code)?)?;
-    Ok((db, TenantKeys::derive(&root, code.as_str())))
+    let handle = open_for_verify(
+        || Ok(dir.tenant_db_file_read_only(code)?),
+        || Ok(dir.tenant_db_file(code, false)?),
+    )?;
+    Ok((handle, TenantKeys::derive(&root, code.as_str())))
 }
 
 /// The system file: the tenant registry and the system audit chain.
@@ -255,13 +291,14 @@ impl SystemStore {
         })
     }
 
-    /// Opens the system file read-only with its keys.
-    pub fn open_read_only(dir: &DataDir) -> StoreResult<(ReadOnlyDatabase, TenantKeys)> {
+    /// Opens the system file for `audit verify` with its keys.
+    pub fn open_for_verify(dir: &DataDir) -> StoreResult<(VerifyHandle, TenantKeys)> {
         let root = dir.read_key(KeyOwner::System)?;
-        Ok((
-            open_db_read_only(dir.system_db_file_read_only()?)?,
-            TenantKeys::derive(&root, "system"),
-        ))
+        let handle = open_for_verify(
+            || Ok(dir.system_db_file_read_only()?),
+            || Ok(dir.system_db_file()?),
+        )?;
+        Ok((handle, TenantKeys::derive(&root, "system")))
     }
 
     fn register_tenant(&self, code: &TenantCode, name: &str, now: i64) -> StoreResult<()> {

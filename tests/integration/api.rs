@@ -1,0 +1,263 @@
+//! The HTTP API's contract: JSON errors with fitting statuses, request ids,
+//! bounded bodies, hostile clients.
+
+use hyper::StatusCode;
+use serde_json::json;
+
+use crate::support::*;
+
+async fn host() -> TestHost {
+    TestHost::new()
+        .plugin("dose-entry")
+        .residents(3)
+        .user("clerk", "clerk")
+        .user("auditor", "auditor")
+        .start()
+        .await
+}
+
+fn code(body: &serde_json::Value) -> &str {
+    body["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not an error body: {body}"))
+}
+
+#[tokio::test]
+async fn answers_every_error_as_json_with_the_fitting_status() {
+    let host = host().await;
+    let clerk = Some(host.token("clerk").to_owned());
+    let clerk = clerk.as_deref();
+    let cases: Vec<(&str, &str, Option<&str>, &str, StatusCode, &str)> = vec![
+        (
+            "POST",
+            "/v1/142051/dose-entry/find-person",
+            clerk,
+            "{not json",
+            StatusCode::BAD_REQUEST,
+            "invalid-json",
+        ),
+        (
+            "POST",
+            "/v1/142051/dose-entry/find-person",
+            clerk,
+            "[1,2]",
+            StatusCode::BAD_REQUEST,
+            "invalid-json",
+        ),
+        (
+            "POST",
+            "/v1/142051/dose-entry/find-person",
+            None,
+            "{}",
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+        ),
+        (
+            "POST",
+            "/v1/142051/dose-entry/find-person",
+            Some("krk_forged"),
+            "{}",
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+        ),
+        (
+            "POST",
+            "/v1/142051/resident-sync/apply",
+            clerk,
+            "{}",
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        ),
+        (
+            "POST",
+            "/v1/142052/dose-entry/find-person",
+            clerk,
+            "{}",
+            StatusCode::NOT_FOUND,
+            "unknown-tenant",
+        ),
+        (
+            "POST",
+            "/v1/141003/dose-entry/find-person",
+            clerk,
+            "{}",
+            StatusCode::NOT_FOUND,
+            "unknown-tenant",
+        ),
+        (
+            "POST",
+            "/v1/142051/dose-entry/steal-everything",
+            clerk,
+            "{}",
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        ),
+        (
+            "GET",
+            "/v1/142051/dose-entry/find-person",
+            clerk,
+            "",
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method-not-allowed",
+        ),
+        (
+            "GET",
+            "/nowhere",
+            None,
+            "",
+            StatusCode::NOT_FOUND,
+            "not-found",
+        ),
+        (
+            "POST",
+            "/v1/142051/dose-entry/record-dose",
+            clerk,
+            r#"{"person_id": 999999, "dose_number": 1, "date": "2026-01-01", "maker": "pfizer", "product": "comirnaty", "lot": "AB12", "amount": "0.3", "facility_code": "1412345678", "doctor": "x"}"#,
+            StatusCode::NOT_FOUND,
+            "not-found",
+        ),
+    ];
+    for (method, path, token, body, status, expected) in cases {
+        let (got, answer) = host
+            .request(method, path, token, body.to_owned().into())
+            .await;
+        assert_eq!(
+            (got, code(&answer)),
+            (status, expected),
+            "{method} {path} {body}: {answer}"
+        );
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
+    }
+}
+
+#[tokio::test]
+async fn refuses_an_oversized_body_with_413_and_changes_nothing() {
+    let host = host().await;
+    let before = host.audit().len();
+    let big = format!("{{\"name\": \"{}\"}}", "ア".repeat(12 << 20));
+    let (status, body) = host
+        .request(
+            "POST",
+            "/v1/142051/dose-entry/find-person",
+            Some(host.token("clerk")),
+            big.into(),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::PAYLOAD_TOO_LARGE, "body-too-large")
+    );
+    let after: Vec<_> = host.audit().into_iter().skip(before).collect();
+    assert!(
+        after.iter().all(|e| !e.action.starts_with("invoke")),
+        "{after:?}"
+    );
+}
+
+#[tokio::test]
+async fn echoes_the_request_id_and_repeats_it_in_audit_events() {
+    let host = host().await;
+    let req = hyper::Request::builder()
+        .method("POST")
+        .uri("/v1/142051/dose-entry/find-person")
+        .header("authorization", format!("Bearer {}", host.token("clerk")))
+        .header("x-request-id", "counter-7.tablet-3")
+        .body(http_body_util::Full::new(bytes::Bytes::from(
+            json!({"ticket_number": "0000000109"}).to_string(),
+        )))
+        .unwrap();
+    let response = kiroku::server::router::handle(&host.app, req).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["x-request-id"], "counter-7.tablet-3");
+    assert!(!host.audit_of("counter-7.tablet-3").is_empty());
+    // A hostile id (header injection, huge) is replaced, not echoed.
+    let req = hyper::Request::builder()
+        .uri("/healthz")
+        .header("x-request-id", "a".repeat(500))
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let response = kiroku::server::router::handle(&host.app, req).await;
+    assert!(
+        response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .starts_with("req-")
+    );
+}
+
+#[tokio::test]
+async fn audits_failed_authentication_and_forbidden_calls() {
+    let host = host().await;
+    host.request(
+        "POST",
+        "/v1/142051/dose-entry/find-person",
+        Some("krk_forged"),
+        "{}".into(),
+    )
+    .await;
+    host.request(
+        "POST",
+        "/v1/142051/dose-entry/verify-dose",
+        Some(host.token("clerk")),
+        "{}".into(),
+    )
+    .await;
+    let denials: Vec<_> = host
+        .audit()
+        .into_iter()
+        .filter(|e| e.outcome == kiroku::audit::Outcome::Deny)
+        .collect();
+    assert!(
+        denials
+            .iter()
+            .any(|e| e.actor == "anonymous" && e.action == "auth"),
+        "{denials:?}"
+    );
+    assert!(denials.iter().any(|e| {
+        e.actor == "clerk"
+            && e.reason
+                .as_deref()
+                .is_some_and(|r| r.contains("verify-dose"))
+    }));
+}
+
+#[test]
+fn survives_hostile_clients_on_the_real_server() {
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path().to_str().unwrap();
+    let (ok, _, err) = run_kiroku(&[
+        "tenant",
+        "create",
+        "--data",
+        d,
+        "--code",
+        FUJISAWA,
+        "--name",
+        "藤沢市",
+    ]);
+    assert!(ok, "{err}");
+    let server = RealServer::start(data.path());
+    for garbage in [
+        &b"GARBAGE\r\n\r\n"[..],
+        b"POST /v1/142051/x/y HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n",
+        b"POST /v1/142051/x/y HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n{",
+        &[0xff; 4096][..],
+    ] {
+        let _ = raw_request(&server.addr, garbage);
+    }
+    let (status, body) = server.request("GET", "/healthz", None, "");
+    assert_eq!((status, body.as_str()), (200, r#"{"status":"ok"}"#));
+    let declared_huge = format!(
+        "POST /v1/142051/dose-entry/find-person HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{{}}",
+        1u64 << 40
+    );
+    let (status, body) = raw_request(&server.addr, declared_huge.as_bytes());
+    assert!(
+        status == 413 || status == 401 || status == 404,
+        "{status} {body}"
+    );
+}

@@ -1,0 +1,249 @@
+//! The operator contract of the `kiroku` binary.
+
+use crate::support::*;
+
+fn wasm(name: &str) -> String {
+    root()
+        .join(format!(
+            "target/wasm32-wasip2/release/{}.wasm",
+            name.replace('-', "_")
+        ))
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn policy_path(name: &str) -> String {
+    let shipped = root().join(format!("policies/{name}.toml"));
+    if shipped.exists() {
+        shipped
+    } else {
+        root().join(format!("tests/plugins/{name}/policy.toml"))
+    }
+    .to_string_lossy()
+    .into_owned()
+}
+
+#[test]
+fn creates_tenants_only_with_a_valid_check_digit() {
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path().to_str().unwrap();
+    let (ok, _, err) = run_kiroku(&[
+        "tenant",
+        "create",
+        "--data",
+        d,
+        "--code",
+        "142052",
+        "--name",
+        "藤沢市",
+    ]);
+    assert!(!ok && err.contains("check digit"), "{err}");
+    assert!(!data.path().join("tenants/142052.redb").exists());
+    let (ok, out, err) = run_kiroku(&[
+        "tenant",
+        "create",
+        "--data",
+        d,
+        "--code",
+        "141003",
+        "--name",
+        "横浜市",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("141003"));
+    let (ok, _, err) = run_kiroku(&[
+        "tenant",
+        "create",
+        "--data",
+        d,
+        "--code",
+        "141003",
+        "--name",
+        "横浜市",
+    ]);
+    assert!(!ok && err.contains("already exists"), "{err}");
+    let (ok, out, _) = run_kiroku(&["tenant", "list", "--data", d]);
+    assert!(
+        ok && out.contains("141003") && out.contains("横浜市"),
+        "{out}"
+    );
+    // The key file is private to the operator.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.path().join("keys/141003.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
+
+#[test]
+fn installs_plugins_pinning_their_digest_and_refuses_ungranted_imports() {
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path().to_str().unwrap();
+    assert!(
+        run_kiroku(&[
+            "tenant",
+            "create",
+            "--data",
+            d,
+            "--code",
+            FUJISAWA,
+            "--name",
+            "藤沢市"
+        ])
+        .0
+    );
+    let (ok, out, err) = run_kiroku(&[
+        "plugin",
+        "install",
+        "--data",
+        d,
+        "--tenant",
+        FUJISAWA,
+        "--policy",
+        &policy_path("dose-entry"),
+        &wasm("dose-entry"),
+    ]);
+    assert!(ok, "{err}");
+    let digest = kiroku::ids::Digest::of(&component("dose-entry")).to_string();
+    assert_eq!(out.lines().last().unwrap(), format!("sha256:{digest}"));
+    assert!(out.contains("record-dose"), "{out}");
+    let (ok, out, _) = run_kiroku(&["plugin", "list", "--data", d, "--tenant", FUJISAWA]);
+    assert!(
+        ok && out.contains("dose-entry") && out.contains(&digest),
+        "{out}"
+    );
+    let (ok, _, err) = run_kiroku(&[
+        "plugin",
+        "install",
+        "--data",
+        d,
+        "--tenant",
+        FUJISAWA,
+        "--policy",
+        &policy_path("hostile-import"),
+        &wasm("hostile-import"),
+    ]);
+    assert!(
+        !ok && err.contains("kiroku:records/my-number@0.1.0"),
+        "{err}"
+    );
+    let (_, out, _) = run_kiroku(&["plugin", "list", "--data", d, "--tenant", FUJISAWA]);
+    assert!(!out.contains("hostile-import"));
+}
+
+#[test]
+fn policy_check_explains_and_names_refused_imports() {
+    let (ok, out, err) = run_kiroku(&[
+        "policy",
+        "check",
+        &policy_path("dose-entry"),
+        &wasm("dose-entry"),
+    ]);
+    assert!(ok, "{err}");
+    for expected in [
+        "Plugin dose-entry (purpose: dose-entry)",
+        "It may read from residents: kana-name, kanji-name, birth-date",
+        "It may look up tickets by: ticket-number",
+        "It can never see or search a My Number.",
+        "granted  kiroku:records/doses@0.1.0",
+        "operation record-dose (writes)",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    let (ok, out, _) = run_kiroku(&[
+        "policy",
+        "check",
+        &policy_path("hostile-import"),
+        &wasm("hostile-import"),
+    ]);
+    assert!(
+        !ok && out.contains("REFUSED  kiroku:records/my-number@0.1.0"),
+        "{out}"
+    );
+    let bad = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(bad.path(), "[plugin]\nname = \"x\"\npurpose = \"dose-entry\"\n[grants.my-number]\nread = [\"my-number\"]\n").unwrap();
+    let (ok, _, err) = run_kiroku(&["policy", "check", bad.path().to_str().unwrap()]);
+    assert!(!ok && err.contains("My Number Act"), "{err}");
+}
+
+#[test]
+fn a_revoked_token_fails_at_once_on_the_running_server() {
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path().to_str().unwrap();
+    assert!(
+        run_kiroku(&[
+            "tenant",
+            "create",
+            "--data",
+            d,
+            "--code",
+            FUJISAWA,
+            "--name",
+            "藤沢市"
+        ])
+        .0
+    );
+    assert!(
+        run_kiroku(&[
+            "plugin",
+            "install",
+            "--data",
+            d,
+            "--tenant",
+            FUJISAWA,
+            "--policy",
+            &policy_path("dose-entry"),
+            &wasm("dose-entry")
+        ])
+        .0
+    );
+    let (ok, out, err) = run_kiroku(&[
+        "user", "add", "--data", d, "--tenant", FUJISAWA, "--name", "sato", "--role", "clerk",
+    ]);
+    assert!(ok, "{err}");
+    let token = out.lines().last().unwrap().to_owned();
+    assert!(token.starts_with("krk_") && token.len() == 68, "{token}");
+    let server = RealServer::start(data.path());
+    let find = |t: &str| {
+        server.request(
+            "POST",
+            "/v1/142051/dose-entry/find-person",
+            Some(t),
+            r#"{"ticket_number":"0000000109"}"#,
+        )
+    };
+    assert_eq!(
+        find(&token).0,
+        404,
+        "a valid token reaches the plugin (no such ticket)"
+    );
+    // While the server runs, the CLI revokes in another process.
+    let (ok, _, err) = run_kiroku(&[
+        "user", "revoke", "--data", d, "--tenant", FUJISAWA, "--name", "sato",
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(find(&token).0, 401);
+    // A user added while it runs works at once too; a role typo is refused.
+    let (ok, _, err) = run_kiroku(&[
+        "user", "add", "--data", d, "--tenant", FUJISAWA, "--name", "x", "--role", "clark",
+    ]);
+    assert!(!ok && err.contains("no role"), "{err}");
+    let (_, out, _) = run_kiroku(&[
+        "user", "add", "--data", d, "--tenant", FUJISAWA, "--name", "suzuki", "--role", "clerk",
+    ]);
+    let fresh = out.lines().last().unwrap().to_owned();
+    assert_eq!(find(&fresh).0, 404);
+    let (_, out, _) = run_kiroku(&[
+        "user", "token", "--data", d, "--tenant", FUJISAWA, "--name", "suzuki",
+    ]);
+    let rotated = out.lines().last().unwrap().to_owned();
+    assert_eq!(find(&fresh).0, 401, "the old token stops working");
+    assert_eq!(find(&rotated).0, 404);
+    // The server's token store holds hashes only.
+    let raw = std::fs::read(data.path().join("tenants/142051.redb")).unwrap();
+    assert!(!raw.windows(rotated.len()).any(|w| w == rotated.as_bytes()));
+}

@@ -1,0 +1,237 @@
+//! resident-sync through the real plugin: JSON and CSV feeds, validation
+//! that changes nothing, idempotent re-application.
+
+use hyper::StatusCode;
+use kiroku_rules::Date;
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+async fn host() -> TestHost {
+    TestHost::new()
+        .plugin("dose-entry")
+        .plugin("resident-sync")
+        .user("clerk", "clerk")
+        .start()
+        .await
+}
+
+fn feed(n: usize, seed: u64) -> Vec<kiroku::synth::Resident> {
+    kiroku::synth::residents(n, seed, Date::parse(TODAY).unwrap())
+}
+
+fn records(residents: &[kiroku::synth::Resident]) -> Value {
+    let mut r: Vec<Value> = residents.iter().map(|r| r.add_record()).collect();
+    r.extend(residents.iter().flat_map(|r| r.change_records()));
+    json!({ "records": r })
+}
+
+#[tokio::test]
+async fn applies_a_json_feed_and_reapplying_it_changes_nothing() {
+    let host = host().await;
+    let people = feed(500, 3);
+    let (status, body) = host
+        .call("admin", "resident-sync", "apply", records(&people))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["created"], 500);
+    assert_eq!(body["changed"], true);
+    let gone = people.iter().filter(|p| p.moved_out.is_some()).count();
+    assert_eq!(body["moved_out"], gone);
+    let store = host.store();
+    let versions_before = snapshot(&store);
+    let (status, body) = host
+        .call("admin", "resident-sync", "apply", records(&people))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (body["changed"].as_bool(), body["unchanged"].as_u64()),
+        (Some(false), body["rows"].as_u64()),
+        "{body}"
+    );
+    assert_eq!(
+        snapshot(&store),
+        versions_before,
+        "re-applying wrote something"
+    );
+}
+
+/// Every person's version: changes whenever anything of theirs is written.
+fn snapshot(store: &kiroku::store::TenantStore) -> Vec<(u64, u64)> {
+    use redb::ReadableDatabase;
+    let txn = store.db().begin_read().unwrap();
+    let t = txn
+        .open_table(kiroku::store::tables::PERSON_VERSIONS)
+        .unwrap();
+    t.range(0u64..)
+        .unwrap()
+        .map(|e| e.map(|(k, v)| (k.value(), v.value())).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn applies_the_csv_layout_with_updates_moves_and_deaths() {
+    let host = host().await;
+    let people = feed(20, 5);
+    let (status, body) = host
+        .call(
+            "admin",
+            "resident-sync",
+            "apply",
+            json!({"csv": kiroku::synth::to_csv(&people)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["created"], 20);
+    let target = &people[0];
+    let csv = format!(
+        "{}\nupdate,{},,,,,,,神奈川県藤沢市辻堂1丁目1番1号,,,,\nmove-out,{},,,,,,,,,,2026-03-15,東京都千代田区霞が関1丁目1番1号\n",
+        kiroku::synth::CSV_HEADER,
+        target.address_number,
+        target.address_number
+    );
+    let (status, body) = host
+        .call("admin", "resident-sync", "apply", json!({"csv": csv}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["outcomes"], json!(["updated", "moved-out"]));
+    let (_, found) = host
+        .call(
+            "clerk",
+            "dose-entry",
+            "find-person",
+            json!({"name": target.kana_name, "birth_date": target.birth_date.to_string()}),
+        )
+        .await;
+    let p = &found["persons"][0];
+    assert_eq!(
+        (p["status"].as_str(), p["status_date"].as_str()),
+        (Some("moved-out"), Some("2026-03-15")),
+        "{found}"
+    );
+    assert_eq!(p["address"], "神奈川県藤沢市辻堂1丁目1番1号");
+    let csv = format!(
+        "{}\ndeath,{},,,,,,,,,,2026-03-20,\n",
+        kiroku::synth::CSV_HEADER,
+        target.address_number
+    );
+    let (_, body) = host
+        .call("admin", "resident-sync", "apply", json!({"csv": csv}))
+        .await;
+    assert_eq!(body["outcomes"], json!(["deceased"]));
+}
+
+#[tokio::test]
+async fn refuses_a_bad_batch_whole_listing_rows_without_values() {
+    let host = host().await;
+    let mut people = feed(5, 9);
+    let good_number = people[0].my_number.clone();
+    let mut bad = people[1].my_number.clone().into_bytes();
+    bad[11] = if bad[11] == b'9' { b'0' } else { bad[11] + 1 };
+    people[1].my_number = String::from_utf8(bad).unwrap();
+    let mut batch = records(&people);
+    batch["records"][2]["birth_date"] = json!("2099-01-01");
+    batch["records"][3]
+        .as_object_mut()
+        .unwrap()
+        .remove("kana_name");
+    batch["records"][4]["sex"] = json!(7);
+    let (status, body) = host
+        .call("admin", "resident-sync", "apply", batch.clone())
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("row 5: sex must be a string"), "{message}");
+    batch["records"][4]["sex"] = json!("7");
+    let (status, body) = host.call("admin", "resident-sync", "apply", batch).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let message = body["error"]["message"].as_str().unwrap();
+    for expected in [
+        "row 2: my_number: the My Number's check digit is wrong",
+        "row 3: birth_date: is in the future",
+        "row 4: kana_name: is required",
+        "row 5: sex: must be 1",
+    ] {
+        assert!(
+            message.contains(expected),
+            "missing {expected:?} in {message}"
+        );
+    }
+    assert!(
+        !message.contains(&people[1].my_number) && !message.contains(&good_number),
+        "values leaked: {message}"
+    );
+    assert_eq!(
+        host.store().person_count().unwrap(),
+        0,
+        "nothing was stored"
+    );
+}
+
+#[tokio::test]
+async fn refuses_malformed_csv_and_unknown_columns_clearly() {
+    let host = host().await;
+    let cases = [
+        (
+            "op,address_number,shoe_size\nadd,1,27\n",
+            "CSV column \"shoe_size\" is unknown",
+        ),
+        ("address_number\n1\n", "lacks the op column"),
+        (
+            "op,address_number\nadd,1,extra\n",
+            "CSV row 1 has 3 fields where the header has 2",
+        ),
+        (
+            "op,address_number\nexplode,1\n",
+            "op must be add, update, move-out or death",
+        ),
+        ("op,address_number\n", "the batch is empty"),
+    ];
+    for (csv, expected) in cases {
+        let (status, body) = host
+            .call("admin", "resident-sync", "apply", json!({"csv": csv}))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{csv}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(expected),
+            "{csv}: {body}"
+        );
+    }
+    let (status, _) = host
+        .call("admin", "resident-sync", "apply", json!({"xml": "<a/>"}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn refuses_a_my_number_already_held_by_another_resident() {
+    let host = host().await;
+    let mut people = feed(2, 13);
+    people[1].my_number = people[0].my_number.clone();
+    let (status, body) = host
+        .call("admin", "resident-sync", "apply", records(&people))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("row 2"),
+        "{body}"
+    );
+    assert_eq!(host.store().person_count().unwrap(), 0);
+}
+
+#[tokio::test]
+async fn validate_checks_without_storing() {
+    let host = host().await;
+    let people = feed(3, 17);
+    let (status, body) = host
+        .call("admin", "resident-sync", "validate", records(&people))
+        .await;
+    assert_eq!(
+        (status, body["valid"].as_bool()),
+        (StatusCode::OK, Some(true))
+    );
+    assert_eq!(host.store().person_count().unwrap(), 0);
+}

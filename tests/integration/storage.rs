@@ -1,0 +1,287 @@
+//! Storage: sealed at rest, group commit, concurrent writers, crashes.
+
+use std::sync::Arc;
+
+use hyper::StatusCode;
+use serde_json::json;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn keeps_no_personal_value_in_clear_on_disk() {
+    let host = TestHost::new()
+        .plugin("dose-entry")
+        .residents(300)
+        .user("clerk", "clerk")
+        .start()
+        .await;
+    // Some doses too, so dose data is on disk.
+    for r in host.residents.clone().iter().take(20) {
+        let person = host.person_of(r).await;
+        let (status, body) = host
+            .call(
+                "clerk",
+                "dose-entry",
+                "record-dose",
+                dose_form(person, 1, "2026-03-01"),
+            )
+            .await;
+        if status != StatusCode::OK {
+            assert!(body.to_string().contains("override_reason"), "{body}");
+        }
+    }
+    let files = host.raw_files();
+    assert!(
+        files
+            .iter()
+            .any(|(p, _)| p.to_string_lossy().ends_with("142051.redb"))
+    );
+    let mut needles: Vec<String> = Vec::new();
+    for r in &host.residents {
+        needles.push(r.my_number.clone());
+        needles.push(r.kanji_name.replace('　', " "));
+        needles.push(r.kana_name.replace('　', " "));
+        needles.push(r.address.clone());
+        needles.push(r.phone.clone());
+        if let Some(b) = &r.building {
+            needles.push(b.clone());
+        }
+    }
+    needles.push("湘南 太郎".into());
+    needles.push("QX7Q21".into());
+    let mut hits = Vec::new();
+    for (path, bytes) in &files {
+        for needle in &needles {
+            if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                hits.push(format!("{} contains a personal value", path.display()));
+            }
+        }
+    }
+    assert!(
+        hits.is_empty(),
+        "{} hits, e.g. {:?}",
+        hits.len(),
+        &hits[..hits.len().min(3)]
+    );
+    // Nor do the audit events.
+    let audit = format!("{:?}", host.audit());
+    assert!(
+        !needles.iter().any(|n| audit.contains(n.as_str())),
+        "an audit event carries a personal value"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_commits_concurrent_writes_and_acknowledges_each_after_its_commit() {
+    let host = Arc::new(
+        TestHost::new()
+            .plugin("dose-entry")
+            .residents(64)
+            .user("clerk", "clerk")
+            .start()
+            .await,
+    );
+    let mut persons = Vec::new();
+    for r in host
+        .residents
+        .clone()
+        .iter()
+        .filter(|r| r.moved_out.is_none() && r.died.is_none())
+    {
+        persons.push(host.person_of(r).await);
+    }
+    let tenant = host.app.tenant(&host.code).unwrap().unwrap();
+    let stats = tenant.committer.stats();
+    let commits_before = stats.commits.load(std::sync::atomic::Ordering::Relaxed);
+    let tasks: Vec<_> = persons
+        .iter()
+        .map(|&p| {
+            let host = host.clone();
+            tokio::spawn(async move {
+                host.call(
+                    "clerk",
+                    "dose-entry",
+                    "record-dose",
+                    dose_form(p, 1, "2026-03-01"),
+                )
+                .await
+            })
+        })
+        .collect();
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{body}");
+        // Acknowledged means durable: the dose is visible to a fresh read.
+        let person = body["person_id"].as_u64().unwrap();
+        let (_, doses) = host
+            .call(
+                "clerk",
+                "dose-entry",
+                "list-doses",
+                json!({"person_id": person}),
+            )
+            .await;
+        assert_eq!(doses["doses"].as_array().unwrap().len(), 1);
+    }
+    let commits = stats.commits.load(std::sync::atomic::Ordering::Relaxed) - commits_before;
+    let requests = 2 * persons.len() as u64;
+    assert!(
+        commits < requests,
+        "{commits} commits for {requests} requests: nothing was grouped"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_entries_for_one_person_never_duplicate_a_dose_number() {
+    let host = Arc::new(
+        TestHost::new()
+            .plugin("dose-entry")
+            .residents(3)
+            .user("clerk", "clerk")
+            .start()
+            .await,
+    );
+    let person = host.person_of(&host.residents[0].clone()).await;
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let host = host.clone();
+            tokio::spawn(async move {
+                host.call(
+                    "clerk",
+                    "dose-entry",
+                    "record-dose",
+                    dose_form(person, 1, "2026-03-01"),
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        match status {
+            StatusCode::OK => ok += 1,
+            StatusCode::BAD_REQUEST => assert!(
+                body["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("should be 2"),
+                "{body}"
+            ),
+            StatusCode::CONFLICT => {}
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!(
+        ok, 1,
+        "exactly one of the concurrent first doses is recorded"
+    );
+    let (_, doses) = host
+        .call(
+            "clerk",
+            "dose-entry",
+            "list-doses",
+            json!({"person_id": person}),
+        )
+        .await;
+    assert_eq!(doses["doses"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn a_crash_mid_write_loses_no_acknowledged_dose_and_keeps_the_chain_intact() {
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path().to_str().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // Set up with the real binary: demo tenant with a small population.
+    let (ok, _, err) = run_kiroku(&[
+        "demo",
+        "--data",
+        d,
+        "--persons",
+        "200",
+        "--no-serve",
+        "--plugins",
+        root()
+            .join("target/wasm32-wasip2/release")
+            .to_str()
+            .unwrap(),
+        "--policies",
+        root().join("policies").to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let (ok, out, _) = run_kiroku(&[
+        "user",
+        "add",
+        "--data",
+        d,
+        "--tenant",
+        FUJISAWA,
+        "--name",
+        "crash-clerk",
+        "--role",
+        "clerk",
+    ]);
+    assert!(ok);
+    let token = out.lines().last().unwrap().to_owned();
+    let mut server = RealServer::start(data.path());
+    let addr = server.addr.clone();
+    // Many writers; the server is killed while they run.
+    let acknowledged = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let writers: Vec<_> = (0..8u64)
+        .map(|w| {
+            let (addr, token, acknowledged) = (addr.clone(), token.clone(), acknowledged.clone());
+            std::thread::spawn(move || {
+                for i in 0..200u64 {
+                    let ticket = kiroku_rules::ticket::from_serial((1 + w * 20 + i % 20) * 10);
+                    let body = json!({"ticket_number": ticket, "dose_number": 1 + i / 20, "date": "2026-01-01",
+                        "maker": "moderna", "product": "Spikevax", "lot": "AB1234", "amount": "0.5",
+                        "facility_code": "1412345678", "doctor": "X", "override_reason": "crash test order"}).to_string();
+                    let raw = format!("POST /v1/{FUJISAWA}/dose-entry/record-dose HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+                    let Ok(mut s) = std::net::TcpStream::connect(&addr) else { return };
+                    use std::io::{Read, Write};
+                    let _ = s.write_all(raw.as_bytes());
+                    let mut resp = String::new();
+                    let _ = s.read_to_string(&mut resp);
+                    if resp.starts_with("HTTP/1.1 200") {
+                        let body = resp.split_once("\r\n\r\n").unwrap().1;
+                        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+                        acknowledged.lock().unwrap().push((v["person_id"].as_u64().unwrap(), v["dose_id"].as_u64().unwrap()));
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    server.kill();
+    for w in writers {
+        w.join().unwrap();
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(
+        !acknowledged.is_empty(),
+        "no write was acknowledged before the kill"
+    );
+    // After a restart everything acknowledged is there and the chain holds.
+    let (ok, out, err) = run_kiroku(&["audit", "verify", "--data", d]);
+    assert!(ok, "{out}{err}");
+    let server = RealServer::start(data.path());
+    for (person, dose) in &acknowledged {
+        let (status, body) = server.request(
+            "POST",
+            &format!("/v1/{FUJISAWA}/dose-entry/list-doses"),
+            Some(&token),
+            &json!({"person_id": person}).to_string(),
+        );
+        assert_eq!(status, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert!(
+            v["doses"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["dose_id"] == *dose),
+            "acknowledged dose {dose} of {person} is lost"
+        );
+    }
+    drop(rt);
+}
