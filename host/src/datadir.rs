@@ -165,10 +165,12 @@ impl DataDir {
         let mut codes = Vec::new();
         for entry in self.tenants.entries().map_err(io_err("listing tenants/"))? {
             let name = entry.map_err(io_err("listing tenants/"))?.file_name();
-            if let Some(code) = name.to_str().and_then(|n| n.strip_suffix(".redb")) {
-                if let Ok(code) = TenantCode::parse(code) {
-                    codes.push(code);
-                }
+            if let Some(Ok(code)) = name
+                .to_str()
+                .and_then(|n| n.strip_suffix(".redb"))
+                .map(TenantCode::parse)
+            {
+                codes.push(code);
             }
         }
         codes.sort();

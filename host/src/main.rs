@@ -549,11 +549,11 @@ fn audit_verify(data: &Path, tenant: Option<&str>) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("opening tenant {code}"))?;
         report(format!("tenant {code}"), db.verify(&keys)?, started);
     }
-    if tenant.is_none() {
-        if let Ok((db, keys)) = SystemStore::open_for_verify(&dir) {
-            let started = std::time::Instant::now();
-            report("system".into(), db.verify(&keys)?, started);
-        }
+    if tenant.is_none()
+        && let Ok((db, keys)) = SystemStore::open_for_verify(&dir)
+    {
+        let started = std::time::Instant::now();
+        report("system".into(), db.verify(&keys)?, started);
     }
     Ok(if intact {
         ExitCode::SUCCESS

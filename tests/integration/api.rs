@@ -16,6 +16,16 @@ async fn host() -> TestHost {
         .await
 }
 
+/// Method, path, token, body, expected status, expected error code.
+type Case<'a> = (
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    &'a str,
+    StatusCode,
+    &'a str,
+);
+
 fn code(body: &serde_json::Value) -> &str {
     body["error"]["code"]
         .as_str()
@@ -27,7 +37,7 @@ async fn answers_every_error_as_json_with_the_fitting_status() {
     let host = host().await;
     let clerk = Some(host.token("clerk").to_owned());
     let clerk = clerk.as_deref();
-    let cases: Vec<(&str, &str, Option<&str>, &str, StatusCode, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "POST",
             "/v1/142051/dose-entry/find-person",

@@ -83,6 +83,7 @@ pub struct Builder {
 }
 
 impl TestHost {
+    #[allow(clippy::new_ret_no_self)] // the builder reads as TestHost::new()...start()
     pub fn new() -> Builder {
         Builder {
             plugins: Vec::new(),

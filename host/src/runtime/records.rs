@@ -153,12 +153,12 @@ impl residents::Host for Invocation {
         };
         let result = scope.finish(action, subject, Interface::Residents, &[], result)?;
         // One event per person found, so "who looked at whom" is complete.
-        if let Ok(found) = &result {
-            if found.len() > 1 {
-                for &p in found {
-                    let event = scope.event(action, Some(p), Vec::new(), crate::audit::Outcome::Ok);
-                    scope.events.record(event);
-                }
+        if let Ok(found) = &result
+            && found.len() > 1
+        {
+            for &p in found {
+                let event = scope.event(action, Some(p), Vec::new(), crate::audit::Outcome::Ok);
+                scope.events.record(event);
             }
         }
         Ok(result)

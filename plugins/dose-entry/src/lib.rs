@@ -224,14 +224,12 @@ fn record_dose(text: &str) -> Result<String, Error> {
     }
     let resident =
         residents::get(person, &[ResidentField::BirthDate, ResidentField::Status]).map_err(host)?;
-    if let Some(birth) = resident
+    let birth = resident
         .birth_date
         .as_deref()
-        .and_then(|b| Date::parse(b).ok())
-    {
-        if date < birth {
-            return Err(invalid("date is before the person's birth date"));
-        }
+        .and_then(|b| Date::parse(b).ok());
+    if birth.is_some_and(|birth| date < birth) {
+        return Err(invalid("date is before the person's birth date"));
     }
     // Rules an override reason may set aside, each named in the error.
     let mut needs_override = Vec::new();

@@ -134,10 +134,8 @@ fn check(row: usize, r: &mut Record, today: Date, p: &mut Problems) {
     };
     past_date(&r.birth_date, "birth_date", p);
     past_date(&r.date, "date", p);
-    if let Some(n) = &r.my_number {
-        if let Err(e) = my_number::validate(n) {
-            p.add(row, "my_number", &e.to_string());
-        }
+    if let Some(Err(e)) = r.my_number.as_deref().map(my_number::validate) {
+        p.add(row, "my_number", &e.to_string());
     }
     if r.kana_name
         .as_deref()
