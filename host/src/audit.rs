@@ -196,157 +196,184 @@ pub enum Verified {
 /// Events verified per batch handed to a worker thread.
 const VERIFY_BATCH: usize = 8_192;
 
-fn check_batch(
-    keys: &TenantKeys,
+/// Consecutive stored events, copied into one buffer (one allocation per
+/// batch rather than per event), with the MAC of the event before them.
+struct Batch {
     prev: [u8; MAC_LEN],
-    batch: &[(u64, Vec<u8>)],
-) -> Result<(), ChainBreak> {
-    let mut prev = prev;
-    for (seq, value) in batch {
-        let broken = |problem: &str| ChainBreak {
-            seq: *seq,
-            problem: problem.to_owned(),
-        };
-        if value.len() < MAC_LEN {
-            return Err(broken("the event is truncated (altered)"));
-        }
-        let (body, mac) = value.split_at(value.len() - MAC_LEN);
-        if keys.audit_mac(&prev, body) != mac {
-            return Err(broken(
-                "the event does not match its chain MAC: it was altered, or events before it were removed or reordered",
-            ));
-        }
-        match postcard::from_bytes::<Event>(body) {
-            Ok(event) if event.seq == *seq => {}
-            Ok(_) => return Err(broken("the event is stored out of its place (reordered)")),
-            Err(_) => return Err(broken("the event does not decode (altered)")),
-        }
-        prev = mac.try_into().expect("split at MAC_LEN");
-    }
-    Ok(())
+    first_seq: u64,
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
 }
 
-/// Verifies a whole chain. Reading is sequential; MACs are checked on
-/// worker threads, since each event's predecessor MAC is stored beside it.
+impl Batch {
+    fn new(prev: [u8; MAC_LEN], first_seq: u64) -> Batch {
+        Batch {
+            prev,
+            first_seq,
+            bytes: Vec::with_capacity(VERIFY_BATCH * 256),
+            ends: Vec::with_capacity(VERIFY_BATCH),
+        }
+    }
+
+    fn push(&mut self, value: &[u8]) {
+        self.bytes.extend_from_slice(value);
+        self.ends.push(self.bytes.len());
+    }
+
+    fn check(&self, keys: &TenantKeys) -> Result<(), ChainBreak> {
+        let mut prev = self.prev;
+        let mut start = 0;
+        for (i, &end) in self.ends.iter().enumerate() {
+            let seq = self.first_seq + i as u64;
+            let value = &self.bytes[start..end];
+            start = end;
+            let broken = |problem: &str| ChainBreak {
+                seq,
+                problem: problem.to_owned(),
+            };
+            if value.len() < MAC_LEN {
+                return Err(broken("the event is truncated (altered)"));
+            }
+            let (body, mac) = value.split_at(value.len() - MAC_LEN);
+            if keys.audit_mac(&prev, body) != mac {
+                return Err(broken(
+                    "the event does not match its chain MAC: it was altered, or events before it were removed or reordered",
+                ));
+            }
+            match postcard::from_bytes::<Event>(body) {
+                Ok(event) if event.seq == seq => {}
+                Ok(_) => return Err(broken("the event is stored out of its place (reordered)")),
+                Err(_) => return Err(broken("the event does not decode (altered)")),
+            }
+            prev = mac.try_into().expect("split at MAC_LEN");
+        }
+        Ok(())
+    }
+}
+
+fn open_optional<K: redb::Key + 'static, V: redb::Value + 'static>(
+    txn: &redb::ReadTransaction,
+    def: redb::TableDefinition<K, V>,
+) -> StoreResult<Option<redb::ReadOnlyTable<K, V>>> {
+    match txn.open_table(def) {
+        Ok(t) => Ok(Some(t)),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Verifies a whole chain. One thread reads events in order and checks
+/// that none is missing; worker threads check the MACs batch by batch,
+/// since each batch carries the MAC of the event before it.
 pub fn verify(db: &impl ReadableDatabase, keys: &TenantKeys) -> StoreResult<Verified> {
     let txn = db.begin_read()?;
-    let head = match txn.open_table(META) {
-        Ok(t) => t.get(meta::AUDIT_HEAD)?.map(|v| v.value().to_vec()),
-        Err(redb::TableError::TableDoesNotExist(_)) => None,
-        Err(e) => return Err(e.into()),
+    let head = match open_optional(&txn, META)? {
+        Some(t) => t.get(meta::AUDIT_HEAD)?.map(|v| v.value().to_vec()),
+        None => None,
     };
-    let table = match txn.open_table(AUDIT) {
-        Ok(t) => Some(t),
-        Err(redb::TableError::TableDoesNotExist(_)) => None,
-        Err(e) => return Err(e.into()),
-    };
+    let table = open_optional(&txn, AUDIT)?;
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .max(1);
     let mut expected = 1u64;
     let mut last_mac = GENESIS;
-    let mut first_break: Option<ChainBreak> = None;
+    let mut gap: Option<ChainBreak> = None;
+    let mut breaks: Vec<ChainBreak> = Vec::new();
     std::thread::scope(|scope| -> StoreResult<()> {
-        let (tx, rx) =
-            std::sync::mpsc::sync_channel::<([u8; MAC_LEN], Vec<(u64, Vec<u8>)>)>(workers * 2);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(workers * 2);
         let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
         let (err_tx, err_rx) = std::sync::mpsc::channel::<ChainBreak>();
+        // Checked batches come back to the reader for reuse: no allocator
+        // traffic between threads.
+        let (spare_tx, spare_rx) = std::sync::mpsc::channel::<Batch>();
         for _ in 0..workers {
-            let rx = rx.clone();
-            let err_tx = err_tx.clone();
+            let (rx, err_tx, spare_tx) = (rx.clone(), err_tx.clone(), spare_tx.clone());
             scope.spawn(move || {
-                loop {
-                    let job = rx.lock().map(|r| r.recv());
-                    let Ok(Ok((prev, batch))) = job else { break };
-                    if let Err(b) = check_batch(keys, prev, &batch) {
+                while let Ok(Ok(batch)) = rx.lock().map(|r| r.recv()) {
+                    if let Err(b) = batch.check(keys) {
                         let _ = err_tx.send(b);
                     }
+                    let _ = spare_tx.send(batch);
                 }
             });
         }
-        drop(err_tx);
+        drop((err_tx, spare_tx));
+        let fresh = |prev, first_seq| match spare_rx.try_recv() {
+            Ok(mut b) => {
+                b.prev = prev;
+                b.first_seq = first_seq;
+                b.bytes.clear();
+                b.ends.clear();
+                b
+            }
+            Err(_) => Batch::new(prev, first_seq),
+        };
         if let Some(table) = &table {
-            let mut batch = Vec::with_capacity(VERIFY_BATCH);
-            let mut batch_prev = GENESIS;
+            let mut batch = fresh(GENESIS, 1);
             for entry in table.range(0u64..)? {
                 let (k, v) = entry?;
-                let seq = k.value();
-                let value = v.value();
+                let (seq, value) = (k.value(), v.value());
                 if seq != expected {
-                    first_break.get_or_insert(ChainBreak {
+                    let problem = if seq > expected {
+                        format!("missing (removed); the next stored event is {seq}")
+                    } else {
+                        "stored twice".to_owned()
+                    };
+                    gap = Some(ChainBreak {
                         seq: expected,
-                        problem: if seq > expected {
-                            format!("missing (removed); the next stored event is {seq}")
-                        } else {
-                            "stored twice".into()
-                        },
+                        problem,
                     });
                     break;
                 }
-                if value.len() >= MAC_LEN {
-                    let mac: [u8; MAC_LEN] = value[value.len() - MAC_LEN..]
-                        .try_into()
-                        .expect("length checked");
-                    batch.push((seq, value.to_vec()));
-                    if batch.len() == VERIFY_BATCH {
-                        let full = std::mem::replace(&mut batch, Vec::with_capacity(VERIFY_BATCH));
-                        let _ = tx.send((batch_prev, full));
-                        batch_prev = mac;
-                    }
-                    last_mac = mac;
-                } else {
-                    batch.push((seq, value.to_vec()));
+                batch.push(value);
+                if let Some(mac) = value.len().checked_sub(MAC_LEN).map(|at| &value[at..]) {
+                    last_mac = mac.try_into().expect("MAC_LEN bytes");
                 }
                 expected += 1;
+                if batch.ends.len() == VERIFY_BATCH {
+                    let _ = tx.send(std::mem::replace(&mut batch, fresh(last_mac, expected)));
+                }
             }
-            if !batch.is_empty() {
-                let _ = tx.send((batch_prev, batch));
+            if !batch.ends.is_empty() {
+                let _ = tx.send(batch);
             }
         }
         drop(tx);
-        let mut breaks: Vec<ChainBreak> = err_rx.iter().collect();
-        breaks.extend(first_break.take());
-        first_break = breaks.into_iter().min_by_key(|b| b.seq);
+        breaks = err_rx.iter().collect();
         Ok(())
     })?;
-    if let Some(b) = first_break {
-        return Ok(Verified::Broken(b));
+    breaks.extend(gap);
+    if let Some(first) = breaks.into_iter().min_by_key(|b| b.seq) {
+        return Ok(Verified::Broken(first));
     }
     let count = expected - 1;
     let stored = Head {
         seq: count,
         mac: last_mac,
     };
-    match head {
+    let broken = |seq: u64, problem: String| Ok(Verified::Broken(ChainBreak { seq, problem }));
+    match head.as_deref().map(decode_head) {
         None if count == 0 => Ok(Verified::Intact(0)),
-        None => Ok(Verified::Broken(ChainBreak {
-            seq: count,
-            problem: "the chain's head record is missing".into(),
-        })),
-        Some(bytes) => match decode_head(&bytes) {
-            Some((h, check)) if check == head_mac(keys, h) => {
-                if h == stored {
-                    Ok(Verified::Intact(count))
-                } else if h.seq > count {
-                    Ok(Verified::Broken(ChainBreak {
-                        seq: count + 1,
-                        problem: format!(
-                            "missing: the chain ends at {count} but its head records {}",
-                            h.seq
-                        ),
-                    }))
-                } else {
-                    Ok(Verified::Broken(ChainBreak {
-                        seq: h.seq.max(1),
-                        problem: "the chain's end does not match its head record".into(),
-                    }))
-                }
+        None => broken(count, "the chain's head record is missing".into()),
+        Some(Some((h, check))) if check == head_mac(keys, h) => {
+            if h == stored {
+                Ok(Verified::Intact(count))
+            } else if h.seq > count {
+                broken(
+                    count + 1,
+                    format!(
+                        "missing: the chain ends at {count} but its head records {}",
+                        h.seq
+                    ),
+                )
+            } else {
+                broken(
+                    h.seq.max(1),
+                    "the chain's end does not match its head record".into(),
+                )
             }
-            _ => Ok(Verified::Broken(ChainBreak {
-                seq: count.max(1),
-                problem: "the chain's head record was altered".into(),
-            })),
-        },
+        }
+        Some(_) => broken(count.max(1), "the chain's head record was altered".into()),
     }
 }
 
@@ -370,10 +397,8 @@ pub struct Query {
 /// Reads events matching `q`, oldest first.
 pub fn query(db: &impl ReadableDatabase, q: &Query) -> StoreResult<Vec<Event>> {
     let txn = db.begin_read()?;
-    let table = match txn.open_table(AUDIT) {
-        Ok(t) => t,
-        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-        Err(e) => return Err(e.into()),
+    let Some(table) = open_optional(&txn, AUDIT)? else {
+        return Ok(Vec::new());
     };
     let mut out = Vec::new();
     for entry in table.range(q.after.unwrap_or(0) + 1..)? {

@@ -104,6 +104,16 @@ impl Date {
     }
 }
 
+/// Counts the birth dates in a comma-separated list of persons who are at
+/// least `age` years old on `on` (target extraction's core test). Used by
+/// the native-vs-wasm benchmark; malformed dates are skipped.
+pub fn count_aged_at_least(list: &str, on: Date, age: i32) -> usize {
+    list.split(',')
+        .filter_map(|d| Date::parse(d.trim()).ok())
+        .filter(|b| b.age_on(on) >= age)
+        .count()
+}
+
 impl core::fmt::Display for Date {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)

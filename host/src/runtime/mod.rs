@@ -140,6 +140,24 @@ pub struct InvokeOutput {
     pub audit_seqs: Vec<u64>,
 }
 
+/// An instance kept alive across calls; see [`Runtime::warm_instance`].
+pub struct WarmInstance {
+    store: Store<Invocation>,
+    instance: bindings::Runtime,
+}
+
+impl WarmInstance {
+    /// Calls an operation on the live instance.
+    pub async fn call(&mut self, operation: &str, input: &str) -> anyhow::Result<String> {
+        let out = self
+            .instance
+            .kiroku_plugin_handler()
+            .call_handle(&mut self.store, operation, input)
+            .await?;
+        out.map_err(|e| anyhow::anyhow!("{}", plugin_error(e)))
+    }
+}
+
 /// The engine, the compiled-component cache and the instance semaphore.
 pub struct Runtime {
     engine: Engine,
@@ -407,6 +425,47 @@ impl Runtime {
         };
         let _ = committer.commit(set).await;
         Err(InvokeError::Conflict(MAX_CONFLICT_RETRIES + 1))
+    }
+
+    /// Calls an operation in a fresh instance outside any request: the
+    /// plugin can use no records interface (any host call traps) and
+    /// nothing is committed. For benchmarks and diagnostics of pure logic.
+    pub async fn invoke_detached(
+        &self,
+        plugin: &LoadedPlugin,
+        operation: &str,
+        input: &str,
+    ) -> Result<String, InvokeError> {
+        let _permit = self
+            .slots
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        let mut store = self.new_store(&plugin.policy, None);
+        let call = async {
+            let instance = plugin.pre.instantiate_async(&mut store).await?;
+            instance
+                .kiroku_plugin_handler()
+                .call_handle(&mut store, operation, input)
+                .await
+        }
+        .await;
+        match call {
+            Ok(Ok(output)) => check_output(&plugin.policy, output),
+            Ok(Err(e)) => Err(plugin_error(e)),
+            Err(trap) => Err(contained(&plugin.identity.name, trap)),
+        }
+    }
+
+    /// A live instance outside any request, for measuring a call without
+    /// instantiation (benchmarks only: requests always get a fresh one).
+    pub async fn warm_instance(&self, plugin: &LoadedPlugin) -> anyhow::Result<WarmInstance> {
+        let mut store = self.new_store(&plugin.policy, None);
+        // A warm instance lives across calls: no deadline.
+        store.data_mut().deadline =
+            std::time::Instant::now() + std::time::Duration::from_secs(365 * 86_400);
+        let instance = plugin.pre.instantiate_async(&mut store).await?;
+        Ok(WarmInstance { store, instance })
     }
 
     /// Instantiates and calls the plugin in a fresh store; returns its

@@ -10,6 +10,7 @@
 //! POST /v1/admin/{tenant}/users               admin  {"name","role"} -> {"token"}
 //! POST /v1/admin/{tenant}/users/{name}/revoke admin
 //! GET  /v1/admin/{tenant}/plugins             admin
+//! GET  /v1/admin/{tenant}/stats               admin  group-commit counters
 //! ```
 
 use std::sync::Arc;
@@ -183,6 +184,23 @@ where
                 request_id,
             ))
         }
+        (Method::GET, ["v1", "admin", tenant, "stats"]) => {
+            let ctx = Ctx::new(app, &req, tenant, request_id).await?;
+            ctx.require(
+                |r, u| r.roles.get(&u.role).is_some_and(|r| r.admin),
+                "admin stats",
+            )
+            .await?;
+            let stats = ctx.tenant.committer.stats();
+            let load =
+                |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+            let body = json!({
+                "commits": load(&stats.commits),
+                "write_sets": load(&stats.write_sets),
+                "persons": ctx.tenant.store.person_count()?,
+            });
+            Ok(json_response(StatusCode::OK, &body, request_id))
+        }
         (Method::GET, ["v1", tenant, "plugins"]) => {
             let ctx = Ctx::new(app, &req, tenant, request_id).await?;
             let user = ctx.require(|_, _| true, "").await?;
@@ -276,6 +294,7 @@ where
         | (_, ["v1", "admin", _, "users"])
         | (_, ["v1", "admin", _, "users", _, "revoke"])
         | (_, ["v1", "admin", _, "plugins"])
+        | (_, ["v1", "admin", _, "stats"])
         | (_, ["v1", _, "plugins"])
         | (_, ["v1", _, "audit"])
         | (_, ["v1", _, "audit", "verify"])

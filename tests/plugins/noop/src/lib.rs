@@ -16,12 +16,26 @@ use bindings::exports::kiroku::plugin::handler::{Error, Guest, Operation};
 
 struct Noop;
 
+/// The reference day of the age benchmark.
+const SENIOR_DAY: kiroku_rules::Date = kiroku_rules::Date {
+    year: 2026,
+    month: 4,
+    day: 1,
+};
+
 impl Guest for Noop {
     fn describe() -> Vec<Operation> {
         vec![
             Operation {
                 name: "noop".into(),
                 summary: "Does nothing.".into(),
+                writes: false,
+            },
+            Operation {
+                name: "count-aged-65".into(),
+                summary:
+                    "Counts birth dates (comma-separated) of persons aged 65 or more on 2026-04-01."
+                        .into(),
                 writes: false,
             },
             Operation {
@@ -35,6 +49,9 @@ impl Guest for Noop {
     fn handle(operation: String, input: String) -> Result<String, Error> {
         match operation.as_str() {
             "noop" => Ok("null".into()),
+            "count-aged-65" => {
+                Ok(kiroku_rules::date::count_aged_at_least(&input, SENIOR_DAY, 65).to_string())
+            }
             "count-valid-my-numbers" => {
                 Ok(kiroku_rules::my_number::count_valid(&input).to_string())
             }
