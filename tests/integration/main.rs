@@ -11,3 +11,4 @@ mod policy_cases;
 mod resident_sync;
 mod storage;
 mod support;
+mod vendor;

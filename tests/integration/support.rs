@@ -80,6 +80,7 @@ pub struct Builder {
     plugins: Vec<(String, String)>,
     residents: usize,
     users: Vec<(String, String)>,
+    roles: Option<String>,
 }
 
 impl TestHost {
@@ -89,6 +90,7 @@ impl TestHost {
             plugins: Vec::new(),
             residents: 0,
             users: Vec::new(),
+            roles: None,
         }
     }
 }
@@ -109,6 +111,12 @@ impl Builder {
     /// Loads synthetic residents (and tickets) through the real plugins.
     pub fn residents(mut self, n: usize) -> Builder {
         self.residents = n;
+        self
+    }
+
+    /// Replaces the default roles file.
+    pub fn roles(mut self, text: &str) -> Builder {
+        self.roles = Some(text.to_owned());
         self
     }
 
@@ -158,6 +166,9 @@ impl Builder {
             )
             .await
             .unwrap_or_else(|e| panic!("installing {name}: {e}"));
+        }
+        if let Some(roles) = &self.roles {
+            admin::set_roles(&store, roles, &actor).unwrap();
         }
         let mut tokens = HashMap::new();
         for (name, role) in &self.users {

@@ -60,10 +60,10 @@ fn ensure_wasm_target() -> anyhow::Result<()> {
     }
 }
 
-/// Every plugin crate: `plugins/*` and `tests/plugins/*`.
+/// Every plugin crate: `plugins/*`, `tests/plugins/*` and `examples/*`.
 fn plugin_crates() -> anyhow::Result<Vec<String>> {
     let mut names = Vec::new();
-    for dir in ["plugins", "tests/plugins"] {
+    for dir in ["plugins", "tests/plugins", "examples"] {
         for entry in
             std::fs::read_dir(root().join(dir)).with_context(|| format!("listing {dir}"))?
         {
