@@ -142,6 +142,7 @@ async fn seed_residents(app: &App, tenant: &Arc<Tenant>, opts: &DemoOptions) -> 
             request_id: format!("demo-seed-{i}"),
             now_ms: app.runtime.clock().now_ms(),
             today,
+            replay_guard: None,
         });
         let input = serde_json::json!({ "records": records }).to_string();
         tenant

@@ -271,3 +271,93 @@ fn survives_hostile_clients_on_the_real_server() {
         "{status} {body}"
     );
 }
+
+async fn record_with_id(
+    host: &TestHost,
+    id: &str,
+    form: &serde_json::Value,
+) -> (StatusCode, serde_json::Value) {
+    let req = hyper::Request::builder()
+        .method("POST")
+        .uri("/v1/142051/dose-entry/record-dose")
+        .header("authorization", format!("Bearer {}", host.token("clerk")))
+        .header("x-request-id", id)
+        .body(http_body_util::Full::new(bytes::Bytes::from(
+            form.to_string(),
+        )))
+        .unwrap();
+    let response = kiroku::server::router::handle(&host.app, req).await;
+    let status = response.status();
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    (status, serde_json::from_slice(&body).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn applies_a_named_writing_request_once_however_often_it_is_replayed() {
+    let host = std::sync::Arc::new(host().await);
+    let r = host
+        .residents
+        .iter()
+        .find(|r| r.moved_out.is_none() && r.died.is_none())
+        .unwrap()
+        .clone();
+    let person = host.person_of(&r).await;
+    let mut form = dose_form(person, 1, "2026-03-01");
+    form["override_reason"] = json!("retry test at the counter");
+    let (status, body) = record_with_id(&host, "tablet-3.form-0001", &form).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = record_with_id(&host, "tablet-3.form-0001", &form).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::CONFLICT, "replayed"),
+        "{body}"
+    );
+    // Replays racing each other: still once.
+    form["dose_number"] = json!(2);
+    let tasks: Vec<_> = (0..6)
+        .map(|_| {
+            let (host, form) = (host.clone(), form.clone());
+            tokio::spawn(async move { record_with_id(&host, "tablet-3.form-0002", &form).await })
+        })
+        .collect();
+    let mut applied = 0;
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        match status {
+            StatusCode::OK => applied += 1,
+            StatusCode::CONFLICT => assert_eq!(code(&body), "replayed", "{body}"),
+            other => panic!("{other}: {body}"),
+        }
+    }
+    assert_eq!(applied, 1);
+    let (_, doses) = host
+        .call(
+            "clerk",
+            "dose-entry",
+            "list-doses",
+            json!({"person_id": person}),
+        )
+        .await;
+    assert_eq!(doses["doses"].as_array().unwrap().len(), 2, "{doses}");
+    // Reads with a reused id are fine: only changes are guarded.
+    for _ in 0..2 {
+        let req = hyper::Request::builder()
+            .method("POST")
+            .uri("/v1/142051/dose-entry/list-doses")
+            .header("authorization", format!("Bearer {}", host.token("clerk")))
+            .header("x-request-id", "tablet-3.form-0001")
+            .body(http_body_util::Full::new(bytes::Bytes::from(
+                json!({"person_id": person}).to_string(),
+            )))
+            .unwrap();
+        assert_eq!(
+            kiroku::server::router::handle(&host.app, req)
+                .await
+                .status(),
+            StatusCode::OK
+        );
+    }
+}

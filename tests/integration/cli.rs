@@ -247,3 +247,79 @@ fn a_revoked_token_fails_at_once_on_the_running_server() {
     let raw = std::fs::read(data.path().join("tenants/142051.redb")).unwrap();
     assert!(!raw.windows(rotated.len()).any(|w| w == rotated.as_bytes()));
 }
+
+#[test]
+fn falls_back_to_on_demand_allocation_when_address_space_is_limited() {
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path().to_str().unwrap();
+    assert!(
+        run_kiroku(&[
+            "tenant",
+            "create",
+            "--data",
+            d,
+            "--code",
+            FUJISAWA,
+            "--name",
+            "藤沢市"
+        ])
+        .0
+    );
+    assert!(
+        run_kiroku(&[
+            "plugin",
+            "install",
+            "--data",
+            d,
+            "--tenant",
+            FUJISAWA,
+            "--policy",
+            &policy_path("dose-entry"),
+            &wasm("dose-entry")
+        ])
+        .0
+    );
+    let (_, out, _) = run_kiroku(&[
+        "user", "add", "--data", d, "--tenant", FUJISAWA, "--name", "sato", "--role", "clerk",
+    ]);
+    let token = out.lines().last().unwrap().to_owned();
+    // 6 GiB of address space: far less than the pool reserves.
+    let script = format!(
+        "ulimit -v 6000000 && exec {} serve --data {d} --listen 127.0.0.1:0",
+        env!("CARGO_BIN_EXE_kiroku")
+    );
+    let mut child = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .env("RUST_LOG", "error")
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let server = RealServer {
+        child,
+        addr: line
+            .split("http://")
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_owned(),
+    };
+    assert!(line.contains("on-demand"), "{line}");
+    let (status, body) = server.request(
+        "POST",
+        "/v1/142051/dose-entry/find-person",
+        Some(&token),
+        r#"{"ticket_number":"0000000109"}"#,
+    );
+    assert_eq!(
+        status, 404,
+        "the plugin ran and found no such ticket: {body}"
+    );
+}

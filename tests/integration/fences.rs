@@ -9,6 +9,34 @@ use serde_json::json;
 
 use crate::support::*;
 
+/// Runs a hostile call while a stream of no-op requests is served next to
+/// it; returns the hostile call's answer after checking every no-op got 200.
+async fn contained_while_others_served(
+    host: &TestHost,
+    plugin: &str,
+    op: &str,
+) -> (StatusCode, serde_json::Value) {
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let hostile = async {
+        let answer = host.call("supervisor", plugin, op, json!({})).await;
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        answer
+    };
+    let others = async {
+        let mut served = 0;
+        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+            noop_still_answers(host).await;
+            served += 1;
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        served
+    };
+    let (answer, served) = tokio::join!(hostile, others);
+    assert!(served >= 1, "no request was served beside {plugin}/{op}");
+    noop_still_answers(host).await;
+    answer
+}
+
 async fn noop_still_answers(host: &TestHost) {
     let (status, body) = host.call("supervisor", "noop", "noop", json!({})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -55,16 +83,16 @@ async fn contains_an_endless_loop_with_its_deadline_while_others_are_served() {
 async fn stops_a_host_call_loop_with_its_budget() {
     let host = TestHost::new()
         .plugin("hostile-loop")
+        .plugin("noop")
         .user("supervisor", "admin")
         .start()
         .await;
     set_roles(
         &host,
-        "[admin]\ninvoke = [\"hostile-loop/*\"]\nadmin = true\n",
+        "[admin]\ninvoke = [\"hostile-loop/*\", \"noop/*\"]\nadmin = true\n",
     );
-    let (status, body) = host
-        .call("supervisor", "hostile-loop", "spin-host-calls", json!({}))
-        .await;
+    let (status, body) =
+        contained_while_others_served(&host, "hostile-loop", "spin-host-calls").await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
     assert_eq!(body["error"]["code"], "plugin-host-call-budget", "{body}");
 }
@@ -81,37 +109,31 @@ async fn caps_a_memory_bomb() {
         &host,
         "[admin]\ninvoke = [\"hostile-memory/*\", \"noop/*\"]\nadmin = true\n",
     );
-    let (status, body) = host
-        .call("supervisor", "hostile-memory", "bomb", json!({}))
-        .await;
+    let (status, body) = contained_while_others_served(&host, "hostile-memory", "bomb").await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
     assert_eq!(body["error"]["code"], "plugin-memory", "{body}");
-    noop_still_answers(&host).await;
 }
 
 #[tokio::test]
 async fn bounds_huge_output_and_refuses_output_that_is_not_json() {
     let host = TestHost::new()
         .plugin("hostile-output")
+        .plugin("noop")
         .user("supervisor", "admin")
         .start()
         .await;
     set_roles(
         &host,
-        "[admin]\ninvoke = [\"hostile-output/*\"]\nadmin = true\n",
+        "[admin]\ninvoke = [\"hostile-output/*\", \"noop/*\"]\nadmin = true\n",
     );
-    let (status, body) = host
-        .call("supervisor", "hostile-output", "flood", json!({}))
-        .await;
+    let (status, body) = contained_while_others_served(&host, "hostile-output", "flood").await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(body["error"]["code"], "plugin-output-too-large", "{body}");
     assert!(
         body.to_string().len() < 1_000,
         "the error must not carry the output"
     );
-    let (status, body) = host
-        .call("supervisor", "hostile-output", "garbage", json!({}))
-        .await;
+    let (status, body) = contained_while_others_served(&host, "hostile-output", "garbage").await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(body["error"]["code"], "plugin-bad-output", "{body}");
 }

@@ -23,6 +23,10 @@ const MAX_WASM_STACK_BYTES: usize = 256 << 10;
 /// Core instances a plugin component may consist of (its module plus the
 /// adapter shims wit-component adds).
 const CORE_INSTANCES_PER_COMPONENT: u32 = 16;
+/// Address space reserved per memory when the pool is unavailable.
+const FALLBACK_MEMORY_RESERVATION: u64 = 16 << 20;
+/// Guard region per memory in that case.
+const FALLBACK_GUARD_BYTES: u64 = 64 << 10;
 /// Bytes of guest stdout/stderr logged per stream; the rest is dropped.
 const MAX_GUEST_OUTPUT_LOGGED: usize = 4 << 10;
 
@@ -70,7 +74,14 @@ pub fn build() -> anyhow::Result<(Engine, EngineInfo)> {
             tracing::warn!(
                 "pooling allocator unavailable ({e:#}); falling back to on-demand allocation"
             );
-            let engine = Engine::new(&base_config())?;
+            // Where the pool's reservation was refused, 4 GiB per memory
+            // would be too: reserve little and let memories grow (bounds
+            // checks instead of guard pages).
+            let mut config = base_config();
+            config
+                .memory_reservation(FALLBACK_MEMORY_RESERVATION)
+                .memory_guard_size(FALLBACK_GUARD_BYTES);
+            let engine = Engine::new(&config)?;
             Ok((engine, EngineInfo { pooling: false }))
         }
     }

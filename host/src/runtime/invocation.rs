@@ -37,6 +37,9 @@ pub struct RequestInfo {
     pub now_ms: i64,
     /// Today's date in Japan.
     pub today: kiroku_rules::Date,
+    /// The client-supplied request id of a writing operation: its changes
+    /// are applied at most once, a replay is refused.
+    pub replay_guard: Option<String>,
 }
 
 /// The plugin made more host calls than its policy allows.

@@ -30,8 +30,9 @@ use crate::ids::{Digest, is_valid_plugin_name};
 use crate::limits::MAX_CONFLICT_RETRIES;
 use crate::policy::{ImportKind, Interface, Policy};
 use crate::store::TenantStore;
-use crate::store::commit::{CommitError, Committer};
+use crate::store::commit::{Check, CommitError, Committer, Op, WriteSet};
 use crate::store::draft::Draft;
+use crate::store::rows::{self, AppliedRequest};
 
 /// One operation a plugin offers.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -120,6 +121,9 @@ pub enum InvokeError {
         /// Explanation.
         message: String,
     },
+    /// A writing request with this client-supplied id was already applied.
+    #[error("{0}")]
+    Replayed(String),
     /// Concurrent requests kept changing the same records.
     #[error("the records changed concurrently {0} times; try again")]
     Conflict(u32),
@@ -373,14 +377,30 @@ impl Runtime {
             match result {
                 Ok(output) => {
                     let ok_event = invoke_event(Outcome::Ok, None);
+                    let replayed_event = invoke_event(Outcome::Deny, Some("replayed".into()));
                     let Scope {
                         draft, events: log, ..
                     } = scope;
                     let reads = log.into_events();
                     events.extend(reads.iter().cloned());
                     events.push(ok_event);
-                    match committer.commit(draft.into_write_set(events)).await {
+                    let mut set = draft.into_write_set(events);
+                    guard_replay(&mut set, &request, &plugin.identity.name, operation);
+                    match committer.commit(set).await {
                         Ok(audit_seqs) => return Ok(InvokeOutput { output, audit_seqs }),
+                        Err(CommitError::Conflict(c)) if c.replay => {
+                            let mut events = reads;
+                            events.push(replayed_event);
+                            let set = WriteSet {
+                                events,
+                                ..WriteSet::default()
+                            };
+                            committer
+                                .commit(set)
+                                .await
+                                .map_err(|e| InvokeError::Storage(e.to_string()))?;
+                            return Err(InvokeError::Replayed(c.message));
+                        }
                         Err(CommitError::Conflict(c)) => {
                             tracing::debug!(attempt, "conflict, re-running: {c}");
                             tenant
@@ -407,7 +427,7 @@ impl Runtime {
                     events.extend(scope.events.into_events());
                     events.push(failed);
                     // The failure is recorded; its changes are dropped.
-                    let set = crate::store::commit::WriteSet {
+                    let set = WriteSet {
                         events,
                         ..Default::default()
                     };
@@ -419,7 +439,7 @@ impl Runtime {
                 }
             }
         }
-        let set = crate::store::commit::WriteSet {
+        let set = WriteSet {
             events: carried_events,
             ..Default::default()
         };
@@ -502,6 +522,25 @@ impl Runtime {
         };
         (result, scope)
     }
+}
+
+/// Makes a writing request's changes conditional on its client-supplied id
+/// being unused, and records the id with them.
+fn guard_replay(set: &mut WriteSet, request: &RequestInfo, plugin: &str, operation: &str) {
+    let Some(id) = &request.replay_guard else {
+        return;
+    };
+    if set.ops.is_empty() {
+        return;
+    }
+    let applied = AppliedRequest {
+        actor: request.actor.clone(),
+        action: format!("{plugin}/{operation}"),
+        time_ms: request.now_ms,
+    };
+    set.checks.push(Check::RequestUnused(id.clone()));
+    set.ops
+        .push(Op::PutRequest(id.clone(), rows::encode(&applied)));
 }
 
 fn link(linker: &mut Linker<Invocation>, kind: ImportKind) -> wasmtime::Result<()> {

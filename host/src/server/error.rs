@@ -88,6 +88,7 @@ impl From<InvokeError> for ApiError {
             InvokeError::Contained { code, message } => {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, code, message)
             }
+            InvokeError::Replayed(m) => ApiError::new(StatusCode::CONFLICT, "replayed", m),
             InvokeError::Conflict(_) => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
             }

@@ -541,11 +541,37 @@ where
         }
         Some(PluginSlot::Ready(p)) => p.clone(),
     };
-    if loaded.operation(operation).is_none() {
+    let Some(op) = loaded.operation(operation) else {
         return Err(ApiError::not_found(
             "unknown-operation",
             format!("{plugin} has no operation {operation}"),
         ));
+    };
+    // A client that names its request makes a writing retry safe: the
+    // changes are applied at most once.
+    let supplied_id = req
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        == Some(ctx.request_id.as_str());
+    let replay_guard = (op.writes && supplied_id).then(|| ctx.request_id.clone());
+    if let Some(id) = &replay_guard {
+        if ctx.tenant.store.request_applied(id)? {
+            let event = Event::new(
+                ctx.now_ms,
+                id,
+                &user.name,
+                format!("invoke {what}"),
+                Outcome::Deny,
+            )
+            .with_reason("replayed");
+            ctx.record(vec![event]).await?;
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "replayed",
+                format!("request {id} was already applied; it is not applied twice"),
+            ));
+        }
     }
     let body = read_json(req).await?;
     let request = Arc::new(RequestInfo {
@@ -553,6 +579,7 @@ where
         request_id: ctx.request_id.clone(),
         now_ms: ctx.now_ms,
         today: app.runtime.clock().today(),
+        replay_guard,
     });
     let output = ctx
         .tenant

@@ -15,8 +15,8 @@ use redb::{Database, ReadableTable, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
 
 use super::tables::{
-    DOSES, META, MY_NUMBERS, NAME_INDEX, PASSPORTS, PERSON_VERSIONS, PERSONS, PLUGINS, TICKETS,
-    TOKENS, UNIQUE_INDEX, USERS, meta,
+    DOSES, META, MY_NUMBERS, NAME_INDEX, PASSPORTS, PERSON_VERSIONS, PERSONS, PLUGINS, REQUESTS,
+    TICKETS, TOKENS, UNIQUE_INDEX, USERS, meta,
 };
 use super::{StoreError, StoreResult};
 use crate::audit::{self, Event};
@@ -34,6 +34,8 @@ pub enum Check {
         /// Version seen.
         version: Option<u64>,
     },
+    /// No writing request with this client-supplied id was applied.
+    RequestUnused(String),
     /// The unique index still maps `key` to `holder` (`None`: absent).
     Unique {
         /// Keyed hash.
@@ -72,6 +74,8 @@ pub enum Op {
     RemoveToken([u8; 32]),
     /// Stores an installed plugin row.
     PutPlugin(String, Vec<u8>),
+    /// Records an applied writing request by its client-supplied id.
+    PutRequest(String, Vec<u8>),
     /// Sets a meta value.
     SetMeta(String, Vec<u8>),
     /// Tells running servers that users, roles or plugins changed.
@@ -102,10 +106,25 @@ pub struct WriteSet {
     pub events: Vec<Event>,
 }
 
-/// A write set was computed on state that has changed since.
+/// A write set was computed on state that has changed since, or replays a
+/// request that was already applied.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Conflict(pub String);
+#[error("{message}")]
+pub struct Conflict {
+    /// What changed.
+    pub message: String,
+    /// The request id was already applied: re-running cannot help.
+    pub replay: bool,
+}
+
+impl Conflict {
+    fn changed(message: impl Into<String>) -> Conflict {
+        Conflict {
+            message: message.into(),
+            replay: false,
+        }
+    }
+}
 
 /// Why a commit did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -133,6 +152,7 @@ struct Tables<'t> {
     users: redb::Table<'t, &'static str, &'static [u8]>,
     tokens: redb::Table<'t, [u8; 32], &'static str>,
     plugins: redb::Table<'t, &'static str, &'static [u8]>,
+    requests: redb::Table<'t, &'static str, &'static [u8]>,
 }
 
 impl<'t> Tables<'t> {
@@ -149,6 +169,7 @@ impl<'t> Tables<'t> {
             users: txn.open_table(USERS)?,
             tokens: txn.open_table(TOKENS)?,
             plugins: txn.open_table(PLUGINS)?,
+            requests: txn.open_table(REQUESTS)?,
         })
     }
 
@@ -158,17 +179,25 @@ impl<'t> Tables<'t> {
                 Check::PersonVersion { person, version } => {
                     let now = self.versions.get(*person)?.map(|v| v.value());
                     if now != *version {
-                        return Ok(Err(Conflict(format!(
-                            "person {person} changed concurrently"
-                        ))));
+                        let message = format!("person {person} changed concurrently");
+                        return Ok(Err(Conflict::changed(message)));
+                    }
+                }
+                Check::RequestUnused(id) => {
+                    if self.requests.get(id.as_str())?.is_some() {
+                        let message =
+                            format!("request {id} was already applied; it is not applied twice");
+                        return Ok(Err(Conflict {
+                            message,
+                            replay: true,
+                        }));
                     }
                 }
                 Check::Unique { key, holder } => {
                     let now = self.unique.get(*key)?.map(|v| v.value());
                     if now != *holder {
-                        return Ok(Err(Conflict(
-                            "an identifier was claimed concurrently".into(),
-                        )));
+                        let message = "an identifier was claimed concurrently";
+                        return Ok(Err(Conflict::changed(message)));
                     }
                 }
             }
@@ -223,6 +252,9 @@ impl<'t> Tables<'t> {
                 }
                 Op::PutPlugin(name, v) => {
                     self.plugins.insert(name.as_str(), v.as_slice())?;
+                }
+                Op::PutRequest(id, v) => {
+                    self.requests.insert(id.as_str(), v.as_slice())?;
                 }
                 Op::SetMeta(k, v) => metas.push((k, v)),
                 Op::BumpGeneration => *generation = true,

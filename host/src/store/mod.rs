@@ -185,6 +185,16 @@ impl TenantStore {
             .unwrap_or_default())
     }
 
+    /// Whether a writing request with this client-supplied id was applied.
+    pub fn request_applied(&self, id: &str) -> StoreResult<bool> {
+        let txn = self.db.begin_read()?;
+        match txn.open_table(tables::REQUESTS) {
+            Ok(t) => Ok(t.get(id)?.is_some()),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Number of persons stored.
     pub fn person_count(&self) -> StoreResult<u64> {
         let txn = self.db.begin_read()?;

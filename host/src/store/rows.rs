@@ -39,6 +39,17 @@ pub struct InstalledPlugin {
     pub installed_ms: i64,
 }
 
+/// A writing request that was applied, by its client-supplied id.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AppliedRequest {
+    /// Who sent it.
+    pub actor: String,
+    /// What it did (`plugin/operation`).
+    pub action: String,
+    /// When it was applied (ms since epoch).
+    pub time_ms: i64,
+}
+
 /// A tenant in the system file.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TenantRow {

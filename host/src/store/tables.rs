@@ -39,6 +39,10 @@ pub const TOKENS: TableDefinition<[u8; 32], &str> = TableDefinition::new("tokens
 /// plugin name -> [`super::rows::InstalledPlugin`].
 pub const PLUGINS: TableDefinition<&str, &[u8]> = TableDefinition::new("plugins");
 
+/// client-supplied request id of an applied writing request ->
+/// [`super::rows::AppliedRequest`]; a replay of the id is refused.
+pub const REQUESTS: TableDefinition<&str, &[u8]> = TableDefinition::new("requests");
+
 /// System file: tenant code -> [`super::rows::TenantRow`].
 pub const TENANTS: TableDefinition<&str, &[u8]> = TableDefinition::new("tenants");
 
