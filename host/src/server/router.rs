@@ -555,23 +555,20 @@ where
         .and_then(|v| v.to_str().ok())
         == Some(ctx.request_id.as_str());
     let replay_guard = (op.writes && supplied_id).then(|| ctx.request_id.clone());
-    if let Some(id) = &replay_guard {
-        if ctx.tenant.store.request_applied(id)? {
-            let event = Event::new(
-                ctx.now_ms,
-                id,
-                &user.name,
-                format!("invoke {what}"),
-                Outcome::Deny,
-            )
-            .with_reason("replayed");
-            ctx.record(vec![event]).await?;
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "replayed",
-                format!("request {id} was already applied; it is not applied twice"),
-            ));
-        }
+    if let Some(id) = &replay_guard
+        && ctx.tenant.store.request_applied(id)?
+    {
+        let event = Event::new(
+            ctx.now_ms,
+            id,
+            &user.name,
+            format!("invoke {what}"),
+            Outcome::Deny,
+        )
+        .with_reason("replayed");
+        ctx.record(vec![event]).await?;
+        let message = format!("request {id} was already applied; it is not applied twice");
+        return Err(ApiError::new(StatusCode::CONFLICT, "replayed", message));
     }
     let body = read_json(req).await?;
     let request = Arc::new(RequestInfo {
