@@ -31,6 +31,14 @@ fn my_numbers(n: usize) -> String {
         .join(",")
 }
 
+/// What is computed, the plugin operation, the input maker, the native code.
+type Logic = (
+    &'static str,
+    &'static str,
+    fn(usize) -> String,
+    fn(&str) -> usize,
+);
+
 fn birth_dates(n: usize) -> String {
     let mut rng = kiroku::synth::SplitMix::new(9);
     (0..n)
@@ -81,7 +89,7 @@ fn main() {
     });
     println!("live instance, no-op call:   median {}", us(warm_noop));
 
-    let logics: [(&str, &str, fn(usize) -> String, fn(&str) -> usize); 2] = [
+    let logics: [Logic; 2] = [
         (
             "check digits of",
             "count-valid-my-numbers",
