@@ -93,7 +93,7 @@ async fn client(
             "maker": "moderna", "product": "スパイクバックス", "lot": "3005236", "amount": "0.5",
             "facility_code": "1412345678", "doctor": "湘南 花子", "override_reason": "benchmark run",
         });
-        let req = Request::post(format!("/v1/142051/dose-entry/record-dose"))
+        let req = Request::post("/v1/142051/dose-entry/record-dose")
             .header("host", "bench")
             .header("authorization", format!("Bearer {token}"))
             .header("content-type", "application/json")
