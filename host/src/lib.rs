@@ -14,6 +14,7 @@ pub mod ids;
 pub mod limits;
 pub mod normalize;
 pub mod policy;
+pub mod redact;
 pub mod roles;
 pub mod runtime;
 pub mod server;

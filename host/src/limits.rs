@@ -58,3 +58,10 @@ pub const MAX_CONFLICT_RETRIES: u32 = 4;
 pub const MAX_AUDIT_QUERY_ROWS: usize = 1_000;
 /// Longest client-supplied request id kept; longer ones are replaced.
 pub const MAX_REQUEST_ID_BYTES: usize = 64;
+
+/// How long a client-supplied request id of a writing request is
+/// remembered to refuse replays: far longer than any client retries.
+pub const REPLAY_WINDOW_MS: i64 = 7 * 24 * 3_600 * 1_000;
+/// Most expired request ids forgotten per commit, so pruning never makes a
+/// commit slow.
+pub const MAX_PRUNED_PER_COMMIT: usize = 256;

@@ -361,3 +361,36 @@ async fn applies_a_named_writing_request_once_however_often_it_is_replayed() {
         );
     }
 }
+
+#[tokio::test]
+async fn forgets_request_ids_after_the_replay_window() {
+    let host = host().await;
+    let r = host
+        .residents
+        .iter()
+        .find(|r| r.moved_out.is_none() && r.died.is_none())
+        .unwrap()
+        .clone();
+    let person = host.person_of(&r).await;
+    let mut form = dose_form(person, 1, "2026-03-01");
+    form["override_reason"] = json!("window test at the counter");
+    assert_eq!(
+        record_with_id(&host, "old-id", &form).await.0,
+        StatusCode::OK
+    );
+    host.clock.advance_ms(kiroku::limits::REPLAY_WINDOW_MS + 1);
+    form["dose_number"] = json!(2);
+    // Any later writing request prunes ids past the window...
+    assert_eq!(
+        record_with_id(&host, "new-id", &form).await.0,
+        StatusCode::OK
+    );
+    assert!(!host.store().request_applied("old-id").unwrap());
+    assert!(host.store().request_applied("new-id").unwrap());
+    // ...so the old id is usable again.
+    form["dose_number"] = json!(3);
+    assert_eq!(
+        record_with_id(&host, "old-id", &form).await.0,
+        StatusCode::OK
+    );
+}

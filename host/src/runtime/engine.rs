@@ -220,7 +220,7 @@ impl OutputStream for GuestOutputStream {
             tracing::info!(
                 stream = self.name,
                 "plugin output: {}",
-                String::from_utf8_lossy(shown).trim_end()
+                crate::redact::digits(String::from_utf8_lossy(shown).trim_end())
             );
         }
         Ok(())

@@ -539,8 +539,11 @@ fn guard_replay(set: &mut WriteSet, request: &RequestInfo, plugin: &str, operati
         time_ms: request.now_ms,
     };
     set.checks.push(Check::RequestUnused(id.clone()));
-    set.ops
-        .push(Op::PutRequest(id.clone(), rows::encode(&applied)));
+    set.ops.push(Op::PutRequest(
+        id.clone(),
+        request.now_ms,
+        rows::encode(&applied),
+    ));
 }
 
 fn link(linker: &mut Linker<Invocation>, kind: ImportKind) -> wasmtime::Result<()> {

@@ -112,7 +112,8 @@ impl log::Host for Invocation {
         while !message.is_char_boundary(end) {
             end -= 1;
         }
-        let (plugin, text) = (scope.plugin.name.as_str(), &message[..end]);
+        let text = crate::redact::digits(&message[..end]);
+        let plugin = scope.plugin.name.as_str();
         match level {
             log::Level::Debug => tracing::debug!(plugin, "{text}"),
             log::Level::Info => tracing::info!(plugin, "{text}"),

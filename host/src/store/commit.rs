@@ -16,12 +16,14 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::tables::{
     DOSES, META, MY_NUMBERS, NAME_INDEX, PASSPORTS, PERSON_VERSIONS, PERSONS, PLUGINS, REQUESTS,
-    TICKETS, TOKENS, UNIQUE_INDEX, USERS, meta,
+    REQUESTS_BY_TIME, TICKETS, TOKENS, UNIQUE_INDEX, USERS, meta,
 };
 use super::{StoreError, StoreResult};
 use crate::audit::{self, Event};
 use crate::crypto::{IndexHash, TenantKeys};
-use crate::limits::{COMMIT_QUEUE_DEPTH, MAX_COMMIT_BATCH};
+use crate::limits::{
+    COMMIT_QUEUE_DEPTH, MAX_COMMIT_BATCH, MAX_PRUNED_PER_COMMIT, REPLAY_WINDOW_MS,
+};
 
 /// A condition a write set was computed under; if it no longer holds at
 /// commit, the write set is refused as a conflict and the invocation re-run.
@@ -74,8 +76,8 @@ pub enum Op {
     RemoveToken([u8; 32]),
     /// Stores an installed plugin row.
     PutPlugin(String, Vec<u8>),
-    /// Records an applied writing request by its client-supplied id.
-    PutRequest(String, Vec<u8>),
+    /// Records an applied writing request (id, when, row).
+    PutRequest(String, i64, Vec<u8>),
     /// Sets a meta value.
     SetMeta(String, Vec<u8>),
     /// Tells running servers that users, roles or plugins changed.
@@ -153,6 +155,9 @@ struct Tables<'t> {
     tokens: redb::Table<'t, [u8; 32], &'static str>,
     plugins: redb::Table<'t, &'static str, &'static [u8]>,
     requests: redb::Table<'t, &'static str, &'static [u8]>,
+    requests_by_time: redb::Table<'t, (i64, &'static str), ()>,
+    /// Latest request time applied in this batch, for pruning.
+    latest_request_ms: Option<i64>,
 }
 
 impl<'t> Tables<'t> {
@@ -170,6 +175,8 @@ impl<'t> Tables<'t> {
             tokens: txn.open_table(TOKENS)?,
             plugins: txn.open_table(PLUGINS)?,
             requests: txn.open_table(REQUESTS)?,
+            requests_by_time: txn.open_table(REQUESTS_BY_TIME)?,
+            latest_request_ms: None,
         })
     }
 
@@ -253,8 +260,10 @@ impl<'t> Tables<'t> {
                 Op::PutPlugin(name, v) => {
                     self.plugins.insert(name.as_str(), v.as_slice())?;
                 }
-                Op::PutRequest(id, v) => {
+                Op::PutRequest(id, at, v) => {
                     self.requests.insert(id.as_str(), v.as_slice())?;
+                    self.requests_by_time.insert((at, id.as_str()), ())?;
+                    self.latest_request_ms = self.latest_request_ms.max(Some(at));
                 }
                 Op::SetMeta(k, v) => metas.push((k, v)),
                 Op::BumpGeneration => *generation = true,
@@ -263,6 +272,31 @@ impl<'t> Tables<'t> {
         for p in touched {
             let next = self.versions.get(p)?.map_or(1, |v| v.value() + 1);
             self.versions.insert(p, next)?;
+        }
+        Ok(())
+    }
+}
+
+impl Tables<'_> {
+    /// Forgets request ids older than the replay window (a bounded number
+    /// per commit).
+    fn prune_requests(&mut self) -> StoreResult<()> {
+        let Some(latest) = self.latest_request_ms else {
+            return Ok(());
+        };
+        let cutoff = latest - REPLAY_WINDOW_MS;
+        let mut expired = Vec::new();
+        for entry in self.requests_by_time.range::<(i64, &str)>(..(cutoff, ""))? {
+            let (key, _) = entry?;
+            let (at, id) = key.value();
+            expired.push((at, id.to_owned()));
+            if expired.len() == MAX_PRUNED_PER_COMMIT {
+                break;
+            }
+        }
+        for (at, id) in expired {
+            self.requests_by_time.remove((at, id.as_str()))?;
+            self.requests.remove(id.as_str())?;
         }
         Ok(())
     }
@@ -293,6 +327,7 @@ pub fn apply_batch(
                 Err(conflict) => outcomes.push(Err(conflict)),
             }
         }
+        tables.prune_requests()?;
     }
     if generation || !metas.is_empty() {
         let mut meta_table = txn.open_table(META)?;

@@ -42,6 +42,9 @@ pub const PLUGINS: TableDefinition<&str, &[u8]> = TableDefinition::new("plugins"
 /// client-supplied request id of an applied writing request ->
 /// [`super::rows::AppliedRequest`]; a replay of the id is refused.
 pub const REQUESTS: TableDefinition<&str, &[u8]> = TableDefinition::new("requests");
+/// (applied at ms, request id) -> (): the order in which to forget them.
+pub const REQUESTS_BY_TIME: TableDefinition<(i64, &str), ()> =
+    TableDefinition::new("requests-by-time");
 
 /// System file: tenant code -> [`super::rows::TenantRow`].
 pub const TENANTS: TableDefinition<&str, &[u8]> = TableDefinition::new("tenants");
