@@ -7,6 +7,7 @@ mod audit;
 mod cli;
 mod dose_entry;
 mod fences;
+mod model;
 mod policy_cases;
 mod resident_sync;
 mod storage;
