@@ -142,9 +142,17 @@ pub async fn install_plugin(
 
 /// Installed plugins of a tenant, by name.
 pub fn list_plugins(store: &TenantStore) -> Result<Vec<InstalledPlugin>, AdminError> {
+    read_all(store, PLUGINS)
+}
+
+/// Every row of a name-keyed table, in name order.
+fn read_all<T: serde::de::DeserializeOwned>(
+    store: &TenantStore,
+    table: redb::TableDefinition<&str, &[u8]>,
+) -> Result<Vec<T>, AdminError> {
     let txn = store.db().begin_read()?;
     let mut out = Vec::new();
-    if let Some(t) = open_read(&txn, PLUGINS)? {
+    if let Some(t) = open_read(&txn, table)? {
         for entry in t.range::<&str>(..).map_err(StoreError::from)? {
             let (_, v) = entry.map_err(StoreError::from)?;
             out.push(rows::decode(v.value()).map_err(StoreError::from)?);
@@ -298,15 +306,7 @@ pub fn revoke_user(store: &TenantStore, name: &str, actor: &AdminActor) -> Resul
 
 /// Every user of a tenant.
 pub fn list_users(store: &TenantStore) -> Result<Vec<UserRow>, AdminError> {
-    let txn = store.db().begin_read()?;
-    let mut out = Vec::new();
-    if let Some(t) = open_read(&txn, USERS)? {
-        for entry in t.range::<&str>(..).map_err(StoreError::from)? {
-            let (_, v) = entry.map_err(StoreError::from)?;
-            out.push(rows::decode(v.value()).map_err(StoreError::from)?);
-        }
-    }
-    Ok(out)
+    read_all(store, USERS)
 }
 
 /// The user a bearer token belongs to, if it is current.

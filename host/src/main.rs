@@ -100,6 +100,17 @@ enum Command {
     },
 }
 
+/// Where a tenant is: the data directory and the tenant's code.
+#[derive(clap::Args)]
+struct TenantArgs {
+    /// Data directory.
+    #[arg(long)]
+    data: PathBuf,
+    /// 6-digit local government code.
+    #[arg(long)]
+    tenant: String,
+}
+
 #[derive(Subcommand)]
 enum TenantCmd {
     /// Creates a tenant (validates the code's check digit).
@@ -127,10 +138,8 @@ enum TenantCmd {
 enum PluginCmd {
     /// Checks a component against a policy and pins its digest for a tenant.
     Install {
-        #[arg(long)]
-        data: PathBuf,
-        #[arg(long)]
-        tenant: String,
+        #[command(flatten)]
+        at: TenantArgs,
         /// Policy file.
         #[arg(long)]
         policy: PathBuf,
@@ -139,10 +148,8 @@ enum PluginCmd {
     },
     /// Lists a tenant's plugins with their pinned digests.
     List {
-        #[arg(long)]
-        data: PathBuf,
-        #[arg(long)]
-        tenant: String,
+        #[command(flatten)]
+        at: TenantArgs,
     },
 }
 
@@ -162,10 +169,8 @@ enum PolicyCmd {
 enum UserCmd {
     /// Adds a user; prints their bearer token as the last line.
     Add {
-        #[arg(long)]
-        data: PathBuf,
-        #[arg(long)]
-        tenant: String,
+        #[command(flatten)]
+        at: TenantArgs,
         #[arg(long)]
         name: String,
         #[arg(long)]
@@ -173,28 +178,22 @@ enum UserCmd {
     },
     /// Revokes a user; their token fails at once.
     Revoke {
-        #[arg(long)]
-        data: PathBuf,
-        #[arg(long)]
-        tenant: String,
+        #[command(flatten)]
+        at: TenantArgs,
         #[arg(long)]
         name: String,
     },
     /// Issues a new token for a user (the old one stops working).
     Token {
-        #[arg(long)]
-        data: PathBuf,
-        #[arg(long)]
-        tenant: String,
+        #[command(flatten)]
+        at: TenantArgs,
         #[arg(long)]
         name: String,
     },
     /// Lists users.
     List {
-        #[arg(long)]
-        data: PathBuf,
-        #[arg(long)]
-        tenant: String,
+        #[command(flatten)]
+        at: TenantArgs,
     },
 }
 
@@ -202,19 +201,15 @@ enum UserCmd {
 enum RolesCmd {
     /// Replaces a tenant's roles file.
     Set {
-        #[arg(long)]
-        data: PathBuf,
-        #[arg(long)]
-        tenant: String,
+        #[command(flatten)]
+        at: TenantArgs,
         #[arg(long)]
         file: PathBuf,
     },
     /// Prints a tenant's roles file.
     Show {
-        #[arg(long)]
-        data: PathBuf,
-        #[arg(long)]
-        tenant: String,
+        #[command(flatten)]
+        at: TenantArgs,
     },
 }
 
@@ -262,9 +257,9 @@ fn tenant_code(code: &str) -> anyhow::Result<TenantCode> {
     TenantCode::parse(code).map_err(|e| anyhow::anyhow!("{code:?}: {e}"))
 }
 
-fn open_tenant(data: &Path, code: &str) -> anyhow::Result<(DataDir, TenantStore)> {
-    let code = tenant_code(code)?;
-    let dir = DataDir::open(data)?;
+fn open_tenant(at: &TenantArgs) -> anyhow::Result<(DataDir, TenantStore)> {
+    let code = tenant_code(&at.tenant)?;
+    let dir = DataDir::open(&at.data)?;
     let store = TenantStore::open(&dir, &code).with_context(|| format!("opening tenant {code}"))?;
     Ok((dir, store))
 }
@@ -315,12 +310,11 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Plugin(PluginCmd::Install {
-            data,
-            tenant,
+            at,
             policy,
             component,
         }) => {
-            let (dir, store) = open_tenant(&data, &tenant)?;
+            let (dir, store) = open_tenant(&at)?;
             let policy_text = std::fs::read_to_string(&policy)
                 .with_context(|| format!("reading {}", policy.display()))?;
             let bytes = std::fs::read(&component)
@@ -335,7 +329,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 &cli_actor(&clock, "install"),
             )
             .await?;
-            println!("installed {} for tenant {tenant}", done.name);
+            println!("installed {} for tenant {}", done.name, at.tenant);
             for op in &done.operations {
                 println!(
                     "  {} {}: {}",
@@ -346,8 +340,8 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
             println!("sha256:{}", done.digest);
         }
-        Command::Plugin(PluginCmd::List { data, tenant }) => {
-            let (_, store) = open_tenant(&data, &tenant)?;
+        Command::Plugin(PluginCmd::List { at }) => {
+            let (_, store) = open_tenant(&at)?;
             for p in admin::list_plugins(&store)? {
                 println!(
                     "{}  sha256:{}  installed {}",
@@ -395,13 +389,8 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Command::User(UserCmd::Add {
-            data,
-            tenant,
-            name,
-            role,
-        }) => {
-            let (_, store) = open_tenant(&data, &tenant)?;
+        Command::User(UserCmd::Add { at, name, role }) => {
+            let (_, store) = open_tenant(&at)?;
             let token = admin::add_user(
                 &store,
                 &name,
@@ -409,23 +398,26 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 &cli_actor(&clock, "user-add"),
                 &OsEntropy,
             )?;
-            println!("added user {name} ({role}) to tenant {tenant}; their bearer token:");
+            println!(
+                "added user {name} ({role}) to tenant {}; their bearer token:",
+                at.tenant
+            );
             println!("{token}");
         }
-        Command::User(UserCmd::Revoke { data, tenant, name }) => {
-            let (_, store) = open_tenant(&data, &tenant)?;
+        Command::User(UserCmd::Revoke { at, name }) => {
+            let (_, store) = open_tenant(&at)?;
             admin::revoke_user(&store, &name, &cli_actor(&clock, "user-revoke"))?;
             println!("revoked user {name}");
         }
-        Command::User(UserCmd::Token { data, tenant, name }) => {
-            let (_, store) = open_tenant(&data, &tenant)?;
+        Command::User(UserCmd::Token { at, name }) => {
+            let (_, store) = open_tenant(&at)?;
             let token =
                 admin::reissue_token(&store, &name, &cli_actor(&clock, "user-token"), &OsEntropy)?;
             println!("new token for {name}:");
             println!("{token}");
         }
-        Command::User(UserCmd::List { data, tenant }) => {
-            let (_, store) = open_tenant(&data, &tenant)?;
+        Command::User(UserCmd::List { at }) => {
+            let (_, store) = open_tenant(&at)?;
             for u in admin::list_users(&store)? {
                 let state = u.revoked_ms.map_or("active".to_owned(), |t| {
                     format!("revoked {}", format_timestamp(t))
@@ -433,15 +425,15 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 println!("{}  {}  {state}", u.name, u.role);
             }
         }
-        Command::Roles(RolesCmd::Set { data, tenant, file }) => {
-            let (_, store) = open_tenant(&data, &tenant)?;
+        Command::Roles(RolesCmd::Set { at, file }) => {
+            let (_, store) = open_tenant(&at)?;
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
             admin::set_roles(&store, &text, &cli_actor(&clock, "roles-set"))?;
-            println!("roles of tenant {tenant} replaced");
+            println!("roles of tenant {} replaced", at.tenant);
         }
-        Command::Roles(RolesCmd::Show { data, tenant }) => {
-            let (_, store) = open_tenant(&data, &tenant)?;
+        Command::Roles(RolesCmd::Show { at }) => {
+            let (_, store) = open_tenant(&at)?;
             let text = store
                 .meta(kiroku::store::tables::meta::ROLES)?
                 .unwrap_or_default();

@@ -298,13 +298,7 @@ async fn record_with_id(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn applies_a_named_writing_request_once_however_often_it_is_replayed() {
     let host = std::sync::Arc::new(host().await);
-    let r = host
-        .residents
-        .iter()
-        .find(|r| r.moved_out.is_none() && r.died.is_none())
-        .unwrap()
-        .clone();
-    let person = host.person_of(&r).await;
+    let (_, person) = host.resident_in_town().await;
     let mut form = dose_form(person, 1, "2026-03-01");
     form["override_reason"] = json!("retry test at the counter");
     let (status, body) = record_with_id(&host, "tablet-3.form-0001", &form).await;
@@ -365,13 +359,7 @@ async fn applies_a_named_writing_request_once_however_often_it_is_replayed() {
 #[tokio::test]
 async fn forgets_request_ids_after_the_replay_window() {
     let host = host().await;
-    let r = host
-        .residents
-        .iter()
-        .find(|r| r.moved_out.is_none() && r.died.is_none())
-        .unwrap()
-        .clone();
-    let person = host.person_of(&r).await;
+    let (_, person) = host.resident_in_town().await;
     let mut form = dose_form(person, 1, "2026-03-01");
     form["override_reason"] = json!("window test at the counter");
     assert_eq!(

@@ -335,13 +335,7 @@ async fn refuses_new_doses_for_persons_who_moved_out_or_died_unless_overridden()
 #[tokio::test]
 async fn needs_a_second_person_to_verify_an_entry() {
     let host = host().await;
-    let r = host
-        .residents
-        .iter()
-        .find(|r| r.moved_out.is_none() && r.died.is_none())
-        .unwrap()
-        .clone();
-    let person = host.person_of(&r).await;
+    let (_, person) = host.resident_in_town().await;
     let (status, body) = host
         .call(
             "supervisor",

@@ -306,6 +306,19 @@ impl TestHost {
         body["persons"][0]["person_id"].as_u64().unwrap()
     }
 
+    /// A resident still living in the town (not moved out, not deceased)
+    /// and their person id.
+    pub async fn resident_in_town(&self) -> (kiroku::synth::Resident, u64) {
+        let r = self
+            .residents
+            .iter()
+            .find(|r| r.moved_out.is_none() && r.died.is_none())
+            .expect("one lives here")
+            .clone();
+        let person = self.person_of(&r).await;
+        (r, person)
+    }
+
     /// The ticket number of a synthetic resident (reissue: false returns none,
     /// so look it up in the store through a fresh issue call's answer).
     pub async fn ticket_of(&self, r: &kiroku::synth::Resident) -> String {

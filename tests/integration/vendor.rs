@@ -23,13 +23,7 @@ async fn the_example_vendor_plugin_prints_a_card_within_its_grants() {
         .user("counter-1", "counter")
         .start()
         .await;
-    let r = host
-        .residents
-        .iter()
-        .find(|r| r.moved_out.is_none() && r.died.is_none())
-        .unwrap()
-        .clone();
-    let person = host.person_of(&r).await;
+    let (r, person) = host.resident_in_town().await;
     let (status, _) = host
         .call(
             "clerk",

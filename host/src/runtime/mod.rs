@@ -362,7 +362,8 @@ impl Runtime {
                 request.clone(),
                 draft,
             );
-            let (result, scope) = self.run(plugin, scope, operation, input).await;
+            let (result, scope) = self.call_fresh(plugin, Some(scope), operation, input).await;
+            let scope = scope.expect("a request's scope comes back");
             let invoke_event = |outcome: Outcome, reason: Option<String>| {
                 let mut e = scope.event(
                     &format!("invoke {}/{operation}", plugin.identity.name),
@@ -456,25 +457,7 @@ impl Runtime {
         operation: &str,
         input: &str,
     ) -> Result<String, InvokeError> {
-        let _permit = self
-            .slots
-            .acquire()
-            .await
-            .expect("the semaphore is never closed");
-        let mut store = self.new_store(&plugin.policy, None);
-        let call = async {
-            let instance = plugin.pre.instantiate_async(&mut store).await?;
-            instance
-                .kiroku_plugin_handler()
-                .call_handle(&mut store, operation, input)
-                .await
-        }
-        .await;
-        match call {
-            Ok(Ok(output)) => check_output(&plugin.policy, output),
-            Ok(Err(e)) => Err(plugin_error(e)),
-            Err(trap) => Err(contained(&plugin.identity.name, trap)),
-        }
+        self.call_fresh(plugin, None, operation, input).await.0
     }
 
     /// A live instance outside any request, for measuring a call without
@@ -488,23 +471,22 @@ impl Runtime {
         Ok(WarmInstance { store, instance })
     }
 
-    /// Instantiates and calls the plugin in a fresh store; returns its
-    /// result and the scope (draft and events) it left.
-    async fn run(
+    /// Instantiates and calls the plugin in a fresh store (holding a pool
+    /// slot meanwhile); returns its result and the scope (draft and events)
+    /// it left, if it had one.
+    async fn call_fresh(
         &self,
         plugin: &LoadedPlugin,
-        scope: Scope,
+        scope: Option<Scope>,
         operation: &str,
         input: &str,
-    ) -> (Result<String, InvokeError>, Scope) {
+    ) -> (Result<String, InvokeError>, Option<Scope>) {
         let permit = self
             .slots
-            .clone()
-            .acquire_owned()
+            .acquire()
             .await
             .expect("the semaphore is never closed");
-        let policy = plugin.policy.clone();
-        let mut store = self.new_store(&policy, Some(scope));
+        let mut store = self.new_store(&plugin.policy, scope);
         let call = async {
             let instance = plugin.pre.instantiate_async(&mut store).await?;
             instance
@@ -514,13 +496,12 @@ impl Runtime {
         }
         .await;
         drop(permit);
-        let scope = store.into_data().scope.expect("scope set for requests");
         let result = match call {
-            Ok(Ok(output)) => check_output(&policy, output),
+            Ok(Ok(output)) => check_output(&plugin.policy, output),
             Ok(Err(e)) => Err(plugin_error(e)),
             Err(trap) => Err(contained(&plugin.identity.name, trap)),
         };
-        (result, scope)
+        (result, store.into_data().scope)
     }
 }
 

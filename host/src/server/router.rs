@@ -87,12 +87,7 @@ where
         )),
         (Method::POST, ["v1", "admin", tenant, "users"]) => {
             let ctx = Ctx::new(app, &req, tenant, request_id).await?;
-            let user = ctx
-                .require(
-                    |r, u| r.roles.get(&u.role).is_some_and(|r| r.admin),
-                    "admin users",
-                )
-                .await?;
+            let user = ctx.require_admin("admin users").await?;
             let body = read_json(req).await?;
             let name = body
                 .get("name")
@@ -119,12 +114,7 @@ where
         }
         (Method::POST, ["v1", "admin", tenant, "users", name, "revoke"]) => {
             let ctx = Ctx::new(app, &req, tenant, request_id).await?;
-            let user = ctx
-                .require(
-                    |r, u| r.roles.get(&u.role).is_some_and(|r| r.admin),
-                    "admin users",
-                )
-                .await?;
+            let user = ctx.require_admin("admin users").await?;
             let (store, actor, name) = (
                 ctx.tenant.store.clone(),
                 ctx.admin_actor(&user),
@@ -139,11 +129,7 @@ where
         }
         (Method::GET, ["v1", "admin", tenant, "users"]) => {
             let ctx = Ctx::new(app, &req, tenant, request_id).await?;
-            ctx.require(
-                |r, u| r.roles.get(&u.role).is_some_and(|r| r.admin),
-                "admin users",
-            )
-            .await?;
+            ctx.require_admin("admin users").await?;
             let users: Vec<_> = admin::list_users(&ctx.tenant.store)?
                 .into_iter()
                 .map(|u| {
@@ -159,11 +145,7 @@ where
         }
         (Method::GET, ["v1", "admin", tenant, "plugins"]) => {
             let ctx = Ctx::new(app, &req, tenant, request_id).await?;
-            ctx.require(
-                |r, u| r.roles.get(&u.role).is_some_and(|r| r.admin),
-                "admin plugins",
-            )
-            .await?;
+            ctx.require_admin("admin plugins").await?;
             let plugins: Vec<_> = ctx
                 .registry
                 .plugins
@@ -186,11 +168,7 @@ where
         }
         (Method::GET, ["v1", "admin", tenant, "stats"]) => {
             let ctx = Ctx::new(app, &req, tenant, request_id).await?;
-            ctx.require(
-                |r, u| r.roles.get(&u.role).is_some_and(|r| r.admin),
-                "admin stats",
-            )
-            .await?;
+            ctx.require_admin("admin stats").await?;
             let stats = ctx.tenant.committer.stats();
             let load =
                 |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
@@ -229,12 +207,7 @@ where
         }
         (Method::GET, ["v1", tenant, "audit"]) => {
             let ctx = Ctx::new(app, &req, tenant, request_id).await?;
-            let user = ctx
-                .require(
-                    |r, u| r.roles.get(&u.role).is_some_and(|r| r.audit),
-                    "the audit log",
-                )
-                .await?;
+            let user = ctx.require_auditor().await?;
             let query = audit_query(req.uri().query().unwrap_or(""))?;
             let db = ctx.tenant.store.db().clone();
             let q = query.clone();
@@ -257,12 +230,7 @@ where
         }
         (Method::GET, ["v1", tenant, "audit", "verify"]) => {
             let ctx = Ctx::new(app, &req, tenant, request_id).await?;
-            let user = ctx
-                .require(
-                    |r, u| r.roles.get(&u.role).is_some_and(|r| r.audit),
-                    "the audit log",
-                )
-                .await?;
+            let user = ctx.require_auditor().await?;
             let (db, keys) = (
                 ctx.tenant.store.db().clone(),
                 ctx.tenant.store.keys().clone(),
@@ -436,6 +404,21 @@ impl Ctx {
             return Err(ApiError::forbidden(reason));
         }
         Ok(user)
+    }
+
+    /// Authenticates an administrator.
+    async fn require_admin(&self, what: &str) -> Result<UserRow, ApiError> {
+        self.require(|r, u| r.roles.get(&u.role).is_some_and(|r| r.admin), what)
+            .await
+    }
+
+    /// Authenticates an auditor.
+    async fn require_auditor(&self) -> Result<UserRow, ApiError> {
+        self.require(
+            |r, u| r.roles.get(&u.role).is_some_and(|r| r.audit),
+            "the audit log",
+        )
+        .await
     }
 
     fn admin_actor(&self, user: &UserRow) -> AdminActor {
