@@ -382,3 +382,38 @@ async fn forgets_request_ids_after_the_replay_window() {
         StatusCode::OK
     );
 }
+
+#[test]
+fn cuts_off_a_client_that_never_finishes_its_request_head() {
+    use std::io::{Read, Write};
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path().to_str().unwrap();
+    assert!(
+        run_kiroku(&[
+            "tenant",
+            "create",
+            "--data",
+            d,
+            "--code",
+            FUJISAWA,
+            "--name",
+            "藤沢市"
+        ])
+        .0
+    );
+    let server = RealServer::start(data.path());
+    let mut slow = std::net::TcpStream::connect(&server.addr).unwrap();
+    slow.write_all(b"POST /v1/142051/dose-entry/find-person HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    slow.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut rest = Vec::new();
+    let _ = slow.read_to_end(&mut rest);
+    let waited = started.elapsed();
+    assert!(
+        waited < std::time::Duration::from_secs(20),
+        "held for {waited:?}"
+    );
+    assert_eq!(server.request("GET", "/healthz", None, "").0, 200);
+}

@@ -17,6 +17,13 @@ pub use error::ApiError;
 
 use crate::app::App;
 
+/// Open connections at most; a slow client can hold only one each.
+pub const MAX_CONNECTIONS: usize = 10_000;
+/// A client must send its request head within this time.
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// And its body within this time.
+pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Header carrying the request id, in and out.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
@@ -44,14 +51,21 @@ pub fn raw_json_response(
         .expect("static headers are valid")
 }
 
-/// Accepts connections on `listener` until `shutdown` resolves.
+/// Accepts connections on `listener` until `shutdown` resolves. Slow or
+/// idle clients are cut off by header and body read timeouts; beyond
+/// [`MAX_CONNECTIONS`] open connections, new ones wait to be accepted.
 pub async fn serve(
     app: Arc<App>,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     tokio::pin!(shutdown);
+    let open = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
+        let permit = tokio::select! {
+            p = open.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
@@ -70,12 +84,15 @@ pub async fn serve(
                 async move { Ok::<_, std::convert::Infallible>(router::handle(&app, req).await) }
             });
             if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
                 .keep_alive(true)
                 .serve_connection(TokioIo::new(stream), service)
                 .await
             {
                 tracing::debug!(%peer, "connection ended: {e}");
             }
+            drop(permit);
         });
     }
     Ok(())

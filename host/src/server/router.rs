@@ -450,10 +450,15 @@ where
     if declared.is_some_and(|n| n > MAX_REQUEST_BODY_BYTES) {
         return Err(too_large());
     }
-    match Limited::new(req.into_body(), MAX_REQUEST_BODY_BYTES)
-        .collect()
-        .await
-    {
+    let collected = tokio::time::timeout(
+        super::BODY_READ_TIMEOUT,
+        Limited::new(req.into_body(), MAX_REQUEST_BODY_BYTES).collect(),
+    )
+    .await
+    .map_err(|_| {
+        ApiError::bad_request("body-timeout", "the request body did not arrive in time")
+    })?;
+    match collected {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e)
             if e.downcast_ref::<http_body_util::LengthLimitError>()
