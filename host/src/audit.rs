@@ -11,7 +11,7 @@ use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::TenantKeys;
-use crate::store::tables::{AUDIT, META, meta};
+use crate::store::tables::{AUDIT, AUDIT_BY_SUBJECT, META, meta};
 use crate::store::{StoreError, StoreResult};
 
 /// How an audited action ended.
@@ -155,6 +155,7 @@ pub fn append(
         },
     };
     let mut audit = txn.open_table(AUDIT)?;
+    let mut by_subject = txn.open_table(AUDIT_BY_SUBJECT)?;
     let mut seqs = Vec::with_capacity(events.len());
     let mut value = Vec::with_capacity(256);
     for mut event in events {
@@ -164,6 +165,9 @@ pub fn append(
         let mac = keys.audit_mac(&head.mac, &value);
         value.extend_from_slice(&mac);
         audit.insert(event.seq, value.as_slice())?;
+        if let Some(subject) = event.subject {
+            by_subject.insert((subject, event.seq), ())?;
+        }
         head = Head {
             seq: event.seq,
             mac,
@@ -220,7 +224,9 @@ impl Batch {
         self.ends.push(self.bytes.len());
     }
 
-    fn check(&self, keys: &TenantKeys) -> Result<(), ChainBreak> {
+    /// Checks every MAC and place; returns how many events have a subject.
+    fn check(&self, keys: &TenantKeys) -> Result<u64, ChainBreak> {
+        let mut with_subject = 0;
         let mut prev = self.prev;
         let mut start = 0;
         for (i, &end) in self.ends.iter().enumerate() {
@@ -241,13 +247,13 @@ impl Batch {
                 ));
             }
             match postcard::from_bytes::<Event>(body) {
-                Ok(event) if event.seq == seq => {}
+                Ok(event) if event.seq == seq => with_subject += u64::from(event.subject.is_some()),
                 Ok(_) => return Err(broken("the event is stored out of its place (reordered)")),
                 Err(_) => return Err(broken("the event does not decode (altered)")),
             }
             prev = mac.try_into().expect("split at MAC_LEN");
         }
-        Ok(())
+        Ok(with_subject)
     }
 }
 
@@ -279,6 +285,7 @@ pub fn verify(db: &impl ReadableDatabase, keys: &TenantKeys) -> StoreResult<Veri
     let mut last_mac = GENESIS;
     let mut gap: Option<ChainBreak> = None;
     let mut breaks: Vec<ChainBreak> = Vec::new();
+    let with_subject = std::sync::atomic::AtomicU64::new(0);
     std::thread::scope(|scope| -> StoreResult<()> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(workers * 2);
         let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
@@ -288,10 +295,16 @@ pub fn verify(db: &impl ReadableDatabase, keys: &TenantKeys) -> StoreResult<Veri
         let (spare_tx, spare_rx) = std::sync::mpsc::channel::<Batch>();
         for _ in 0..workers {
             let (rx, err_tx, spare_tx) = (rx.clone(), err_tx.clone(), spare_tx.clone());
+            let with_subject = &with_subject;
             scope.spawn(move || {
                 while let Ok(Ok(batch)) = rx.lock().map(|r| r.recv()) {
-                    if let Err(b) = batch.check(keys) {
-                        let _ = err_tx.send(b);
+                    match batch.check(keys) {
+                        Ok(n) => {
+                            with_subject.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        Err(b) => {
+                            let _ = err_tx.send(b);
+                        }
                     }
                     let _ = spare_tx.send(batch);
                 }
@@ -357,7 +370,7 @@ pub fn verify(db: &impl ReadableDatabase, keys: &TenantKeys) -> StoreResult<Veri
         None => broken(count, "the chain's head record is missing".into()),
         Some(Some((h, check))) if check == head_mac(keys, h) => {
             if h == stored {
-                Ok(Verified::Intact(count))
+                subject_index_matches(&txn, with_subject.into_inner(), count)
             } else if h.seq > count {
                 broken(
                     count + 1,
@@ -375,6 +388,26 @@ pub fn verify(db: &impl ReadableDatabase, keys: &TenantKeys) -> StoreResult<Veri
         }
         Some(_) => broken(count.max(1), "the chain's head record was altered".into()),
     }
+}
+
+/// The last check of an intact chain: the subject index has one entry per
+/// event with a subject (it is outside the MAC chain, so check it against it).
+fn subject_index_matches(
+    txn: &redb::ReadTransaction,
+    with_subject: u64,
+    count: u64,
+) -> StoreResult<Verified> {
+    let indexed = match open_optional(txn, AUDIT_BY_SUBJECT)? {
+        Some(index) => redb::ReadableTableMetadata::len(&index)?,
+        None => 0,
+    };
+    if indexed == with_subject {
+        return Ok(Verified::Intact(count));
+    }
+    Ok(Verified::Broken(ChainBreak {
+        seq: count,
+        problem: "the subject index disagrees with the log: queries by person would hide or invent events".into(),
+    }))
 }
 
 /// Filters for [`query`].
@@ -400,24 +433,40 @@ pub fn query(db: &impl ReadableDatabase, q: &Query) -> StoreResult<Vec<Event>> {
     let Some(table) = open_optional(&txn, AUDIT)? else {
         return Ok(Vec::new());
     };
+    let first = q.after.unwrap_or(0) + 1;
+    // "Who looked at this person" goes through the subject index; other
+    // queries scan the log in order.
+    let seqs: Box<dyn Iterator<Item = StoreResult<u64>>> = match q.subject {
+        Some(subject) => match open_optional(&txn, AUDIT_BY_SUBJECT)? {
+            Some(index) => Box::new(
+                index
+                    .range((subject, first)..=(subject, u64::MAX))?
+                    .map(|e| e.map(|(k, _)| k.value().1).map_err(StoreError::from)),
+            ),
+            None => Box::new(std::iter::empty()),
+        },
+        None => Box::new(
+            table
+                .range(first..)?
+                .map(|e| e.map(|(k, _)| k.value()).map_err(StoreError::from)),
+        ),
+    };
     let mut out = Vec::new();
-    for entry in table.range(q.after.unwrap_or(0) + 1..)? {
-        let (_, v) = entry?;
-        let value = v.value();
-        let body = &value[..value.len().saturating_sub(MAC_LEN)];
-        let event: Event = postcard::from_bytes(body)?;
-        if q.to_ms.is_some_and(|to| event.time_ms >= to) {
+    for seq in seqs {
+        let Some(value) = table.get(seq?)? else {
             continue;
-        }
-        if q.from_ms.is_some_and(|from| event.time_ms < from)
+        };
+        let value = value.value();
+        let event: Event = postcard::from_bytes(&value[..value.len().saturating_sub(MAC_LEN)])?;
+        let outside = q.from_ms.is_some_and(|from| event.time_ms < from)
+            || q.to_ms.is_some_and(|to| event.time_ms >= to)
             || q.subject.is_some_and(|s| event.subject != Some(s))
-            || q.actor.as_ref().is_some_and(|a| &event.actor != a)
-        {
-            continue;
-        }
-        out.push(event);
-        if out.len() >= q.limit {
-            break;
+            || q.actor.as_ref().is_some_and(|a| &event.actor != a);
+        if !outside {
+            out.push(event);
+            if out.len() >= q.limit {
+                break;
+            }
         }
     }
     Ok(out)

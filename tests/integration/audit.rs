@@ -250,3 +250,14 @@ fn verify_notices_a_cut_off_tail() {
         "{out}"
     );
 }
+
+#[test]
+fn verify_notices_events_hidden_from_queries_by_person() {
+    const BY_SUBJECT: TableDefinition<(u64, u64), ()> = TableDefinition::new("audit-by-subject");
+    let (ok, out) = verify_after(|txn, _| {
+        let mut t = txn.open_table(BY_SUBJECT).unwrap();
+        let first = t.first().unwrap().map(|(k, _)| k.value()).unwrap();
+        t.remove(first).unwrap();
+    });
+    assert!(!ok && out.contains("subject index disagrees"), "{out}");
+}

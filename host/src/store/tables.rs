@@ -32,6 +32,9 @@ pub const NAME_INDEX: MultimapTableDefinition<[u8; INDEX_HASH_LEN], u64> =
     MultimapTableDefinition::new("name-index");
 /// sequence -> audit event body + chain MAC.
 pub const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
+/// (subject person id, sequence) -> (): which events concern a person.
+pub const AUDIT_BY_SUBJECT: TableDefinition<(u64, u64), ()> =
+    TableDefinition::new("audit-by-subject");
 /// user id -> [`super::rows::UserRow`].
 pub const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
 /// SHA-256 of a bearer token -> user id.
