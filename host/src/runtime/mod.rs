@@ -343,7 +343,8 @@ impl Runtime {
 
     /// Runs one operation for a request and commits its writes and audit
     /// events through the tenant's group committer. An invocation whose
-    /// writes conflict with a concurrent one is re-run on fresh state.
+    /// writes conflict with a concurrent one is re-run on fresh state; what
+    /// every attempt read stays in the audit log.
     pub async fn invoke(
         &self,
         plugin: &LoadedPlugin,
@@ -353,7 +354,8 @@ impl Runtime {
         operation: &str,
         input: &str,
     ) -> Result<InvokeOutput, InvokeError> {
-        let mut carried_events: Vec<Event> = Vec::new();
+        let action = format!("invoke {}/{operation}", plugin.identity.name);
+        let mut seen: Vec<Event> = Vec::new();
         for attempt in 0..=MAX_CONFLICT_RETRIES {
             let draft = Draft::new(tenant.clone(), self.entropy.clone());
             let scope = Scope::new(
@@ -364,59 +366,13 @@ impl Runtime {
             );
             let (result, scope) = self.call_fresh(plugin, Some(scope), operation, input).await;
             let scope = scope.expect("a request's scope comes back");
-            let invoke_event = |outcome: Outcome, reason: Option<String>| {
-                let mut e = scope.event(
-                    &format!("invoke {}/{operation}", plugin.identity.name),
-                    None,
-                    Vec::new(),
-                    outcome,
-                );
-                e.reason = reason;
+            let outcome_event = |outcome: Outcome, reason: Option<&str>| {
+                let mut e = scope.event(&action, None, Vec::new(), outcome);
+                e.reason = reason.map(str::to_owned);
                 e
             };
-            let mut events = std::mem::take(&mut carried_events);
-            match result {
-                Ok(output) => {
-                    let ok_event = invoke_event(Outcome::Ok, None);
-                    let replayed_event = invoke_event(Outcome::Deny, Some("replayed".into()));
-                    let Scope {
-                        draft, events: log, ..
-                    } = scope;
-                    let reads = log.into_events();
-                    events.extend(reads.iter().cloned());
-                    events.push(ok_event);
-                    let mut set = draft.into_write_set(events);
-                    guard_replay(&mut set, &request, &plugin.identity.name, operation);
-                    match committer.commit(set).await {
-                        Ok(audit_seqs) => return Ok(InvokeOutput { output, audit_seqs }),
-                        Err(CommitError::Conflict(c)) if c.replay => {
-                            let mut events = reads;
-                            events.push(replayed_event);
-                            let set = WriteSet {
-                                events,
-                                ..WriteSet::default()
-                            };
-                            committer
-                                .commit(set)
-                                .await
-                                .map_err(|e| InvokeError::Storage(e.to_string()))?;
-                            return Err(InvokeError::Replayed(c.message));
-                        }
-                        Err(CommitError::Conflict(c)) => {
-                            tracing::debug!(attempt, "conflict, re-running: {c}");
-                            tenant
-                                .resync_person_ids()
-                                .map_err(|e| InvokeError::Storage(e.to_string()))?;
-                            // What this attempt read was seen: it stays in the log.
-                            carried_events = reads;
-                            continue;
-                        }
-                        Err(CommitError::Overloaded) => return Err(InvokeError::Overloaded),
-                        Err(CommitError::Store(e)) => {
-                            return Err(InvokeError::Storage(e.to_string()));
-                        }
-                    }
-                }
+            let output = match result {
+                Ok(output) => output,
                 Err(error) => {
                     let reason = match &error {
                         InvokeError::Plugin { code, .. } | InvokeError::Contained { code, .. } => {
@@ -424,27 +380,45 @@ impl Runtime {
                         }
                         other => other.to_string(),
                     };
-                    let failed = invoke_event(Outcome::Error, Some(reason));
-                    events.extend(scope.events.into_events());
-                    events.push(failed);
                     // The failure is recorded; its changes are dropped.
-                    let set = WriteSet {
-                        events,
-                        ..Default::default()
-                    };
-                    return match committer.commit(set).await {
-                        Ok(_) => Err(error),
-                        Err(CommitError::Overloaded) => Err(InvokeError::Overloaded),
-                        Err(e) => Err(InvokeError::Storage(e.to_string())),
-                    };
+                    let failed = outcome_event(Outcome::Error, Some(&reason));
+                    seen.extend(scope.events.into_events());
+                    seen.push(failed);
+                    record_only(committer, seen).await?;
+                    return Err(error);
                 }
+            };
+            let (done, replayed) = (
+                outcome_event(Outcome::Ok, None),
+                outcome_event(Outcome::Deny, Some("replayed")),
+            );
+            let Scope { draft, events, .. } = scope;
+            let reads = events.into_events();
+            let mut events = seen.clone();
+            events.extend(reads.iter().cloned());
+            events.push(done);
+            let mut set = draft.into_write_set(events);
+            guard_replay(&mut set, &request, &plugin.identity.name, operation);
+            match committer.commit(set).await {
+                Ok(audit_seqs) => return Ok(InvokeOutput { output, audit_seqs }),
+                Err(CommitError::Conflict(c)) if c.replay => {
+                    seen.extend(reads);
+                    seen.push(replayed);
+                    record_only(committer, seen).await?;
+                    return Err(InvokeError::Replayed(c.message));
+                }
+                Err(CommitError::Conflict(c)) => {
+                    tracing::debug!(attempt, "conflict, re-running: {c}");
+                    tenant
+                        .resync_person_ids()
+                        .map_err(|e| InvokeError::Storage(e.to_string()))?;
+                    seen.extend(reads);
+                }
+                Err(CommitError::Overloaded) => return Err(InvokeError::Overloaded),
+                Err(CommitError::Store(e)) => return Err(InvokeError::Storage(e.to_string())),
             }
         }
-        let set = WriteSet {
-            events: carried_events,
-            ..Default::default()
-        };
-        let _ = committer.commit(set).await;
+        record_only(committer, seen).await?;
         Err(InvokeError::Conflict(MAX_CONFLICT_RETRIES + 1))
     }
 
@@ -502,6 +476,21 @@ impl Runtime {
             Err(trap) => Err(contained(&plugin.identity.name, trap)),
         };
         (result, store.into_data().scope)
+    }
+}
+
+/// Commits audit events alone (a failed or refused request's record).
+async fn record_only(committer: &Committer, events: Vec<Event>) -> Result<(), InvokeError> {
+    match committer
+        .commit(WriteSet {
+            events,
+            ..WriteSet::default()
+        })
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(CommitError::Overloaded) => Err(InvokeError::Overloaded),
+        Err(e) => Err(InvokeError::Storage(e.to_string())),
     }
 }
 
