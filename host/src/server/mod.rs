@@ -1,6 +1,9 @@
 //! The HTTP API (hyper, JSON). [`router::handle`] is a plain function so
 //! tests call it in process; [`serve`] runs it on a listener.
 
+mod admin_api;
+mod audit_api;
+mod ctx;
 mod error;
 pub mod router;
 
