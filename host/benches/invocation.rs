@@ -39,6 +39,26 @@ type Logic = (
     fn(&str) -> usize,
 );
 
+fn names(n: usize) -> String {
+    let today = kiroku_rules::Date {
+        year: 2026,
+        month: 4,
+        day: 1,
+    };
+    let people = kiroku::synth::residents(n, 3, today);
+    people
+        .iter()
+        .map(|r| {
+            if r.sex == "1" {
+                r.kana_name.clone()
+            } else {
+                r.kanji_name.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn birth_dates(n: usize) -> String {
     let mut rng = kiroku::synth::SplitMix::new(9);
     (0..n)
@@ -89,12 +109,18 @@ fn main() {
     });
     println!("live instance, no-op call:   median {}", us(warm_noop));
 
-    let logics: [Logic; 2] = [
+    let logics: [Logic; 3] = [
         (
             "check digits of",
             "count-valid-my-numbers",
             my_numbers,
             kiroku_rules::my_number::count_valid,
+        ),
+        (
+            "name keys (search normalisation) of",
+            "name-keys-len",
+            names,
+            kiroku_rules::normalize::name_keys_len,
         ),
         (
             "ages (target extraction) of",

@@ -12,7 +12,8 @@ pub mod demo;
 pub mod fields;
 pub mod ids;
 pub mod limits;
-pub mod normalize;
+/// Name and value normalisation (shared with plugins).
+pub use kiroku_rules::normalize;
 pub mod policy;
 pub mod redact;
 pub mod roles;

@@ -32,6 +32,13 @@ impl Guest for Noop {
                 writes: false,
             },
             Operation {
+                name: "name-keys-len".into(),
+                summary:
+                    "Normalises newline-separated names for lookup; returns the keys' total length."
+                        .into(),
+                writes: false,
+            },
+            Operation {
                 name: "count-aged-65".into(),
                 summary:
                     "Counts birth dates (comma-separated) of persons aged 65 or more on 2026-04-01."
@@ -49,6 +56,7 @@ impl Guest for Noop {
     fn handle(operation: String, input: String) -> Result<String, Error> {
         match operation.as_str() {
             "noop" => Ok("null".into()),
+            "name-keys-len" => Ok(kiroku_rules::normalize::name_keys_len(&input).to_string()),
             "count-aged-65" => {
                 Ok(kiroku_rules::date::count_aged_at_least(&input, SENIOR_DAY, 65).to_string())
             }

@@ -83,6 +83,13 @@ pub fn clean(value: &str) -> String {
     value.trim().nfkc().collect::<String>().trim().to_owned()
 }
 
+/// Normalises each line of a newline-separated list of names and returns
+/// the total length of the keys. Used by the native-vs-wasm benchmark as a
+/// piece of table-driven text logic.
+pub fn name_keys_len(names: &str) -> usize {
+    names.lines().map(|n| name_key(n).len()).sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::name_key;
