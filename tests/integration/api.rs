@@ -239,17 +239,7 @@ async fn audits_failed_authentication_and_forbidden_calls() {
 fn survives_hostile_clients_on_the_real_server() {
     let data = tempfile::tempdir().unwrap();
     let d = data.path().to_str().unwrap();
-    let (ok, _, err) = run_kiroku(&[
-        "tenant",
-        "create",
-        "--data",
-        d,
-        "--code",
-        FUJISAWA,
-        "--name",
-        "藤沢市",
-    ]);
-    assert!(ok, "{err}");
+    create_fujisawa(d);
     let server = RealServer::start(data.path());
     for garbage in [
         &b"GARBAGE\r\n\r\n"[..],
@@ -327,15 +317,8 @@ async fn applies_a_named_writing_request_once_however_often_it_is_replayed() {
         }
     }
     assert_eq!(applied, 1);
-    let (_, doses) = host
-        .call(
-            "clerk",
-            "dose-entry",
-            "list-doses",
-            json!({"person_id": person}),
-        )
-        .await;
-    assert_eq!(doses["doses"].as_array().unwrap().len(), 2, "{doses}");
+    let doses = host.doses_of(person).await;
+    assert_eq!(doses.len(), 2, "{doses:?}");
     // Reads with a reused id are fine: only changes are guarded.
     for _ in 0..2 {
         let req = hyper::Request::builder()
@@ -388,19 +371,7 @@ fn cuts_off_a_client_that_never_finishes_its_request_head() {
     use std::io::{Read, Write};
     let data = tempfile::tempdir().unwrap();
     let d = data.path().to_str().unwrap();
-    assert!(
-        run_kiroku(&[
-            "tenant",
-            "create",
-            "--data",
-            d,
-            "--code",
-            FUJISAWA,
-            "--name",
-            "藤沢市"
-        ])
-        .0
-    );
+    create_fujisawa(d);
     let server = RealServer::start(data.path());
     let mut slow = std::net::TcpStream::connect(&server.addr).unwrap();
     slow.write_all(b"POST /v1/142051/dose-entry/find-person HTTP/1.1\r\nHost: x\r\n")

@@ -3,24 +3,11 @@
 use crate::support::*;
 
 fn wasm(name: &str) -> String {
-    root()
-        .join(format!(
-            "target/wasm32-wasip2/release/{}.wasm",
-            name.replace('-', "_")
-        ))
-        .to_string_lossy()
-        .into_owned()
+    plugin_paths(name).0
 }
 
 fn policy_path(name: &str) -> String {
-    let shipped = root().join(format!("policies/{name}.toml"));
-    if shipped.exists() {
-        shipped
-    } else {
-        root().join(format!("tests/plugins/{name}/policy.toml"))
-    }
-    .to_string_lossy()
-    .into_owned()
+    plugin_paths(name).1
 }
 
 #[test]
@@ -83,19 +70,7 @@ fn creates_tenants_only_with_a_valid_check_digit() {
 fn installs_plugins_pinning_their_digest_and_refuses_ungranted_imports() {
     let data = tempfile::tempdir().unwrap();
     let d = data.path().to_str().unwrap();
-    assert!(
-        run_kiroku(&[
-            "tenant",
-            "create",
-            "--data",
-            d,
-            "--code",
-            FUJISAWA,
-            "--name",
-            "藤沢市"
-        ])
-        .0
-    );
+    create_fujisawa(d);
     let (ok, out, err) = run_kiroku(&[
         "plugin",
         "install",
@@ -174,38 +149,7 @@ fn policy_check_explains_and_names_refused_imports() {
 fn a_revoked_token_fails_at_once_on_the_running_server() {
     let data = tempfile::tempdir().unwrap();
     let d = data.path().to_str().unwrap();
-    assert!(
-        run_kiroku(&[
-            "tenant",
-            "create",
-            "--data",
-            d,
-            "--code",
-            FUJISAWA,
-            "--name",
-            "藤沢市"
-        ])
-        .0
-    );
-    assert!(
-        run_kiroku(&[
-            "plugin",
-            "install",
-            "--data",
-            d,
-            "--tenant",
-            FUJISAWA,
-            "--policy",
-            &policy_path("dose-entry"),
-            &wasm("dose-entry")
-        ])
-        .0
-    );
-    let (ok, out, err) = run_kiroku(&[
-        "user", "add", "--data", d, "--tenant", FUJISAWA, "--name", "sato", "--role", "clerk",
-    ]);
-    assert!(ok, "{err}");
-    let token = out.lines().last().unwrap().to_owned();
+    let token = fujisawa_with_clerk(d, "sato");
     assert!(token.starts_with("krk_") && token.len() == 68, "{token}");
     let server = RealServer::start(data.path());
     let find = |t: &str| {
@@ -252,37 +196,7 @@ fn a_revoked_token_fails_at_once_on_the_running_server() {
 fn falls_back_to_on_demand_allocation_when_address_space_is_limited() {
     let data = tempfile::tempdir().unwrap();
     let d = data.path().to_str().unwrap();
-    assert!(
-        run_kiroku(&[
-            "tenant",
-            "create",
-            "--data",
-            d,
-            "--code",
-            FUJISAWA,
-            "--name",
-            "藤沢市"
-        ])
-        .0
-    );
-    assert!(
-        run_kiroku(&[
-            "plugin",
-            "install",
-            "--data",
-            d,
-            "--tenant",
-            FUJISAWA,
-            "--policy",
-            &policy_path("dose-entry"),
-            &wasm("dose-entry")
-        ])
-        .0
-    );
-    let (_, out, _) = run_kiroku(&[
-        "user", "add", "--data", d, "--tenant", FUJISAWA, "--name", "sato", "--role", "clerk",
-    ]);
-    let token = out.lines().last().unwrap().to_owned();
+    let token = fujisawa_with_clerk(d, "sato");
     // 6 GiB of address space: far less than the pool reserves.
     let script = format!(
         "ulimit -v 6000000 && exec {} serve --data {d} --listen 127.0.0.1:0",

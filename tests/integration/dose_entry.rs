@@ -257,15 +257,8 @@ async fn validates_a_dose_and_names_what_is_wrong() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{change}: {body}");
         assert!(message(&body).contains(expected), "{change}: {body}");
     }
-    let (_, doses) = host
-        .call(
-            "clerk",
-            "dose-entry",
-            "list-doses",
-            json!({"person_id": person}),
-        )
-        .await;
-    assert_eq!(doses["doses"], json!([]), "no invalid dose was stored");
+    let doses = host.doses_of(person).await;
+    assert!(doses.is_empty(), "no invalid dose was stored");
     // Out of order with a reason is recorded, and says which rule it overrode.
     let (status, body) = host
         .call(
@@ -376,15 +369,8 @@ async fn needs_a_second_person_to_verify_an_entry() {
     );
     let (status, body) = host.call("verifier", "dose-entry", "verify-dose", json!({"person_id": person, "dose_id": dose, "expect": {"lot": "qx7q21", "amount": "0.30", "maker": "Pfizer", "dose_number": 1}})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (_, doses) = host
-        .call(
-            "clerk",
-            "dose-entry",
-            "list-doses",
-            json!({"person_id": person}),
-        )
-        .await;
-    let d = &doses["doses"][0];
+    let doses = host.doses_of(person).await;
+    let d = &doses[0];
     assert_eq!(
         (d["entered_by"].as_str(), d["verified_by"].as_str()),
         (Some("supervisor"), Some("verifier"))

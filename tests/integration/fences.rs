@@ -81,16 +81,7 @@ async fn contains_an_endless_loop_with_its_deadline_while_others_are_served() {
 
 #[tokio::test]
 async fn stops_a_host_call_loop_with_its_budget() {
-    let host = TestHost::new()
-        .plugin("hostile-loop")
-        .plugin("noop")
-        .user("supervisor", "admin")
-        .start()
-        .await;
-    set_roles(
-        &host,
-        "[admin]\ninvoke = [\"hostile-loop/*\", \"noop/*\"]\nadmin = true\n",
-    );
+    let host = hostile_host("hostile-loop").await;
     let (status, body) =
         contained_while_others_served(&host, "hostile-loop", "spin-host-calls").await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
@@ -99,16 +90,7 @@ async fn stops_a_host_call_loop_with_its_budget() {
 
 #[tokio::test]
 async fn caps_a_memory_bomb() {
-    let host = TestHost::new()
-        .plugin("hostile-memory")
-        .plugin("noop")
-        .user("supervisor", "admin")
-        .start()
-        .await;
-    set_roles(
-        &host,
-        "[admin]\ninvoke = [\"hostile-memory/*\", \"noop/*\"]\nadmin = true\n",
-    );
+    let host = hostile_host("hostile-memory").await;
     let (status, body) = contained_while_others_served(&host, "hostile-memory", "bomb").await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
     assert_eq!(body["error"]["code"], "plugin-memory", "{body}");
@@ -116,16 +98,7 @@ async fn caps_a_memory_bomb() {
 
 #[tokio::test]
 async fn bounds_huge_output_and_refuses_output_that_is_not_json() {
-    let host = TestHost::new()
-        .plugin("hostile-output")
-        .plugin("noop")
-        .user("supervisor", "admin")
-        .start()
-        .await;
-    set_roles(
-        &host,
-        "[admin]\ninvoke = [\"hostile-output/*\", \"noop/*\"]\nadmin = true\n",
-    );
+    let host = hostile_host("hostile-output").await;
     let (status, body) = contained_while_others_served(&host, "hostile-output", "flood").await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(body["error"]["code"], "plugin-output-too-large", "{body}");
@@ -375,15 +348,8 @@ async fn stores_nothing_when_a_plugin_fails_mid_write() {
             .await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{op}: {body}");
         assert_eq!(body["error"]["code"], code, "{body}");
-        let (_, doses) = host
-            .call(
-                "clerk",
-                "dose-entry",
-                "list-doses",
-                json!({"person_id": person}),
-            )
-            .await;
-        assert_eq!(doses["doses"], json!([]), "{op} left a dose behind");
+        let doses = host.doses_of(person).await;
+        assert!(doses.is_empty(), "{op} left a dose behind");
         // The failure itself is audited.
         let failed = host
             .audit()
@@ -403,19 +369,24 @@ async fn stores_nothing_when_a_plugin_fails_mid_write() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    let (_, doses) = host
-        .call(
-            "clerk",
-            "dose-entry",
-            "list-doses",
-            json!({"person_id": person}),
-        )
-        .await;
+    let doses = host.doses_of(person).await;
     assert_eq!(
-        doses["doses"].as_array().unwrap().len(),
+        doses.len(),
         1,
         "the same writes are stored when the plugin succeeds"
     );
+}
+
+/// A host with one hostile plugin and noop, and a supervisor allowed both.
+async fn hostile_host(plugin: &str) -> TestHost {
+    let roles = format!("[admin]\ninvoke = [\"{plugin}/*\", \"noop/*\"]\nadmin = true\n");
+    TestHost::new()
+        .plugin(plugin)
+        .plugin("noop")
+        .roles(&roles)
+        .user("supervisor", "admin")
+        .start()
+        .await
 }
 
 fn set_roles(host: &TestHost, roles: &str) {

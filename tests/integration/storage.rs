@@ -113,15 +113,8 @@ async fn group_commits_concurrent_writes_and_acknowledges_each_after_its_commit(
         assert_eq!(status, StatusCode::OK, "{body}");
         // Acknowledged means durable: the dose is visible to a fresh read.
         let person = body["person_id"].as_u64().unwrap();
-        let (_, doses) = host
-            .call(
-                "clerk",
-                "dose-entry",
-                "list-doses",
-                json!({"person_id": person}),
-            )
-            .await;
-        assert_eq!(doses["doses"].as_array().unwrap().len(), 1);
+        let doses = host.doses_of(person).await;
+        assert_eq!(doses.len(), 1);
     }
     let commits = stats.commits.load(std::sync::atomic::Ordering::Relaxed) - commits_before;
     let requests = 2 * persons.len() as u64;
@@ -176,15 +169,8 @@ async fn concurrent_entries_for_one_person_never_duplicate_a_dose_number() {
         ok, 1,
         "exactly one of the concurrent first doses is recorded"
     );
-    let (_, doses) = host
-        .call(
-            "clerk",
-            "dose-entry",
-            "list-doses",
-            json!({"person_id": person}),
-        )
-        .await;
-    assert_eq!(doses["doses"].as_array().unwrap().len(), 1);
+    let doses = host.doses_of(person).await;
+    assert_eq!(doses.len(), 1);
 }
 
 #[test]

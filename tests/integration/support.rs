@@ -341,6 +341,15 @@ impl TestHost {
         self.call(&user, "dose-entry", op, input).await
     }
 
+    /// A person's doses as dose-entry lists them (read by a clerk).
+    pub async fn doses_of(&self, person: u64) -> Vec<Value> {
+        let (status, body) = self
+            .call_as_clerk("list-doses", json!({ "person_id": person }))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["doses"].as_array().cloned().unwrap_or_default()
+    }
+
     /// Every file of the data directory, concatenated (for grepping).
     pub fn raw_files(&self) -> Vec<(PathBuf, Vec<u8>)> {
         let mut out = Vec::new();
@@ -391,6 +400,59 @@ pub fn run_kiroku(args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Runs the binary, which must succeed; returns its stdout.
+pub fn kiroku_ok(args: &[&str]) -> String {
+    let (ok, out, err) = run_kiroku(args);
+    assert!(ok, "kiroku {args:?} failed: {err}");
+    out
+}
+
+/// Creates tenant 142051 in the data directory `d` with the CLI.
+pub fn create_fujisawa(d: &str) {
+    kiroku_ok(&[
+        "tenant",
+        "create",
+        "--data",
+        d,
+        "--code",
+        FUJISAWA,
+        "--name",
+        "藤沢市",
+    ]);
+}
+
+/// The component and policy paths of a plugin, for the CLI.
+pub fn plugin_paths(name: &str) -> (String, String) {
+    let wasm = root().join(format!(
+        "target/wasm32-wasip2/release/{}.wasm",
+        name.replace('-', "_")
+    ));
+    let shipped = root().join(format!("policies/{name}.toml"));
+    let policy = if shipped.exists() {
+        shipped
+    } else {
+        root().join(format!("tests/plugins/{name}/policy.toml"))
+    };
+    (
+        wasm.to_string_lossy().into_owned(),
+        policy.to_string_lossy().into_owned(),
+    )
+}
+
+/// Tenant 142051 with dose-entry installed and one clerk, all through the
+/// CLI; returns the clerk's token.
+pub fn fujisawa_with_clerk(d: &str, clerk: &str) -> String {
+    create_fujisawa(d);
+    let (wasm, policy) = plugin_paths("dose-entry");
+    kiroku_ok(&[
+        "plugin", "install", "--data", d, "--tenant", FUJISAWA, "--policy", &policy, &wasm,
+    ]);
+    let out = kiroku_ok(&[
+        "user", "add", "--data", d, "--tenant", FUJISAWA, "--name", clerk, "--role", "clerk",
+    ]);
+    out.lines().last().unwrap().to_owned()
 }
 
 /// `kiroku serve` on a free loopback port.
