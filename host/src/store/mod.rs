@@ -38,6 +38,18 @@ use tables::{META, PERSONS, TENANTS, meta};
 /// Actor name of the host itself (tenant creation, jobs, demo seeding).
 pub const SYSTEM_ACTOR: &str = "system";
 
+/// The audit event of a tenant's creation (in its own file and the system file).
+fn tenant_created(code: &TenantCode, now: i64, what: &str) -> Event {
+    Event::new(
+        now,
+        &format!("tenant-create-{code}"),
+        SYSTEM_ACTOR,
+        "tenant.create",
+        Outcome::Ok,
+    )
+    .with_reason(format!("tenant {code} {what}"))
+}
+
 /// Opens (or creates) a redb file for writing in multi-writer mode.
 fn open_db(file: std::fs::File) -> StoreResult<Database> {
     Ok(Database::builder()
@@ -78,14 +90,7 @@ impl TenantStore {
         let root = dir.create_key(KeyOwner::Tenant(code), entropy)?;
         let store = TenantStore::open_with_key(dir, code, &root, true)?;
         let now = clock.now_ms();
-        let mut event = Event::new(
-            now,
-            &format!("tenant-create-{code}"),
-            SYSTEM_ACTOR,
-            "tenant.create",
-            Outcome::Ok,
-        );
-        event.reason = Some(format!("tenant {code} created"));
+        let event = tenant_created(code, now, "created");
         store.commit_now(WriteSet {
             ops: vec![
                 Op::SetMeta(meta::CODE.into(), code.as_str().as_bytes().to_vec()),
@@ -321,14 +326,7 @@ impl SystemStore {
             });
             t.insert(code.as_str(), row.as_slice())?;
         }
-        let mut event = Event::new(
-            now,
-            &format!("tenant-create-{code}"),
-            SYSTEM_ACTOR,
-            "tenant.create",
-            Outcome::Ok,
-        );
-        event.reason = Some(format!("tenant {code} registered"));
+        let event = tenant_created(code, now, "registered");
         audit::append(&txn, &self.keys, vec![event])?;
         txn.commit()?;
         Ok(())
