@@ -5,49 +5,52 @@
 
 use unicode_normalization::UnicodeNormalization;
 
-/// Variant kanji mapped to the form registries commonly use today.
-const VARIANT_KANJI: &[(char, char)] = &[
-    ('髙', '高'),
-    ('﨑', '崎'),
-    ('嵜', '崎'),
-    ('邊', '辺'),
-    ('邉', '辺'),
-    ('濵', '浜'),
-    ('濱', '浜'),
-    ('齋', '斎'),
-    ('齊', '斉'),
-    ('澤', '沢'),
-    ('櫻', '桜'),
-    ('嶋', '島'),
-    ('嶌', '島'),
-    ('國', '国'),
-    ('廣', '広'),
-    ('德', '徳'),
-    ('惠', '恵'),
-    ('實', '実'),
-    ('眞', '真'),
-    ('榮', '栄'),
-    ('藏', '蔵'),
-    ('龍', '竜'),
-    ('瀨', '瀬'),
-    ('槇', '槙'),
-];
+/// The form registries commonly use today for a variant kanji (a `match`,
+/// not a table scan: this runs for every character searched).
+fn common_kanji(c: char) -> char {
+    match c {
+        '髙' => '高',
+        '﨑' | '嵜' => '崎',
+        '邊' | '邉' => '辺',
+        '濵' | '濱' => '浜',
+        '齋' => '斎',
+        '齊' => '斉',
+        '澤' => '沢',
+        '櫻' => '桜',
+        '嶋' | '嶌' => '島',
+        '國' => '国',
+        '廣' => '広',
+        '德' => '徳',
+        '惠' => '恵',
+        '實' => '実',
+        '眞' => '真',
+        '榮' => '栄',
+        '藏' => '蔵',
+        '龍' => '竜',
+        '瀨' => '瀬',
+        '槇' => '槙',
+        c => c,
+    }
+}
 
-/// Small kana and the large kana older systems wrote instead.
-const SMALL_KANA: &[(char, char)] = &[
-    ('ァ', 'ア'),
-    ('ィ', 'イ'),
-    ('ゥ', 'ウ'),
-    ('ェ', 'エ'),
-    ('ォ', 'オ'),
-    ('ッ', 'ツ'),
-    ('ャ', 'ヤ'),
-    ('ュ', 'ユ'),
-    ('ョ', 'ヨ'),
-    ('ヮ', 'ワ'),
-    ('ヵ', 'カ'),
-    ('ヶ', 'ケ'),
-];
+/// The large kana older systems wrote for a small one.
+fn large_kana(c: char) -> char {
+    match c {
+        'ァ' => 'ア',
+        'ィ' => 'イ',
+        'ゥ' => 'ウ',
+        'ェ' => 'エ',
+        'ォ' => 'オ',
+        'ッ' => 'ツ',
+        'ャ' => 'ヤ',
+        'ュ' => 'ユ',
+        'ョ' => 'ヨ',
+        'ヮ' => 'ワ',
+        'ヵ' => 'カ',
+        'ヶ' => 'ケ',
+        c => c,
+    }
+}
 
 fn is_separator(c: char) -> bool {
     c.is_whitespace() || matches!(c, '・' | '･' | '.' | ',' | '、' | '。')
@@ -64,15 +67,7 @@ pub fn name_key(name: &str) -> String {
             } else {
                 c
             };
-            let c = SMALL_KANA
-                .iter()
-                .find(|(s, _)| *s == c)
-                .map_or(c, |(_, l)| *l);
-            let c = VARIANT_KANJI
-                .iter()
-                .find(|(v, _)| *v == c)
-                .map_or(c, |(_, n)| *n);
-            c.to_ascii_uppercase()
+            common_kanji(large_kana(c)).to_ascii_uppercase()
         })
         .collect()
 }
