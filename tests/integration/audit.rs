@@ -18,14 +18,7 @@ async fn host_with_activity() -> TestHost {
         .start()
         .await;
     let person = host.person_of(&host.residents[0].clone()).await;
-    let (status, _) = host
-        .call(
-            "clerk",
-            "dose-entry",
-            "record-dose",
-            dose_form(person, 1, "2026-03-01"),
-        )
-        .await;
+    let (status, _) = host.record_dose(person, 1).await;
     assert_eq!(status, StatusCode::OK);
     host
 }

@@ -18,14 +18,7 @@ async fn keeps_no_personal_value_in_clear_on_disk() {
     // Some doses too, so dose data is on disk.
     for r in host.residents.clone().iter().take(20) {
         let person = host.person_of(r).await;
-        let (status, body) = host
-            .call(
-                "clerk",
-                "dose-entry",
-                "record-dose",
-                dose_form(person, 1, "2026-03-01"),
-            )
-            .await;
+        let (status, body) = host.record_dose(person, 1).await;
         if status != StatusCode::OK {
             assert!(body.to_string().contains("override_reason"), "{body}");
         }
@@ -138,15 +131,7 @@ async fn concurrent_entries_for_one_person_never_duplicate_a_dose_number() {
     let tasks: Vec<_> = (0..8)
         .map(|_| {
             let host = host.clone();
-            tokio::spawn(async move {
-                host.call(
-                    "clerk",
-                    "dose-entry",
-                    "record-dose",
-                    dose_form(person, 1, "2026-03-01"),
-                )
-                .await
-            })
+            tokio::spawn(async move { host.record_dose(person, 1).await })
         })
         .collect();
     let mut ok = 0;

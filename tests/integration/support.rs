@@ -341,6 +341,12 @@ impl TestHost {
         self.call(&user, "dose-entry", op, input).await
     }
 
+    /// Records dose `number` for `person` on 2026-03-01 from a valid form, as the clerk.
+    pub async fn record_dose(&self, person: u64, number: u32) -> (StatusCode, Value) {
+        self.call_as_clerk("record-dose", dose_form(person, number, "2026-03-01"))
+            .await
+    }
+
     /// A person's doses as dose-entry lists them (read by a clerk).
     pub async fn doses_of(&self, person: u64) -> Vec<Value> {
         let (status, body) = self

@@ -24,14 +24,7 @@ async fn the_example_vendor_plugin_prints_a_card_within_its_grants() {
         .start()
         .await;
     let (r, person) = host.resident_in_town().await;
-    let (status, _) = host
-        .call(
-            "clerk",
-            "dose-entry",
-            "record-dose",
-            dose_form(person, 1, "2026-03-01"),
-        )
-        .await;
+    let (status, _) = host.record_dose(person, 1).await;
     assert_eq!(status, StatusCode::OK);
     let (status, body) = host
         .call(
