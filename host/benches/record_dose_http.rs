@@ -87,7 +87,7 @@ async fn client(
     while !stop.load(Ordering::Relaxed) {
         let slot = i % persons.len();
         i += 1;
-        let ticket = kiroku_rules::ticket::from_serial(persons[slot] * 10);
+        let ticket = kiroku_rules::ticket::for_person(persons[slot], 0).unwrap();
         let body = json!({
             "ticket_number": ticket, "dose_number": next_dose[slot], "date": today,
             "maker": "moderna", "product": "スパイクバックス", "lot": "3005236", "amount": "0.5",

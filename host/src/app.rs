@@ -142,6 +142,8 @@ pub struct App {
     pub dir: DataDir,
     /// The plugin runtime.
     pub runtime: Arc<Runtime>,
+    /// Jobs started on this server.
+    pub jobs: crate::jobs::Jobs,
     tenants: Mutex<HashMap<TenantCode, Arc<Tenant>>>,
 }
 
@@ -151,6 +153,7 @@ impl App {
         App {
             dir,
             runtime,
+            jobs: crate::jobs::Jobs::default(),
             tenants: Mutex::new(HashMap::new()),
         }
     }

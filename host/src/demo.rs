@@ -143,6 +143,7 @@ async fn seed_residents(app: &App, tenant: &Arc<Tenant>, opts: &DemoOptions) -> 
             now_ms: app.runtime.clock().now_ms(),
             today,
             replay_guard: None,
+            job: None,
         });
         let input = serde_json::json!({ "records": records }).to_string();
         tenant

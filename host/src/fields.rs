@@ -35,8 +35,18 @@ pub const RESIDENT_FIELDS: &[&str] = &[
     "status-date",
     "destination",
 ];
-/// Ticket fields, in WIT enum order.
-pub const TICKET_FIELDS: &[&str] = &["number", "issued-on"];
+/// Ticket fields, in the WIT enum order of `kiroku:health/campaign-tickets`
+/// (`kiroku:records/tickets` has the first two).
+pub const TICKET_FIELDS: &[&str] = &[
+    "number",
+    "issued-on",
+    "campaign",
+    "ticket-type",
+    "dose-number",
+    "status",
+    "void-reason",
+    "voided-on",
+];
 /// Dose fields, in WIT enum order.
 pub const DOSE_FIELDS: &[&str] = &[
     "dose-number",
@@ -77,6 +87,27 @@ pub mod resident {
     pub const DESTINATION: usize = 11;
     /// Fields every resident must have.
     pub const REQUIRED: &[usize] = &[ADDRESS_NUMBER, KANA_NAME, KANJI_NAME, BIRTH_DATE, SEX];
+}
+
+/// Index of each ticket field.
+pub mod ticket {
+    #![allow(missing_docs)]
+    pub const NUMBER: usize = 0;
+    pub const ISSUED_ON: usize = 1;
+    pub const CAMPAIGN: usize = 2;
+    pub const TICKET_TYPE: usize = 3;
+    pub const DOSE_NUMBER: usize = 4;
+    pub const STATUS: usize = 5;
+    pub const VOID_REASON: usize = 6;
+    pub const VOIDED_ON: usize = 7;
+    /// The fields `kiroku:records/tickets@0.1.0` knows.
+    pub const RECORDS_0_1: usize = 2;
+    /// Fields only the host sets.
+    pub const HOST_SET: &[usize] = &[VOIDED_ON];
+    /// Status of a ticket that can be used.
+    pub const VALID: &str = "valid";
+    /// Status of a voided ticket.
+    pub const VOIDED: &str = "voided";
 }
 
 /// Index of each dose field.
@@ -138,6 +169,13 @@ impl FieldValues {
     /// All fields absent.
     pub fn empty(class: Class) -> FieldValues {
         FieldValues(vec![None; class.fields().len()])
+    }
+
+    /// Pads values stored by an older schema (fewer fields) to the
+    /// class's current fields; extra trailing values are dropped.
+    pub fn fit(mut self, class: Class) -> FieldValues {
+        self.0.resize(class.fields().len(), None);
+        self
     }
 
     /// The value of field `i`.

@@ -11,6 +11,7 @@ pub mod datadir;
 pub mod demo;
 pub mod fields;
 pub mod ids;
+pub mod jobs;
 pub mod limits;
 /// Name and value normalisation (shared with plugins).
 pub use kiroku_rules::normalize;

@@ -35,6 +35,12 @@ pub const MAX_OUTPUT_BYTES: u64 = 64 << 20;
 /// Largest request body the server reads (a municipality's daily resident
 /// change feed as CSV fits with room to spare).
 pub const MAX_REQUEST_BODY_BYTES: usize = 32 << 20;
+/// Largest file a job accepts (a city's VRS export of a campaign's doses).
+/// A job's body is read whole, so this bounds its memory.
+pub const MAX_JOB_BODY_BYTES: usize = 128 << 20;
+/// Jobs running at once per server; more get 503. Each may hold a large
+/// draft in memory until it commits.
+pub const MAX_RUNNING_JOBS: usize = 4;
 /// Longest log message a plugin may write; longer ones are truncated.
 pub const MAX_LOG_MESSAGE_BYTES: usize = 512;
 /// Longest string value the host accepts in any record field.

@@ -14,12 +14,14 @@ use std::fmt::Write as _;
 
 use serde::Deserialize;
 
-use crate::fields::{Class, dose};
+use crate::fields::{Class, dose, ticket};
 use crate::ids::Digest;
 use crate::limits;
 
 /// The records package version this host implements.
 pub const RECORDS_VERSION: &str = "0.1.0";
+/// The health package version this host implements.
+pub const HEALTH_VERSION: &str = "0.1.0";
 /// The plugin export interface the host calls.
 pub const HANDLER_EXPORT: &str = "kiroku:plugin/handler@0.1.0";
 
@@ -42,11 +44,17 @@ pub enum Interface {
     MyNumberIntake,
     /// Passport data.
     Passport,
+    /// Campaign tickets, with voiding (`kiroku:health`).
+    CampaignTickets,
+    /// Population scans (`kiroku:health`).
+    Cohort,
+    /// Job progress (`kiroku:health`).
+    Jobs,
 }
 
 impl Interface {
     /// Every interface.
-    pub const ALL: [Interface; 8] = [
+    pub const ALL: [Interface; 11] = [
         Interface::Context,
         Interface::Log,
         Interface::Residents,
@@ -55,6 +63,9 @@ impl Interface {
         Interface::MyNumber,
         Interface::MyNumberIntake,
         Interface::Passport,
+        Interface::CampaignTickets,
+        Interface::Cohort,
+        Interface::Jobs,
     ];
 
     /// The name used in policies and WIT.
@@ -68,12 +79,20 @@ impl Interface {
             Interface::MyNumber => "my-number",
             Interface::MyNumberIntake => "my-number-intake",
             Interface::Passport => "passport",
+            Interface::CampaignTickets => "campaign-tickets",
+            Interface::Cohort => "cohort",
+            Interface::Jobs => "jobs",
         }
     }
 
     /// The full WIT import name, e.g. `kiroku:records/residents@0.1.0`.
     pub fn import_name(self) -> String {
-        format!("kiroku:records/{}@{RECORDS_VERSION}", self.name())
+        match self {
+            Interface::CampaignTickets | Interface::Cohort | Interface::Jobs => {
+                format!("kiroku:health/{}@{HEALTH_VERSION}", self.name())
+            }
+            _ => format!("kiroku:records/{}@{RECORDS_VERSION}", self.name()),
+        }
     }
 
     fn by_name(name: &str) -> Option<Interface> {
@@ -83,9 +102,9 @@ impl Interface {
     /// The data class behind the interface, if it carries personal data.
     pub fn class(self) -> Option<Class> {
         match self {
-            Interface::Context | Interface::Log => None,
+            Interface::Context | Interface::Log | Interface::Cohort | Interface::Jobs => None,
             Interface::Residents => Some(Class::Resident),
-            Interface::Tickets => Some(Class::Ticket),
+            Interface::Tickets | Interface::CampaignTickets => Some(Class::Ticket),
             Interface::Doses => Some(Class::Dose),
             Interface::MyNumber | Interface::MyNumberIntake => Some(Class::MyNumber),
             Interface::Passport => Some(Class::Passport),
@@ -96,15 +115,21 @@ impl Interface {
     pub fn searches(self) -> &'static [&'static str] {
         match self {
             Interface::Residents => &["address-number", "name-and-birth-date"],
-            Interface::Tickets => &["ticket-number"],
+            Interface::Tickets | Interface::CampaignTickets => &["ticket-number"],
+            Interface::Cohort => &["population"],
             Interface::MyNumber => &["my-number"],
             _ => &[],
         }
     }
 
     /// Whether fields of this interface may be granted for reading.
-    fn readable(self) -> bool {
-        !matches!(self, Interface::MyNumberIntake)
+    fn readable(self, field: usize) -> bool {
+        match self {
+            Interface::MyNumberIntake => false,
+            // `kiroku:records/tickets@0.1.0` knows only number and issued-on.
+            Interface::Tickets => field < ticket::RECORDS_0_1,
+            _ => true,
+        }
     }
 
     /// Whether fields of this interface may be granted for writing, and which.
@@ -112,6 +137,8 @@ impl Interface {
         match self {
             Interface::Doses => !dose::HOST_SET.contains(&field) || field == dose::VERIFIED_BY,
             Interface::MyNumber => false,
+            Interface::Tickets => field < ticket::RECORDS_0_1,
+            Interface::CampaignTickets => !ticket::HOST_SET.contains(&field),
             _ => true,
         }
     }
@@ -426,23 +453,31 @@ impl Policy {
     /// Decides whether a component import may be linked.
     pub fn check_import(&self, import: &str) -> Result<ImportKind, Denied> {
         let refuse = |why: &str| Err(Denied(format!("import {import} refused: {why}")));
-        if let Some(rest) = import.strip_prefix("kiroku:records/") {
+        let package = [
+            ("kiroku:records/", RECORDS_VERSION),
+            ("kiroku:health/", HEALTH_VERSION),
+        ]
+        .into_iter()
+        .find_map(|(prefix, version)| Some((prefix, version, import.strip_prefix(prefix)?)));
+        if let Some((prefix, offered, rest)) = package {
             let (name, version) = rest.split_once('@').unwrap_or((rest, ""));
-            if version != RECORDS_VERSION {
-                return refuse(&format!(
-                    "this host offers kiroku:records@{RECORDS_VERSION} only"
-                ));
+            let package = prefix.trim_end_matches('/');
+            if version != offered {
+                return refuse(&format!("this host offers {package}@{offered} only"));
             }
-            if name == "types" {
+            if name == "types" && package == "kiroku:records" {
                 return Ok(ImportKind::Types);
             }
             return match Interface::by_name(name) {
+                Some(iface) if iface.import_name() != import => {
+                    refuse("no such interface in this package")
+                }
                 Some(iface) if self.grants_interface(iface) => Ok(ImportKind::Records(iface)),
                 Some(_) => refuse(&format!(
                     "the policy of {} does not grant {name}",
                     self.plugin
                 )),
-                None => refuse("no such records interface"),
+                None => refuse("no such interface in this package"),
             };
         }
         let wasi_family = import
@@ -480,6 +515,11 @@ impl Policy {
                     Interface::Context => {
                         "today's date, the acting staff user's id and the request id"
                     }
+                    Interface::Cohort if grant.search.contains("population") => {
+                        "every person in turn, read through its residents, doses and campaign-tickets grants"
+                    }
+                    Interface::Cohort => "nothing: it lacks the population search grant",
+                    Interface::Jobs => "progress reports while it runs as a job",
                     _ => "diagnostic messages (without personal values)",
                 };
                 let _ = writeln!(out, "  It may use {} ({what}).", iface.name());
@@ -589,7 +629,7 @@ impl Grant {
                     ))
                 })?;
                 let ok = match access {
-                    Access::Read => iface.readable(),
+                    Access::Read => iface.readable(i),
                     Access::Write => iface.writable(i),
                 };
                 if !ok {

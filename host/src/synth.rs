@@ -343,6 +343,167 @@ pub fn to_csv(residents: &[Resident]) -> String {
     out
 }
 
+/// One synthetic COVID-19 dose, as a VRS export would carry it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SynthDose {
+    /// 1st, 2nd, ...
+    pub dose_number: u32,
+    /// Vaccination date.
+    pub date: Date,
+    /// When it was registered in VRS: `YYYYMMDDHHMMSS`.
+    pub registered: String,
+    /// Maker as VRS names it.
+    pub maker: &'static str,
+    /// Lot number in the maker's format.
+    pub lot: String,
+    /// Venue name.
+    pub venue: &'static str,
+    /// Doctor's name.
+    pub doctor: &'static str,
+}
+
+/// Makers as VRS names them, and how each writes its lot numbers.
+type LotFormat = fn(&mut SplitMix) -> String;
+const MAKERS: &[(&str, LotFormat)] = &[
+    ("ファイザー", |r| {
+        format!(
+            "F{}{:04}",
+            (b'A' + r.below(12) as u8) as char,
+            r.below(10_000)
+        )
+    }),
+    ("モデルナ", |r| format!("3{:06}", r.below(1_000_000))),
+    ("武田", |r| format!("TAK{:04}", r.below(10_000))),
+    ("第一三共", |r| format!("DS{:06}", r.below(1_000_000))),
+];
+
+const VENUES: &[&str] = &[
+    "藤沢市保健所",
+    "湘南台集団接種会場",
+    "辻堂クリニック",
+    "鵠沼内科医院",
+    "藤沢市民病院",
+];
+const DOCTORS: &[&str] = &[
+    "佐藤 医師",
+    "鈴木 医師",
+    "高橋 医師",
+    "田中 医師",
+    "伊藤 医師",
+];
+
+/// The campaigns' windows (first day, days long) for doses 1 to 7: the
+/// primary series in 2021, boosters in 2022-2024.
+const DOSE_WINDOWS: [(i32, u32, u32, u32); 7] = [
+    (2021, 4, 1, 240),
+    (2021, 0, 0, 0), // dose 2 follows dose 1 by 21-28 days
+    (2022, 1, 1, 150),
+    (2022, 7, 1, 150),
+    (2023, 5, 8, 120),
+    (2023, 9, 20, 150),
+    (2024, 10, 1, 90),
+];
+
+/// Synthetic dose histories, one list per resident (0-7 doses over
+/// 2021-2024): older people took more boosters, children under 5 in 2021
+/// none, and nobody after moving out or dying. Deterministic for a seed.
+pub fn dose_histories(residents: &[Resident], seed: u64) -> Vec<Vec<SynthDose>> {
+    let mut rng = SplitMix::new(seed ^ 0xD05E);
+    let start = Date::new(2021, 4, 1).expect("valid").days_since_epoch();
+    residents
+        .iter()
+        .map(|r| {
+            let age = (start - r.birth_date.days_since_epoch()) / 365;
+            if age < 5 {
+                return Vec::new();
+            }
+            // How many doses, by age band: the older, the more boosters.
+            let cap = match age {
+                65.. => 7,
+                40..=64 => 5,
+                12..=39 => 4,
+                _ => 3,
+            };
+            let roll = rng.below(100);
+            let count = if roll < 15 {
+                0
+            } else {
+                1 + rng.below(cap) as usize
+            };
+            let stop = [r.moved_out.as_ref().map(|m| m.0), r.died]
+                .into_iter()
+                .flatten()
+                .min();
+            let (maker, lot_of) = *rng.pick(MAKERS);
+            let mut out: Vec<SynthDose> = Vec::new();
+            for n in 0..count.min(7) {
+                let date = match DOSE_WINDOWS[n] {
+                    (_, 0, _, _) => Date::from_days_since_epoch(
+                        out[n - 1].date.days_since_epoch() + 21 + rng.below(8) as i64,
+                    ),
+                    (y, m, d, len) => Date::from_days_since_epoch(
+                        Date::new(y as u16, m as u8, d as u8)
+                            .expect("valid")
+                            .days_since_epoch()
+                            + rng.below(u64::from(len)) as i64,
+                    ),
+                };
+                if stop.is_some_and(|s| date >= s) {
+                    break;
+                }
+                let registered =
+                    Date::from_days_since_epoch(date.days_since_epoch() + rng.below(3) as i64);
+                out.push(SynthDose {
+                    dose_number: n as u32 + 1,
+                    date,
+                    registered: format!(
+                        "{}{:02}{:02}{:02}{:02}{:02}",
+                        registered.year,
+                        registered.month,
+                        registered.day,
+                        9 + rng.below(9),
+                        rng.below(60),
+                        rng.below(60)
+                    ),
+                    maker,
+                    lot: lot_of(&mut rng),
+                    venue: VENUES[rng.below(VENUES.len() as u64) as usize],
+                    doctor: DOCTORS[rng.below(DOCTORS.len() as u64) as usize],
+                });
+            }
+            out
+        })
+        .collect()
+}
+
+/// The header of the VRS export layout (one dose per row).
+pub const VRS_HEADER: &str =
+    "宛名番号,登録日時,接種日,接種券番号,自治体コード,接種会場,医師名,ワクチンメーカー,ロット番号";
+
+/// Doses as a VRS export of municipality `code` (UTF-8, matched by address
+/// number: the export's ticket column is left empty).
+pub fn to_vrs_csv(residents: &[Resident], histories: &[Vec<SynthDose>], code: &str) -> String {
+    let mut out = String::from(VRS_HEADER);
+    out.push('\n');
+    for (r, doses) in residents.iter().zip(histories) {
+        for d in doses {
+            out.push_str(&format!(
+                "{},{},{:04}{:02}{:02},,{code},{},{},{},{}\n",
+                r.address_number,
+                d.registered,
+                d.date.year,
+                d.date.month,
+                d.date.day,
+                d.venue,
+                d.doctor,
+                d.maker,
+                d.lot
+            ));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,5 +524,31 @@ mod tests {
         let oldest = a.iter().map(|r| r.birth_date.age_on(today)).max().unwrap();
         assert!(oldest >= 95, "ages should reach about 100, got {oldest}");
         assert!(a.iter().any(|r| r.moved_out.is_some()) && a.iter().any(|r| r.died.is_some()));
+    }
+
+    #[test]
+    fn dose_histories_are_realistic() {
+        let today = Date::parse("2026-04-01").unwrap();
+        let people = residents(5_000, 7, today);
+        let histories = dose_histories(&people, 7);
+        assert_eq!(histories, dose_histories(&people, 7));
+        let counts: Vec<usize> = histories.iter().map(Vec::len).collect();
+        assert!(counts.iter().all(|&c| c <= 7));
+        assert!(counts.contains(&0) && counts.contains(&7));
+        let first = Date::new(2021, 1, 1).unwrap();
+        let last = Date::new(2024, 12, 31).unwrap();
+        for (r, doses) in people.iter().zip(&histories) {
+            for pair in doses.windows(2) {
+                assert!(pair[0].date < pair[1].date);
+                assert_eq!(pair[0].dose_number + 1, pair[1].dose_number);
+            }
+            for d in doses {
+                assert!(d.date >= first && d.date <= last && d.date > r.birth_date);
+                assert!(r.died.is_none_or(|x| d.date < x));
+                assert!(!d.lot.is_empty() && d.registered.len() == 14);
+            }
+        }
+        let csv = to_vrs_csv(&people, &histories, "142051");
+        assert_eq!(csv.lines().count(), 1 + counts.iter().sum::<usize>());
     }
 }

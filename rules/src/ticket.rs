@@ -30,6 +30,21 @@ pub fn from_serial(serial: u64) -> String {
     format!("{body}{check}")
 }
 
+/// Most tickets one person can hold under [`for_person`]'s numbering.
+pub const MAX_PER_PERSON: u64 = 100;
+/// Persons numbered by [`for_person`]: the serial has 9 digits.
+pub const MAX_PERSON_ID: u64 = 1_000_000_000 / MAX_PER_PERSON - 1;
+
+/// The number of a person's next ticket when they already hold `held`:
+/// every issuing plugin uses this, so numbers never collide within a
+/// tenant. `None` past [`MAX_PER_PERSON`] tickets or [`MAX_PERSON_ID`].
+pub fn for_person(person: u64, held: u64) -> Option<String> {
+    if held >= MAX_PER_PERSON || person > MAX_PERSON_ID {
+        return None;
+    }
+    Some(from_serial(person * MAX_PER_PERSON + held))
+}
+
 /// Why a string is not a ticket number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Invalid {
@@ -63,9 +78,38 @@ pub fn validate(number: &str) -> Result<(), Invalid> {
     }
 }
 
+/// Digits in a ticket's OCR line.
+pub const OCR_LEN: usize = 18;
+
+/// The 18-digit OCR line printed on a ticket: ticket type (1 digit), dose
+/// number (1 digit), municipality code (6 digits), ticket number (10
+/// digits). `None` when a part does not fit its width.
+pub fn ocr_line(
+    ticket_type: u8,
+    dose_number: u32,
+    municipality: &str,
+    number: &str,
+) -> Option<String> {
+    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+    if ticket_type > 9 || dose_number > 9 || !digits(municipality, 6) || !digits(number, LEN) {
+        return None;
+    }
+    Some(format!("{ticket_type}{dose_number}{municipality}{number}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ocr_line_is_type_dose_municipality_ticket() {
+        let n = from_serial(42);
+        let line = ocr_line(1, 3, "142051", &n).unwrap();
+        assert_eq!(line.len(), OCR_LEN);
+        assert_eq!(line, format!("13142051{n}"));
+        assert_eq!(ocr_line(1, 10, "142051", &n), None);
+        assert_eq!(ocr_line(1, 1, "14205", &n), None);
+    }
 
     #[test]
     fn issued_numbers_validate_and_typos_do_not() {

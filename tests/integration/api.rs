@@ -177,7 +177,7 @@ async fn echoes_the_request_id_and_repeats_it_in_audit_events() {
         .header("authorization", format!("Bearer {}", host.token("clerk")))
         .header("x-request-id", "counter-7.tablet-3")
         .body(http_body_util::Full::new(bytes::Bytes::from(
-            json!({"ticket_number": "0000000109"}).to_string(),
+            json!({"ticket_number": "0000001008"}).to_string(),
         )))
         .unwrap();
     let response = kiroku::server::router::handle(&host.app, req).await;

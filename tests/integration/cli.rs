@@ -157,7 +157,7 @@ fn a_revoked_token_fails_at_once_on_the_running_server() {
             "POST",
             "/v1/142051/dose-entry/find-person",
             Some(t),
-            r#"{"ticket_number":"0000000109"}"#,
+            r#"{"ticket_number":"0000001008"}"#,
         )
     };
     assert_eq!(
@@ -230,7 +230,7 @@ fn falls_back_to_on_demand_allocation_when_address_space_is_limited() {
         "POST",
         "/v1/142051/dose-entry/find-person",
         Some(&token),
-        r#"{"ticket_number":"0000000109"}"#,
+        r#"{"ticket_number":"0000001008"}"#,
     );
     assert_eq!(
         status, 404,

@@ -4,8 +4,10 @@
 
 mod api;
 mod audit;
+mod campaigns;
 mod cli;
 mod dose_entry;
+mod dose_import;
 mod fences;
 mod model;
 mod policy_cases;

@@ -203,7 +203,7 @@ fn a_crash_mid_write_loses_no_acknowledged_dose_and_keeps_the_chain_intact() {
             let (addr, token, acknowledged) = (addr.clone(), token.clone(), acknowledged.clone());
             std::thread::spawn(move || {
                 for i in 0..200u64 {
-                    let ticket = kiroku_rules::ticket::from_serial((1 + w * 20 + i % 20) * 10);
+                    let ticket = kiroku_rules::ticket::for_person(1 + w * 20 + i % 20, 0).unwrap();
                     let body = json!({"ticket_number": ticket, "dose_number": 1 + i / 20, "date": "2026-01-01",
                         "maker": "moderna", "product": "Spikevax", "lot": "AB1234", "amount": "0.5",
                         "facility_code": "1412345678", "doctor": "X", "override_reason": "crash test order"}).to_string();

@@ -72,6 +72,8 @@ pub struct TestHost {
     pub code: TenantCode,
     pub tokens: HashMap<String, String>,
     pub residents: Vec<kiroku::synth::Resident>,
+    /// Each resident's synthetic dose history (empty unless `doses()`).
+    pub histories: Vec<Vec<kiroku::synth::SynthDose>>,
     request_counter: std::sync::atomic::AtomicU64,
 }
 
@@ -79,6 +81,7 @@ pub struct TestHost {
 pub struct Builder {
     plugins: Vec<(String, String)>,
     residents: usize,
+    doses: bool,
     users: Vec<(String, String)>,
     roles: Option<String>,
 }
@@ -89,6 +92,7 @@ impl TestHost {
         Builder {
             plugins: Vec::new(),
             residents: 0,
+            doses: false,
             users: Vec::new(),
             roles: None,
         }
@@ -111,6 +115,13 @@ impl Builder {
     /// Loads synthetic residents (and tickets) through the real plugins.
     pub fn residents(mut self, n: usize) -> Builder {
         self.residents = n;
+        self
+    }
+
+    /// Also imports each resident's synthetic dose history (a VRS export)
+    /// through the real dose-import plugin.
+    pub fn doses(mut self) -> Builder {
+        self.doses = true;
         self
     }
 
@@ -149,7 +160,11 @@ impl Builder {
         };
         let mut plugins = self.plugins;
         if self.residents > 0 {
-            for needed in ["resident-sync", "ticket-issuance"] {
+            let mut needed = vec!["resident-sync", "ticket-issuance"];
+            if self.doses {
+                needed.push("dose-import");
+            }
+            for needed in needed {
                 if !plugins.iter().any(|(n, _)| n == needed) {
                     plugins.push((needed.to_owned(), policy(needed)));
                 }
@@ -183,6 +198,11 @@ impl Builder {
         );
         drop(store);
         let residents = kiroku::synth::residents(self.residents, 11, Date::parse(TODAY).unwrap());
+        let histories = if self.doses {
+            kiroku::synth::dose_histories(&residents, 11)
+        } else {
+            vec![Vec::new(); residents.len()]
+        };
         let host = TestHost {
             dir,
             app,
@@ -190,10 +210,19 @@ impl Builder {
             code,
             tokens,
             residents,
+            histories,
             request_counter: Default::default(),
         };
         if !host.residents.is_empty() {
             host.load_residents().await;
+        }
+        if self.doses {
+            let csv = kiroku::synth::to_vrs_csv(&host.residents, &host.histories, FUJISAWA);
+            let (status, body) = host
+                .upload("admin", "dose-import", "import", "", csv.into_bytes())
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            assert_eq!(body["error_rows"], 0, "{body}");
         }
         host
     }
@@ -274,6 +303,33 @@ impl TestHost {
             .await
     }
 
+    /// Uploads a file (`Content-Type: text/csv`) to `plugin/operation` as
+    /// `user`, with options in the query string.
+    pub async fn upload(
+        &self,
+        user: &str,
+        plugin: &str,
+        operation: &str,
+        query: &str,
+        file: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        let token = self.token(user).to_owned();
+        let path = format!("/v1/{FUJISAWA}/{plugin}/{operation}?{query}");
+        let req = Request::builder()
+            .method("POST")
+            .uri(path)
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "text/csv")
+            .body(Full::new(Bytes::from(file)))
+            .unwrap();
+        let response = kiroku::server::router::handle(&self.app, req).await;
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| panic!("non-JSON body: {:?}", String::from_utf8_lossy(&bytes)));
+        (status, value)
+    }
+
     /// The tenant store (as the server holds it).
     pub fn store(&self) -> Arc<TenantStore> {
         self.app.tenant(&self.code).unwrap().unwrap().store.clone()
@@ -328,7 +384,7 @@ impl TestHost {
             .position(|x| x.address_number == r.address_number)
             .unwrap();
         // Tickets were issued in resident order: person ids follow the same order.
-        kiroku_rules::ticket::from_serial((index as u64 + 1) * 10)
+        kiroku_rules::ticket::for_person(index as u64 + 1, 0).unwrap()
     }
 
     async fn call_as_clerk(&self, op: &str, input: Value) -> (StatusCode, Value) {

@@ -64,20 +64,26 @@ fn ensure_wasm_target() -> anyhow::Result<()> {
 fn plugin_crates() -> anyhow::Result<Vec<String>> {
     let mut names = Vec::new();
     for dir in ["plugins", "tests/plugins", "examples"] {
-        for entry in
-            std::fs::read_dir(root().join(dir)).with_context(|| format!("listing {dir}"))?
-        {
-            let path = entry?.path();
-            let manifest = path.join("Cargo.toml");
-            if manifest.exists() {
-                let text = std::fs::read_to_string(&manifest)?;
-                let name = text
-                    .lines()
-                    .find_map(|l| l.strip_prefix("name = "))
-                    .map(|n| n.trim_matches('"').to_owned())
-                    .with_context(|| format!("no package name in {}", manifest.display()))?;
-                names.push(name);
-            }
+        names.extend(crates_in(dir)?);
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// The package names of the crates directly under `dir`.
+fn crates_in(dir: &str) -> anyhow::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(root().join(dir)).with_context(|| format!("listing {dir}"))? {
+        let path = entry?.path();
+        let manifest = path.join("Cargo.toml");
+        if manifest.exists() {
+            let text = std::fs::read_to_string(&manifest)?;
+            let name = text
+                .lines()
+                .find_map(|l| l.strip_prefix("name = "))
+                .map(|n| n.trim_matches('"').to_owned())
+                .with_context(|| format!("no package name in {}", manifest.display()))?;
+            names.push(name);
         }
     }
     names.sort();
@@ -117,16 +123,13 @@ fn main() -> anyhow::Result<()> {
             // Native crates (host, rules, xtask, integration tests) in release:
             // the same wasmtime build the demo and benches use.
             run(cargo().args(["test", "--release"]).args(&rest))?;
-            // Plugin crates' pure logic, natively.
-            run(cargo().args([
-                "test",
-                "--release",
-                "-p",
-                "dose-entry",
-                "-p",
-                "resident-sync",
-                "--lib",
-            ]))
+            // Business plugins' pure logic, natively.
+            let mut cmd = cargo();
+            cmd.args(["test", "--release", "--lib"]);
+            for name in crates_in("plugins")? {
+                cmd.args(["-p", &name]);
+            }
+            run(&mut cmd)
         }
         "bench" => {
             build_plugins()?;

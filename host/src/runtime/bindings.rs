@@ -1,4 +1,4 @@
-//! The one `bindgen!` of the host world `kiroku:host/runtime@0.1.0`, and
+//! The one `bindgen!` of the host world `kiroku:host/runtime@0.2.0`, and
 //! the conversions between its records and the host's [`FieldValues`].
 //! A new WIT version gets a new module beside this one.
 
@@ -7,13 +7,14 @@
 use crate::fields::{Class, FieldValues};
 
 wasmtime::component::bindgen!({
-    path: ["../wit/records", "../wit/plugin", "../wit/host"],
+    path: ["../wit/records", "../wit/health", "../wit/plugin", "../wit/host"],
     world: "kiroku:host/runtime",
     imports: { default: trappable },
     exports: { default: async },
 });
 
 pub use exports::kiroku::plugin::handler;
+pub use kiroku::health::{campaign_tickets, cohort, jobs};
 pub use kiroku::records::{doses, passport, residents, tickets, types};
 
 /// Converts a WIT record to field values and back, field by field in WIT
@@ -32,7 +33,7 @@ macro_rules! fields {
         impl Fields for $ty {
             const CLASS: Class = $class;
             fn into_values(self) -> FieldValues {
-                FieldValues(vec![$(self.$field),*])
+                FieldValues(vec![$(self.$field),*]).fit($class)
             }
             fn from_values(values: FieldValues) -> Self {
                 let mut it = values.0.into_iter();
@@ -107,5 +108,35 @@ pub fn dose_from_values(id: u64, values: FieldValues) -> doses::Dose {
         entered_at: next(),
         verified_by: next(),
         verified_at: next(),
+    }
+}
+
+/// Campaign tickets carry a numeric type and dose number.
+pub fn campaign_ticket_into_values(t: campaign_tickets::CampaignTicket) -> FieldValues {
+    FieldValues(vec![
+        t.number,
+        t.issued_on,
+        t.campaign,
+        t.ticket_type.map(|n| n.to_string()),
+        t.dose_number.map(|n| n.to_string()),
+        t.status,
+        t.void_reason,
+        t.voided_on,
+    ])
+}
+
+/// Builds a WIT campaign ticket from stored values.
+pub fn campaign_ticket_from_values(values: FieldValues) -> campaign_tickets::CampaignTicket {
+    let mut it = values.fit(Class::Ticket).0.into_iter();
+    let mut next = || it.next().flatten();
+    campaign_tickets::CampaignTicket {
+        number: next(),
+        issued_on: next(),
+        campaign: next(),
+        ticket_type: next().and_then(|n| n.parse().ok()),
+        dose_number: next().and_then(|n| n.parse().ok()),
+        status: next(),
+        void_reason: next(),
+        voided_on: next(),
     }
 }

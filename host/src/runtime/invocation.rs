@@ -40,6 +40,8 @@ pub struct RequestInfo {
     /// The client-supplied request id of a writing operation: its changes
     /// are applied at most once, a replay is refused.
     pub replay_guard: Option<String>,
+    /// Progress of the job this invocation runs as, if it is one.
+    pub job: Option<Arc<crate::jobs::Progress>>,
 }
 
 /// The plugin made more host calls than its policy allows.
@@ -62,8 +64,23 @@ pub struct NoRequestScope;
 #[error("storage failed during a host call: {0}")]
 pub struct HostStorageFailure(pub StoreError);
 
-/// Audit events of one invocation, one per (action, subject, outcome), so a
-/// plugin reading a person's fields in several calls makes one event.
+/// Host calls that change a record: each gets its own audit event, so an
+/// auditor can count every dose, ticket or change written.
+const WRITE_ACTIONS: &[&str] = &[
+    "residents.create",
+    "residents.update",
+    "tickets.issue",
+    "campaign-tickets.issue",
+    "campaign-tickets.void",
+    "doses.add",
+    "doses.verify",
+    "my-number.register",
+    "passport.set",
+];
+
+/// Audit events of one invocation. Reads merge into one event per
+/// (action, subject, outcome), so a plugin reading a person's fields in
+/// several calls makes one event; each successful write is its own event.
 #[derive(Debug, Default)]
 pub struct EventLog {
     events: Vec<Event>,
@@ -74,6 +91,10 @@ impl EventLog {
     /// Records an access, merging field names into an earlier event of the
     /// same action, subject and outcome.
     pub fn record(&mut self, event: Event) {
+        if event.outcome == Outcome::Ok && WRITE_ACTIONS.contains(&event.action.as_str()) {
+            self.events.push(event);
+            return;
+        }
         let key = (event.action.clone(), event.subject, event.outcome);
         match self.index.get(&key) {
             Some(&i) => {

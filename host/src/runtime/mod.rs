@@ -517,6 +517,7 @@ fn guard_replay(set: &mut WriteSet, request: &RequestInfo, plugin: &str, operati
 }
 
 fn link(linker: &mut Linker<Invocation>, kind: ImportKind) -> wasmtime::Result<()> {
+    use bindings::kiroku::health as h;
     use bindings::kiroku::records as r;
     type H = HasSelf<Invocation>;
     fn get(s: &mut Invocation) -> &mut Invocation {
@@ -534,6 +535,9 @@ fn link(linker: &mut Linker<Invocation>, kind: ImportKind) -> wasmtime::Result<(
             Interface::MyNumber => r::my_number::add_to_linker::<_, H>(linker, get),
             Interface::MyNumberIntake => r::my_number_intake::add_to_linker::<_, H>(linker, get),
             Interface::Passport => r::passport::add_to_linker::<_, H>(linker, get),
+            Interface::CampaignTickets => h::campaign_tickets::add_to_linker::<_, H>(linker, get),
+            Interface::Cohort => h::cohort::add_to_linker::<_, H>(linker, get),
+            Interface::Jobs => h::jobs::add_to_linker::<_, H>(linker, get),
         },
     }
 }

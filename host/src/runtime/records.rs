@@ -5,12 +5,14 @@
 use super::bindings::kiroku::records::{context, log, my_number, my_number_intake, types};
 use super::bindings::types::{Error as WitError, PersonId};
 use super::bindings::{
-    Fields, dose_from_values, dose_into_values, doses, passport, residents, tickets,
+    Fields, campaign_ticket_from_values, campaign_ticket_into_values, campaign_tickets, cohort,
+    dose_from_values, dose_into_values, doses, jobs, passport, residents, tickets,
 };
 use super::invocation::{Invocation, Scope};
+use crate::audit::Outcome;
 use crate::clock::format_timestamp;
 use crate::crypto::IndexKind;
-use crate::fields::{Class, FieldValues, dose};
+use crate::fields::{Class, FieldValues, dose, ticket};
 use crate::limits::MAX_LOG_MESSAGE_BYTES;
 use crate::policy::{Access, Interface};
 use crate::store::draft::DraftError;
@@ -207,7 +209,7 @@ impl residents::Host for Invocation {
 impl tickets::Host for Invocation {
     fn find(&mut self, number: String) -> HostResult<Option<PersonId>> {
         self.search(Interface::Tickets, "tickets.find", "ticket-number", |s| {
-            s.draft.find_unique(IndexKind::Ticket, &number)
+            s.draft.find_valid_ticket(&number)
         })
     }
 
@@ -408,5 +410,231 @@ impl passport::Host for Invocation {
             &values,
             |s| s.draft.set_passport(person, &values).map(|_| ()),
         )
+    }
+}
+
+impl campaign_tickets::Host for Invocation {
+    fn municipality_code(&mut self) -> wasmtime::Result<String> {
+        Ok(self.enter()?.draft.tenant_code().to_owned())
+    }
+
+    fn find(&mut self, number: String) -> HostResult<Option<PersonId>> {
+        self.search(
+            Interface::CampaignTickets,
+            "campaign-tickets.find",
+            "ticket-number",
+            |s| s.draft.find_valid_ticket(&number),
+        )
+    }
+
+    fn for_person(
+        &mut self,
+        person: PersonId,
+        fields: Vec<campaign_tickets::CampaignTicketField>,
+    ) -> HostResult<Vec<campaign_tickets::CampaignTicket>> {
+        let fields = indexes(&fields, |f| f as usize);
+        let action = "campaign-tickets.for-person";
+        let scope = self.enter()?;
+        if let Err(e) = scope.check_fields(
+            Interface::CampaignTickets,
+            Access::Read,
+            action,
+            Some(person),
+            &fields,
+        ) {
+            return Ok(Err(e));
+        }
+        let result = scope.draft.tickets(person).and_then(|t| {
+            within_rows(
+                scope,
+                t.into_values()
+                    .map(|v| campaign_ticket_from_values(v.project(&fields)))
+                    .collect(),
+            )
+        });
+        scope.finish(
+            action,
+            Some(person),
+            Interface::CampaignTickets,
+            &fields,
+            result,
+        )
+    }
+
+    fn issue(&mut self, person: PersonId, new: campaign_tickets::CampaignTicket) -> HostResult<()> {
+        let mut values = campaign_ticket_into_values(new);
+        // The host alone says whether a ticket is valid.
+        for i in [ticket::STATUS, ticket::VOID_REASON, ticket::VOIDED_ON] {
+            values.set(i, None);
+        }
+        self.write_fields(
+            Interface::CampaignTickets,
+            "campaign-tickets.issue",
+            Some(person),
+            &values.clone(),
+            |s| {
+                let required = [
+                    ticket::NUMBER,
+                    ticket::ISSUED_ON,
+                    ticket::CAMPAIGN,
+                    ticket::TICKET_TYPE,
+                    ticket::DOSE_NUMBER,
+                ];
+                if let Some(&missing) = required.iter().find(|&&i| values.get(i).is_none()) {
+                    return Err(DraftError::Invalid(format!(
+                        "{} is required",
+                        Class::Ticket.fields()[missing]
+                    )));
+                }
+                let digit = |i: usize, low: u32| {
+                    values
+                        .get(i)
+                        .and_then(|v| v.parse::<u32>().ok())
+                        .is_some_and(|n| (low..=9).contains(&n))
+                };
+                if !digit(ticket::TICKET_TYPE, 0) || !digit(ticket::DOSE_NUMBER, 1) {
+                    return Err(DraftError::Invalid(
+                        "ticket-type must be 0-9 and dose-number 1-9 (one digit each in the OCR line)"
+                            .into(),
+                    ));
+                }
+                s.draft.issue_ticket(person, &values).map(|_| ())
+            },
+        )
+    }
+
+    fn void(&mut self, number: String, reason: String) -> HostResult<PersonId> {
+        let action = "campaign-tickets.void";
+        let fields = [ticket::STATUS, ticket::VOID_REASON];
+        let scope = self.enter()?;
+        if let Err(e) = scope.check_fields(
+            Interface::CampaignTickets,
+            Access::Write,
+            action,
+            None,
+            &fields,
+        ) {
+            return Ok(Err(e));
+        }
+        let today = scope.request.today.to_string();
+        let result = scope.draft.void_ticket(&number, &reason, &today);
+        let subject = result.as_ref().ok().copied();
+        scope.finish(action, subject, Interface::CampaignTickets, &fields, result)
+    }
+}
+
+/// Field names of a cohort read, prefixed by interface, for its audit event.
+fn cohort_field_names(parts: [(Interface, &[usize]); 3]) -> Vec<String> {
+    parts
+        .iter()
+        .flat_map(|(iface, fields)| {
+            let class = iface.class().expect("data interfaces");
+            fields
+                .iter()
+                .map(move |&i| format!("{}.{}", iface.name(), class.fields()[i]))
+        })
+        .collect()
+}
+
+impl cohort::Host for Invocation {
+    fn count(&mut self) -> HostResult<u64> {
+        let scope = self.enter()?;
+        if let Err(e) = scope.check_search(Interface::Cohort, "cohort.count", "population") {
+            return Ok(Err(e));
+        }
+        match scope.draft.person_count() {
+            Ok(n) => Ok(Ok(n)),
+            Err(e) => scope.finish("cohort.count", None, Interface::Cohort, &[], Err(e)),
+        }
+    }
+
+    fn scan(
+        &mut self,
+        after: PersonId,
+        limit: u32,
+        resident_fields: Vec<residents::ResidentField>,
+        dose_fields: Vec<doses::DoseField>,
+        ticket_fields: Vec<campaign_tickets::CampaignTicketField>,
+    ) -> HostResult<Vec<cohort::Member>> {
+        let action = "cohort.scan";
+        let resident_fields = indexes(&resident_fields, |f| f as usize);
+        let dose_fields = indexes(&dose_fields, |f| f as usize);
+        let ticket_fields = indexes(&ticket_fields, |f| f as usize);
+        let scope = self.enter()?;
+        if let Err(e) = scope.check_search(Interface::Cohort, action, "population") {
+            return Ok(Err(e));
+        }
+        let parts = [
+            (Interface::Residents, resident_fields.as_slice()),
+            (Interface::Doses, dose_fields.as_slice()),
+            (Interface::CampaignTickets, ticket_fields.as_slice()),
+        ];
+        for (iface, fields) in parts {
+            if !fields.is_empty()
+                && let Err(e) = scope.check_fields(iface, Access::Read, action, None, fields)
+            {
+                return Ok(Err(e));
+            }
+        }
+        let max = scope.policy.limits.rows as usize;
+        if limit as usize > max {
+            let e = DraftError::Invalid(format!(
+                "limit {limit} is above the policy's row limit of {max}"
+            ));
+            return scope.finish(action, None, Interface::Cohort, &[], Err(e));
+        }
+        let ids = match scope.draft.person_ids_after(after, limit as usize) {
+            Ok(ids) => ids,
+            Err(e) => return scope.finish(action, None, Interface::Cohort, &[], Err(e)),
+        };
+        let names = cohort_field_names(parts);
+        let mut members = Vec::with_capacity(ids.len());
+        for id in ids {
+            let member = (|| -> Result<cohort::Member, DraftError> {
+                let resident = scope.draft.resident(id)?.project(&resident_fields);
+                let doses = if dose_fields.is_empty() {
+                    Vec::new()
+                } else {
+                    let all = scope.draft.doses(id)?;
+                    all.into_iter()
+                        .map(|(d, v)| dose_from_values(d, v.project(&dose_fields)))
+                        .collect()
+                };
+                let tickets = if ticket_fields.is_empty() {
+                    Vec::new()
+                } else {
+                    let all = scope.draft.tickets(id)?;
+                    all.into_values()
+                        .map(|v| campaign_ticket_from_values(v.project(&ticket_fields)))
+                        .collect()
+                };
+                Ok(cohort::Member {
+                    id,
+                    resident: residents::Resident::from_values(resident),
+                    doses,
+                    tickets,
+                })
+            })();
+            match member {
+                Ok(m) => {
+                    // One read event per person, so "who looked at whom" stays complete.
+                    let event = scope.event(action, Some(id), names.clone(), Outcome::Ok);
+                    scope.events.record(event);
+                    members.push(m);
+                }
+                Err(e) => return scope.finish(action, Some(id), Interface::Cohort, &[], Err(e)),
+            }
+        }
+        Ok(Ok(members))
+    }
+}
+
+impl jobs::Host for Invocation {
+    fn progress(&mut self, done: u64, total: u64) -> wasmtime::Result<bool> {
+        let scope = self.enter()?;
+        Ok(match &scope.request.job {
+            Some(job) => job.report(done, total),
+            None => false,
+        })
     }
 }

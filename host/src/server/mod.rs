@@ -5,6 +5,7 @@ mod admin_api;
 mod audit_api;
 mod ctx;
 mod error;
+mod jobs_api;
 pub mod router;
 
 use std::net::SocketAddr;

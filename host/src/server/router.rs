@@ -6,6 +6,9 @@
 //! GET  /v1/{tenant}/plugins                   staff: what they may invoke
 //! GET  /v1/{tenant}/audit?subject=&actor=&from=&to=&after=&limit=   auditor
 //! GET  /v1/{tenant}/audit/verify              auditor
+//! POST /v1/{tenant}/jobs/{plugin}/{operation} staff, by role: starts a job -> {"job_id"}
+//! GET  /v1/{tenant}/jobs/{id}                 its starter or an admin: state, done/total
+//! DELETE /v1/{tenant}/jobs/{id}               its starter or an admin: cancel
 //! GET  /v1/admin/{tenant}/users               admin
 //! POST /v1/admin/{tenant}/users               admin  {"name","role"} -> {"token"}
 //! POST /v1/admin/{tenant}/users/{name}/revoke admin
@@ -21,11 +24,13 @@ use hyper::body::Body;
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
 
-use super::ctx::{Ctx, read_json};
-use super::{ApiError, REQUEST_ID_HEADER, admin_api, audit_api, json_response, raw_json_response};
+use super::ctx::{Ctx, read_plugin_input};
+use super::{
+    ApiError, REQUEST_ID_HEADER, admin_api, audit_api, jobs_api, json_response, raw_json_response,
+};
 use crate::app::{App, PluginSlot};
 use crate::audit::{Event, Outcome};
-use crate::limits::MAX_REQUEST_ID_BYTES;
+use crate::limits::{MAX_REQUEST_BODY_BYTES, MAX_REQUEST_ID_BYTES};
 use crate::runtime::RequestInfo;
 
 /// Handles one request. Never panics on input; every error is JSON.
@@ -110,6 +115,17 @@ where
         (Method::GET, ["v1", tenant, "audit", "verify"]) => {
             audit_api::verify(Ctx::new(app, &req, tenant, request_id).await?).await
         }
+        (Method::POST, ["v1", tenant, "jobs", plugin, operation]) => {
+            let ctx = Ctx::new(app, &req, tenant, request_id).await?;
+            let (plugin, operation) = ((*plugin).to_owned(), (*operation).to_owned());
+            jobs_api::start(app, ctx, req, &plugin, &operation).await
+        }
+        (Method::GET, ["v1", tenant, "jobs", id]) => {
+            jobs_api::status(app, Ctx::new(app, &req, tenant, request_id).await?, id).await
+        }
+        (Method::DELETE, ["v1", tenant, "jobs", id]) => {
+            jobs_api::cancel(app, Ctx::new(app, &req, tenant, request_id).await?, id).await
+        }
         (Method::POST, ["v1", tenant, plugin, operation]) if *tenant != "admin" => {
             let ctx = Ctx::new(app, &req, tenant, request_id).await?;
             let (plugin, operation) = ((*plugin).to_owned(), (*operation).to_owned());
@@ -123,6 +139,8 @@ where
         | (_, ["v1", _, "plugins"])
         | (_, ["v1", _, "audit"])
         | (_, ["v1", _, "audit", "verify"])
+        | (_, ["v1", _, "jobs", _])
+        | (_, ["v1", _, "jobs", _, _])
         | (_, ["v1", _, _, _]) => Err(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method-not-allowed",
@@ -159,17 +177,24 @@ async fn my_plugins(ctx: Ctx) -> Result<Response<Full<Bytes>>, ApiError> {
     Ok(json_response(StatusCode::OK, &body, &ctx.request_id))
 }
 
-async fn invoke<B>(
-    app: &App,
-    ctx: Ctx,
-    req: Request<B>,
+/// A plugin operation the caller may invoke, resolved for a request.
+pub(super) struct Resolved {
+    pub user: crate::store::rows::UserRow,
+    pub plugin: Arc<crate::runtime::LoadedPlugin>,
+    pub what: String,
+    /// The client's request id of a writing operation (applied at most once).
+    pub replay_guard: Option<String>,
+}
+
+/// Authenticates the caller, checks their role may invoke
+/// `plugin/operation`, finds the loaded plugin, and refuses a replayed
+/// writing request.
+pub(super) async fn resolve<B>(
+    ctx: &Ctx,
+    req: &Request<B>,
     plugin: &str,
     operation: &str,
-) -> Result<Response<Full<Bytes>>, ApiError>
-where
-    B: Body<Data = Bytes> + Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+) -> Result<Resolved, ApiError> {
     let what = format!("{plugin}/{operation}");
     let user = ctx
         .require(
@@ -203,6 +228,7 @@ where
             format!("{plugin} has no operation {operation}"),
         ));
     };
+    let writes = op.writes;
     // A client that names its request makes a writing retry safe: the
     // changes are applied at most once.
     let supplied_id = req
@@ -210,7 +236,7 @@ where
         .get(REQUEST_ID_HEADER)
         .and_then(|v| v.to_str().ok())
         == Some(ctx.request_id.as_str());
-    let replay_guard = (op.writes && supplied_id).then(|| ctx.request_id.clone());
+    let replay_guard = (writes && supplied_id).then(|| ctx.request_id.clone());
     if let Some(id) = &replay_guard
         && ctx.tenant.store.request_applied(id)?
     {
@@ -226,17 +252,38 @@ where
         let message = format!("request {id} was already applied; it is not applied twice");
         return Err(ApiError::new(StatusCode::CONFLICT, "replayed", message));
     }
-    let body = read_json(req).await?;
+    Ok(Resolved {
+        user,
+        plugin: loaded,
+        what,
+        replay_guard,
+    })
+}
+
+async fn invoke<B>(
+    app: &App,
+    ctx: Ctx,
+    req: Request<B>,
+    plugin: &str,
+    operation: &str,
+) -> Result<Response<Full<Bytes>>, ApiError>
+where
+    B: Body<Data = Bytes> + Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let resolved = resolve(&ctx, &req, plugin, operation).await?;
+    let body = read_plugin_input(req, MAX_REQUEST_BODY_BYTES).await?;
     let request = Arc::new(RequestInfo {
-        actor: user.name.clone(),
+        actor: resolved.user.name.clone(),
         request_id: ctx.request_id.clone(),
         now_ms: ctx.now_ms,
         today: app.runtime.clock().today(),
-        replay_guard,
+        replay_guard: resolved.replay_guard,
+        job: None,
     });
     let output = ctx
         .tenant
-        .invoke(app, &loaded, request, operation, &body.to_string())
+        .invoke(app, &resolved.plugin, request, operation, &body.to_string())
         .await?;
     Ok(raw_json_response(
         StatusCode::OK,

@@ -21,7 +21,7 @@ use super::{StoreError, TenantStore};
 use crate::audit::Event;
 use crate::clock::Entropy;
 use crate::crypto::{DataKey, IndexHash, IndexKind, SealContext};
-use crate::fields::{Class, FieldValues, resident};
+use crate::fields::{Class, FieldValues, resident, ticket};
 use crate::limits::MAX_FIELD_BYTES;
 use crate::normalize;
 
@@ -159,6 +159,11 @@ impl Draft {
             names_own: Vec::new(),
             index_ops: Vec::new(),
         }
+    }
+
+    /// The tenant's local government code.
+    pub fn tenant_code(&self) -> &str {
+        self.store.code().as_str()
     }
 
     fn snapshot(&mut self) -> DraftResult<&ReadTransaction> {
@@ -449,9 +454,8 @@ impl Draft {
                     .key
                     .open(&seal_context(&self.store, class, person, seq), &sealed)
                     .map_err(StoreError::from)?;
-                items
-                    .items
-                    .insert(seq, rows::decode(&plain).map_err(StoreError::from)?);
+                let values: FieldValues = rows::decode(&plain).map_err(StoreError::from)?;
+                items.items.insert(seq, values.fit(class));
             }
             match class {
                 Class::Dose => self.doses.insert(person, items),
@@ -504,13 +508,18 @@ impl Draft {
         Ok(self.items(Class::Ticket, person)?.items.clone())
     }
 
-    /// Issues a ticket; its number must be unique in the tenant.
+    /// Issues a ticket; its number must be unique in the tenant. A ticket
+    /// starts valid.
     pub fn issue_ticket(&mut self, person: u64, values: &FieldValues) -> DraftResult<u64> {
-        let values = clean_values(Class::Ticket, values)?;
-        let number = values.get(0).unwrap_or_default().to_owned();
+        let mut values = clean_values(Class::Ticket, values)?;
+        let number = values.get(ticket::NUMBER).unwrap_or_default().to_owned();
         if number.is_empty() {
             return Err(DraftError::Invalid("number is required".into()));
         }
+        kiroku_rules::ticket::validate(&number).map_err(|e| DraftError::Invalid(e.to_string()))?;
+        values.set(ticket::STATUS, Some(ticket::VALID.into()));
+        values.set(ticket::VOID_REASON, None);
+        values.set(ticket::VOIDED_ON, None);
         self.person(person)?;
         self.claim_unique(
             IndexKind::Ticket,
@@ -524,6 +533,90 @@ impl Draft {
         items.items.insert(seq, values);
         items.dirty.push(seq);
         Ok(seq)
+    }
+
+    /// The holder of a ticket and the ticket's sequence, voided or not.
+    fn ticket_by_number(&mut self, number: &str) -> DraftResult<Option<(u64, u64)>> {
+        let number = normalize::clean(number);
+        let Some(holder) = self.find_unique(IndexKind::Ticket, &number)? else {
+            return Ok(None);
+        };
+        let items = self.items(Class::Ticket, holder)?;
+        let seq = items
+            .items
+            .iter()
+            .find(|(_, v)| v.get(ticket::NUMBER) == Some(number.as_str()))
+            .map(|(&seq, _)| seq);
+        Ok(seq.map(|seq| (holder, seq)))
+    }
+
+    /// The holder of a valid ticket; a voided ticket is refused, so it can
+    /// no longer find its holder or record a dose.
+    pub fn find_valid_ticket(&mut self, number: &str) -> DraftResult<Option<u64>> {
+        let Some((holder, seq)) = self.ticket_by_number(number)? else {
+            return Ok(None);
+        };
+        let items = self.items(Class::Ticket, holder)?;
+        if items.items[&seq].get(ticket::STATUS) == Some(ticket::VOIDED) {
+            return Err(DraftError::Invalid(
+                "this ticket was voided (lost or reissued); use the ticket issued in its place"
+                    .into(),
+            ));
+        }
+        Ok(Some(holder))
+    }
+
+    /// Voids a valid ticket with a reason; returns its holder.
+    pub fn void_ticket(&mut self, number: &str, reason: &str, today: &str) -> DraftResult<u64> {
+        let Some((holder, seq)) = self.ticket_by_number(number)? else {
+            return Err(DraftError::NotFound("no ticket has this number".into()));
+        };
+        let mut changes = FieldValues::empty(Class::Ticket);
+        changes.set(ticket::VOID_REASON, Some(reason.to_owned()));
+        changes.set(ticket::VOIDED_ON, Some(today.to_owned()));
+        let changes = clean_values(Class::Ticket, &changes)?;
+        if changes.get(ticket::VOID_REASON).is_none() {
+            return Err(DraftError::Invalid(
+                "a reason is required to void a ticket".into(),
+            ));
+        }
+        let items = self.items(Class::Ticket, holder)?;
+        let values = items.items.get_mut(&seq).expect("found above");
+        if values.get(ticket::STATUS) == Some(ticket::VOIDED) {
+            return Err(DraftError::Conflict("the ticket is already voided".into()));
+        }
+        values.apply(&changes);
+        values.set(ticket::STATUS, Some(ticket::VOIDED.into()));
+        items.dirty.push(seq);
+        Ok(holder)
+    }
+
+    /// Up to `limit` person ids above `after`, in id order, as of the
+    /// draft's snapshot (persons created by this draft are not included).
+    pub fn person_ids_after(&mut self, after: u64, limit: usize) -> DraftResult<Vec<u64>> {
+        let Some(t) = self.open(PERSONS)? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::with_capacity(limit);
+        if after == u64::MAX {
+            return Ok(out);
+        }
+        for entry in t.range(after + 1..)? {
+            if out.len() == limit {
+                break;
+            }
+            out.push(entry?.0.value());
+        }
+        Ok(out)
+    }
+
+    /// How many persons the snapshot holds.
+    pub fn person_count(&mut self) -> DraftResult<u64> {
+        use redb::ReadableTableMetadata;
+        Ok(match self.open(PERSONS)? {
+            Some(t) => t.len()?,
+            None => 0,
+        })
     }
 
     fn load_single(&mut self, class: Class, person: u64) -> DraftResult<Option<Vec<u8>>> {

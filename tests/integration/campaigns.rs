@@ -1,0 +1,482 @@
+//! Target extraction, campaign tickets (reissue, move-in) and jobs, through
+//! the real plugins: synthetic residents with synthetic dose histories
+//! imported from a VRS export.
+
+use hyper::StatusCode;
+use kiroku_rules::Date;
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+async fn host(residents: usize) -> TestHost {
+    TestHost::new()
+        .plugin("dose-entry")
+        .plugin("target-extraction")
+        .residents(residents)
+        .doses()
+        .user("clerk", "clerk")
+        .user("supervisor", "supervisor")
+        .start()
+        .await
+}
+
+/// A booster campaign for people 65 and over with 2+ doses, the last at
+/// least 180 days before it starts.
+fn booster() -> Value {
+    json!({
+        "id": "covid-2026-spring", "dose_number": 8, "starts_on": TODAY,
+        "min_age": 65, "min_doses": 2, "min_days_since_last_dose": 180,
+    })
+}
+
+/// The same criteria, computed from the synthetic data directly.
+fn expected_targets(host: &TestHost) -> Vec<usize> {
+    let start = Date::parse(TODAY).unwrap();
+    host.residents
+        .iter()
+        .zip(&host.histories)
+        .enumerate()
+        .filter(|(_, (r, doses))| {
+            r.moved_out.is_none()
+                && r.died.is_none()
+                && r.birth_date.age_on(start) >= 65
+                && doses.len() >= 2
+                && start.days_since_epoch() - doses.last().unwrap().date.days_since_epoch() >= 180
+        })
+        .map(|(i, _)| i)
+        .collect()
+}
+
+fn message(body: &Value) -> &str {
+    body["error"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not an error: {body}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preview_counts_the_targets_and_extract_tickets_each_once() {
+    let host = host(400).await;
+    let expected = expected_targets(&host);
+    assert!(
+        expected.len() > 10,
+        "the synthetic town has older residents"
+    );
+
+    let (status, preview) = host
+        .call(
+            "supervisor",
+            "target-extraction",
+            "preview",
+            json!({"campaign": booster(), "sample": 5}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{preview}");
+    assert_eq!(preview["targets"], expected.len());
+    assert_eq!(preview["sample"].as_array().unwrap().len(), 5);
+    assert!(preview["sample"][0]["age"].as_i64().unwrap() >= 65);
+    assert!(
+        !host
+            .audit()
+            .iter()
+            .any(|e| e.action == "campaign-tickets.issue"),
+        "a dry run issues nothing"
+    );
+
+    let (status, extracted) = host
+        .call(
+            "supervisor",
+            "target-extraction",
+            "extract",
+            json!({"campaign": booster()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{extracted}");
+    assert_eq!(extracted["issued"], expected.len());
+    let issued: Vec<_> = host
+        .audit()
+        .into_iter()
+        .filter(|e| e.action == "campaign-tickets.issue")
+        .collect();
+    assert_eq!(issued.len(), expected.len(), "one audited issue per target");
+
+    // The new ticket finds its holder at the counter.
+    let ticket = extracted["sample"][0]["ticket_number"].as_str().unwrap();
+    let (status, found) = host
+        .call(
+            "clerk",
+            "dose-entry",
+            "find-person",
+            json!({"ticket_number": ticket}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert_eq!(
+        found["persons"][0]["person_id"],
+        extracted["sample"][0]["person_id"]
+    );
+
+    // Running it again tickets nobody twice; the campaign's TOML form works too.
+    let toml = format!(
+        "id = \"covid-2026-spring\"\ndose_number = 8\nstarts_on = \"{TODAY}\"\nmin_age = 65\nmin_doses = 2\nmin_days_since_last_dose = 180\n"
+    );
+    let (status, again) = host
+        .call(
+            "supervisor",
+            "target-extraction",
+            "extract",
+            json!({"campaign": toml}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["issued"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_campaigns_are_refused_and_clerks_cannot_extract() {
+    let host = host(20).await;
+    for (campaign, fragment) in [
+        (json!({"id": "x", "dose_number": 1}), "starts_on"),
+        (
+            json!({"id": "x", "dose_number": 12, "starts_on": TODAY}),
+            "dose_number",
+        ),
+        (
+            json!({"id": "x", "dose_number": 1, "starts_on": TODAY, "min_age": 70, "max_age": 60}),
+            "min_age",
+        ),
+        (
+            json!({"id": "x", "dose_number": 1, "starts_on": TODAY, "statuses": ["alive"]}),
+            "statuses",
+        ),
+    ] {
+        let (status, body) = host
+            .call(
+                "supervisor",
+                "target-extraction",
+                "extract",
+                json!({"campaign": campaign}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(message(&body).contains(fragment), "{body}");
+    }
+    let (status, _) = host
+        .call(
+            "clerk",
+            "target-extraction",
+            "preview",
+            json!({"campaign": booster()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        !host
+            .audit()
+            .iter()
+            .any(|e| e.action == "campaign-tickets.issue")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_print_batch_has_ocr_lines_and_never_a_my_number() {
+    let host = host(300).await;
+    let (status, extracted) = host
+        .call(
+            "supervisor",
+            "target-extraction",
+            "extract",
+            json!({"campaign": booster()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{extracted}");
+    let issued = extracted["issued"].as_u64().unwrap();
+
+    // Page through the batch, 7 rows at a time.
+    let (mut csv, mut after, mut pages) = (String::new(), 0u64, 0);
+    loop {
+        let (status, page) = host
+            .call(
+                "supervisor",
+                "target-extraction",
+                "print-batch",
+                json!({"campaign": "covid-2026-spring", "dose_number": 8, "after": after, "limit": 7}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        csv.push_str(page["csv"].as_str().unwrap());
+        pages += 1;
+        match page["next_after"].as_u64() {
+            Some(next) => after = next,
+            None => break,
+        }
+    }
+    assert!(pages > 1);
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "氏名",
+            "フリガナ",
+            "郵便番号",
+            "住所",
+            "方書",
+            "接種券番号",
+            "接種回数",
+            "OCR"
+        ]
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len() as u64, issued);
+    let mut tickets = std::collections::HashSet::new();
+    for row in &rows {
+        let (ticket, ocr) = (&row[5], &row[7]);
+        assert!(kiroku_rules::ticket::validate(ticket).is_ok());
+        assert_eq!(ocr.len(), 18);
+        assert_eq!(ocr, format!("18{FUJISAWA}{ticket}"));
+        let printed = |r: &kiroku::synth::Resident| {
+            kiroku::normalize::clean(&r.kanji_name) == row[0]
+                && r.postal_code == &row[2]
+                && kiroku::normalize::clean(&r.address) == row[3]
+        };
+        assert!(
+            host.residents.iter().any(printed),
+            "name and address as registered"
+        );
+        tickets.insert(ticket.to_owned());
+    }
+    assert_eq!(tickets.len(), rows.len(), "every ticket printed once");
+    for r in &host.residents {
+        assert!(
+            !csv.contains(&r.my_number),
+            "a My Number leaked into the print batch"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reissued_ticket_voids_the_lost_one() {
+    let host = TestHost::new()
+        .plugin("dose-entry")
+        .residents(30)
+        .user("clerk", "clerk")
+        .start()
+        .await;
+    let (r, person) = host.resident_in_town().await;
+    let old = host.ticket_of(&r).await;
+
+    let (status, body) = host
+        .call(
+            "clerk",
+            "ticket-issuance",
+            "reissue",
+            json!({"ticket_number": old, "reason": "because"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(message(&body).contains("reason must be one of"));
+
+    let (status, body) = host
+        .call(
+            "clerk",
+            "ticket-issuance",
+            "reissue",
+            json!({"ticket_number": old, "reason": "lost"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let new = body["ticket"]["ticket_number"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    assert!(kiroku_rules::ticket::validate(&new).is_ok());
+
+    // The voided ticket neither finds its holder nor records a dose.
+    let (status, body) = host
+        .call(
+            "clerk",
+            "dose-entry",
+            "find-person",
+            json!({"ticket_number": old}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(message(&body).contains("voided"), "{body}");
+    let mut form = dose_form(person, 1, "2026-03-01");
+    form.as_object_mut().unwrap().remove("person_id");
+    form["ticket_number"] = json!(old);
+    let (status, body) = host
+        .call("clerk", "dose-entry", "record-dose", form.clone())
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(host.doses_of(person).await.is_empty());
+
+    // The replacement does both.
+    form["ticket_number"] = json!(new);
+    let (status, body) = host.call("clerk", "dose-entry", "record-dose", form).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // It cannot be voided twice; the void is audited with its subject.
+    let (status, body) = host
+        .call(
+            "clerk",
+            "ticket-issuance",
+            "reissue",
+            json!({"ticket_number": old, "reason": "lost"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let voids: Vec<_> = host
+        .audit()
+        .into_iter()
+        .filter(|e| e.action == "campaign-tickets.void" && e.outcome == kiroku::audit::Outcome::Ok)
+        .collect();
+    assert_eq!(voids.len(), 1);
+    assert_eq!(voids[0].subject, Some(person));
+    assert_eq!(voids[0].fields, ["status", "void-reason"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resident_who_moved_in_gets_one_ticket_per_campaign_dose() {
+    let host = host(200).await;
+    let (r, _) = host.resident_in_town().await;
+    let input = json!({"address_number": r.address_number, "campaign": "covid-2026-spring", "dose_number": 8});
+    let (status, body) = host
+        .call("clerk", "ticket-issuance", "issue-move-in", input.clone())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let ticket = body["ticket"]["ticket_number"].as_str().unwrap();
+    assert_eq!(body["ticket"]["ocr_line"], format!("18{FUJISAWA}{ticket}"));
+    let (status, body) = host
+        .call("clerk", "ticket-issuance", "issue-move-in", input)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+
+    let gone = host
+        .residents
+        .iter()
+        .find(|r| r.moved_out.is_some() || r.died.is_some())
+        .expect("someone moved out or died");
+    let input = json!({"address_number": gone.address_number, "campaign": "covid-2026-spring", "dose_number": 8});
+    let (status, body) = host
+        .call("clerk", "ticket-issuance", "issue-move-in", input)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(message(&body).contains("not a current resident"));
+}
+
+async fn wait_for_job(
+    host: &TestHost,
+    user: &str,
+    id: &str,
+    until: impl Fn(&Value) -> bool,
+) -> Value {
+    let token = host.token(user).to_owned();
+    for _ in 0..600 {
+        let (status, body) = host
+            .request(
+                "GET",
+                &format!("/v1/{FUJISAWA}/jobs/{id}"),
+                Some(&token),
+                Default::default(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        if until(&body) {
+            return body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("job {id} never got there");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_extraction_runs_as_a_job_with_progress() {
+    let host = host(300).await;
+    let expected = expected_targets(&host).len();
+    let token = host.token("supervisor").to_owned();
+    let body = json!({"campaign": booster()}).to_string();
+    let (status, started) = host
+        .request(
+            "POST",
+            &format!("/v1/{FUJISAWA}/jobs/target-extraction/extract"),
+            Some(&token),
+            body.into(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    let id = started["job_id"].as_str().unwrap().to_owned();
+    let done = wait_for_job(&host, "supervisor", &id, |b| b["state"] != "running").await;
+    assert_eq!(done["state"], "done", "{done}");
+    assert_eq!(done["done"], 300);
+    assert_eq!(done["total"], 300);
+    assert_eq!(done["output"]["issued"], expected);
+
+    // Another staff user cannot see it; an unknown id is 404 too.
+    let clerk = host.token("clerk").to_owned();
+    let (status, _) = host
+        .request(
+            "GET",
+            &format!("/v1/{FUJISAWA}/jobs/{id}"),
+            Some(&clerk),
+            Default::default(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_job_applies_nothing() {
+    let roles = "[admin]\ninvoke = [\"resident-sync/*\", \"ticket-issuance/*\", \"slow-job/*\", \"dose-import/*\"]\nadmin = true\n[clerk]\ninvoke = [\"dose-entry/*\"]\n";
+    let host = TestHost::new()
+        .plugin("slow-job")
+        .plugin("dose-entry")
+        .roles(roles)
+        .residents(3)
+        .user("clerk", "clerk")
+        .start()
+        .await;
+    let number = kiroku_rules::ticket::for_person(1, 5).unwrap();
+    let token = host.token("admin").to_owned();
+    let body = json!({"person": 1, "number": number}).to_string();
+    let (status, started) = host
+        .request(
+            "POST",
+            &format!("/v1/{FUJISAWA}/jobs/slow-job/run"),
+            Some(&token),
+            body.into(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    let id = started["job_id"].as_str().unwrap().to_owned();
+    wait_for_job(&host, "admin", &id, |b| b["done"].as_u64().unwrap() > 0).await;
+    let (status, body) = host
+        .request(
+            "DELETE",
+            &format!("/v1/{FUJISAWA}/jobs/{id}"),
+            Some(&token),
+            Default::default(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let end = wait_for_job(&host, "admin", &id, |b| b["state"] != "running").await;
+    assert_eq!(end["state"], "cancelled", "{end}");
+    // The ticket it issued before the cancel was never applied.
+    let (status, body) = host
+        .call(
+            "clerk",
+            "dose-entry",
+            "find-person",
+            json!({"ticket_number": number}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(
+        host.audit()
+            .iter()
+            .any(|e| e.action.starts_with("job.cancel"))
+    );
+}
