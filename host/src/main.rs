@@ -367,11 +367,13 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                     kiroku::ids::Digest::of(&bytes)
                 );
                 for import in runtime.imports(&bytes)? {
-                    match parsed.check_import(&import) {
-                        Ok(_) => println!("  granted  {import}"),
+                    let name = &import.name;
+                    match parsed.check_import(name, import.calls_functions) {
+                        Ok(kiroku::policy::ImportKind::Types) => println!("  types    {name}"),
+                        Ok(_) => println!("  granted  {name}"),
                         Err(denied) => {
                             refused = true;
-                            println!("  REFUSED  {import}: {denied}");
+                            println!("  REFUSED  {name}: {denied}");
                         }
                     }
                 }

@@ -450,8 +450,10 @@ impl Policy {
         }
     }
 
-    /// Decides whether a component import may be linked.
-    pub fn check_import(&self, import: &str) -> Result<ImportKind, Denied> {
+    /// Decides whether a component import may be linked. An import that
+    /// brings only types (no function) needs no grant: it carries no
+    /// capability.
+    pub fn check_import(&self, import: &str, calls_functions: bool) -> Result<ImportKind, Denied> {
         let refuse = |why: &str| Err(Denied(format!("import {import} refused: {why}")));
         let package = [
             ("kiroku:records/", RECORDS_VERSION),
@@ -472,6 +474,7 @@ impl Policy {
                 Some(iface) if iface.import_name() != import => {
                     refuse("no such interface in this package")
                 }
+                Some(_) if !calls_functions => Ok(ImportKind::Types),
                 Some(iface) if self.grants_interface(iface) => Ok(ImportKind::Records(iface)),
                 Some(_) => refuse(&format!(
                     "the policy of {} does not grant {name}",
@@ -703,9 +706,12 @@ mod tests {
             p.check_search(Interface::Residents, "address-number")
                 .is_err()
         );
-        assert!(p.check_import("kiroku:records/residents@0.1.0").is_ok());
+        assert!(
+            p.check_import("kiroku:records/residents@0.1.0", true)
+                .is_ok()
+        );
         let refused = p
-            .check_import("kiroku:records/my-number@0.1.0")
+            .check_import("kiroku:records/my-number@0.1.0", true)
             .unwrap_err();
         assert!(
             refused.0.contains("kiroku:records/my-number@0.1.0"),
@@ -752,17 +758,17 @@ mod tests {
     fn never_links_files_or_sockets() {
         let p = Policy::parse(DOSE_ENTRY).unwrap();
         assert_eq!(
-            p.check_import("wasi:cli/stdout@0.2.6"),
+            p.check_import("wasi:cli/stdout@0.2.6", true),
             Ok(ImportKind::Wasi)
         );
         assert!(
-            p.check_import("wasi:filesystem/preopens@0.2.6")
+            p.check_import("wasi:filesystem/preopens@0.2.6", true)
                 .unwrap_err()
                 .0
                 .contains("no file access")
         );
         assert!(
-            p.check_import("wasi:sockets/tcp@0.2.6")
+            p.check_import("wasi:sockets/tcp@0.2.6", true)
                 .unwrap_err()
                 .0
                 .contains("no network")

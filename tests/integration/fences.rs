@@ -181,7 +181,7 @@ async fn denies_my_number_to_dose_entry() {
     let policy = kiroku::policy::Policy::parse(&policy("dose-entry")).unwrap();
     assert!(
         policy
-            .check_import("kiroku:records/my-number@0.1.0")
+            .check_import("kiroku:records/my-number@0.1.0", true)
             .is_err()
     );
     assert!(

@@ -11,6 +11,7 @@ mod dose_import;
 mod fences;
 mod model;
 mod policy_cases;
+mod reports;
 mod resident_sync;
 mod storage;
 mod support;

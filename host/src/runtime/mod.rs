@@ -47,6 +47,36 @@ pub struct OperationInfo {
 
 /// A plugin ready to run: compiled, checked against its policy, linked with
 /// exactly its granted interfaces, pre-instantiated.
+/// One import of a component.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Import {
+    /// Its name, e.g. `kiroku:records/doses@0.1.0`.
+    pub name: String,
+    /// Whether it brings functions (a capability) or only types, as when a
+    /// plugin imports `cohort`, whose records use `doses` types.
+    pub calls_functions: bool,
+}
+
+impl Import {
+    fn new(
+        engine: &Engine,
+        name: &str,
+        item: &wasmtime::component::types::ComponentItem,
+    ) -> Import {
+        use wasmtime::component::types::ComponentItem;
+        let calls_functions = match item {
+            ComponentItem::ComponentInstance(instance) => instance
+                .exports(engine)
+                .any(|(_, e)| !matches!(e.ty, ComponentItem::Type(_))),
+            _ => true,
+        };
+        Import {
+            name: name.to_owned(),
+            calls_functions,
+        }
+    }
+}
+
 pub struct LoadedPlugin {
     /// Name and digest.
     pub identity: Arc<PluginIdentity>,
@@ -230,12 +260,12 @@ impl Runtime {
     }
 
     /// The imports of a component.
-    pub fn imports(&self, bytes: &[u8]) -> Result<Vec<String>, LoadError> {
+    pub fn imports(&self, bytes: &[u8]) -> Result<Vec<Import>, LoadError> {
         let component = self.compile(&Digest::of(bytes), bytes)?;
         Ok(component
             .component_type()
             .imports(&self.engine)
-            .map(|(name, _)| name.to_owned())
+            .map(|(name, item)| Import::new(&self.engine, name, &item.ty))
             .collect())
     }
 
@@ -260,15 +290,16 @@ impl Runtime {
         let mut linker: Linker<Invocation> = Linker::new(&self.engine);
         engine::link_wasi(&mut linker).map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
         let mut imports = Vec::new();
-        for (name, _) in component.component_type().imports(&self.engine) {
+        for (name, item) in component.component_type().imports(&self.engine) {
+            let import = Import::new(&self.engine, name, &item.ty);
             let kind = policy
-                .check_import(name)
+                .check_import(&import.name, import.calls_functions)
                 .map_err(|d| LoadError::ImportRefused {
                     plugin: policy.plugin.clone(),
                     reason: d.0,
                 })?;
-            link(&mut linker, kind).map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
-            imports.push(name.to_owned());
+            link(&mut linker, name, kind).map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+            imports.push(import.name);
         }
         let instance_pre = linker
             .instantiate_pre(&component)
@@ -516,7 +547,7 @@ fn guard_replay(set: &mut WriteSet, request: &RequestInfo, plugin: &str, operati
     ));
 }
 
-fn link(linker: &mut Linker<Invocation>, kind: ImportKind) -> wasmtime::Result<()> {
+fn link(linker: &mut Linker<Invocation>, name: &str, kind: ImportKind) -> wasmtime::Result<()> {
     use bindings::kiroku::health as h;
     use bindings::kiroku::records as r;
     type H = HasSelf<Invocation>;
@@ -525,7 +556,8 @@ fn link(linker: &mut Linker<Invocation>, kind: ImportKind) -> wasmtime::Result<(
     }
     match kind {
         ImportKind::Wasi => Ok(()),
-        ImportKind::Types => r::types::add_to_linker::<_, H>(linker, get),
+        // Types carry no capability: an empty instance satisfies the import.
+        ImportKind::Types => linker.instance(name).map(|_| ()),
         ImportKind::Records(iface) => match iface {
             Interface::Context => r::context::add_to_linker::<_, H>(linker, get),
             Interface::Log => r::log::add_to_linker::<_, H>(linker, get),
