@@ -480,3 +480,90 @@ async fn a_cancelled_job_applies_nothing() {
             .any(|e| e.action.starts_with("job.cancel"))
     );
 }
+
+/// Runs a command-line tool the xtask installs; its stdout.
+fn tool(program: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e} (cargo xtask test installs it)"));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notices_print_japanese_text_and_a_qr_code_of_the_ocr_line() {
+    use base64::Engine as _;
+    let host = host(150).await;
+    let (status, extracted) = host
+        .call(
+            "supervisor",
+            "target-extraction",
+            "extract",
+            json!({"campaign": booster()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{extracted}");
+    let page = json!({"campaign": "covid-2026-spring", "dose_number": 8, "limit": 3});
+    let (status, csv) = host
+        .call(
+            "supervisor",
+            "target-extraction",
+            "print-batch",
+            page.clone(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{csv}");
+    let (status, notices) = host
+        .call("supervisor", "target-extraction", "print-notices", page)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{notices}");
+    assert_eq!(notices["pages"], 3);
+    assert_eq!(notices["next_after"], csv["next_after"]);
+
+    let pdf = base64::engine::general_purpose::STANDARD
+        .decode(notices["pdf_base64"].as_str().unwrap())
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notices.pdf");
+    std::fs::write(&path, &pdf).unwrap();
+    let path = path.to_str().unwrap();
+    let text = tool("pdftotext", &["-layout", path, "-"]);
+    let fonts = tool("pdffonts", &[path]);
+    assert!(
+        fonts.contains("IPAGothic") && fonts.contains("yes yes yes"),
+        "embedded, subset, mapped: {fonts}"
+    );
+
+    let mut rows = csv::Reader::from_reader(csv["csv"].as_str().unwrap().as_bytes());
+    let rows: Vec<csv::StringRecord> = rows.records().map(Result::unwrap).collect();
+    let pages: Vec<&str> = text.split('\u{c}').collect();
+    for (row, page) in rows.iter().zip(&pages) {
+        // Each page, in order: the name and address as registered, the
+        // ticket number and the OCR line, in Japanese text a reader extracts.
+        assert!(page.contains(&format!("{} 様", &row[0])), "{page}");
+        assert!(page.contains(&row[3]) && page.contains(&row[5]) && page.contains(&row[7]));
+        assert!(page.contains("予防接種のお知らせ"));
+    }
+    // The QR code on the first page holds the 18 digits of its OCR line.
+    let png = dir.path().join("page");
+    tool(
+        "pdftoppm",
+        &[
+            "-png",
+            "-r",
+            "100",
+            "-f",
+            "1",
+            "-l",
+            "1",
+            path,
+            png.to_str().unwrap(),
+        ],
+    );
+    let image = dir.path().join("page-1.png");
+    let decoded = tool("zbarimg", &["-q", "--raw", image.to_str().unwrap()]);
+    assert_eq!(decoded.trim(), &rows[0][7]);
+    for r in &host.residents {
+        assert!(!text.contains(&r.my_number));
+    }
+}

@@ -60,6 +60,60 @@ fn ensure_wasm_target() -> anyhow::Result<()> {
     }
 }
 
+/// Debian packages the build and the tests need, each with a file that
+/// shows it is installed: the font embedded in printed notices, and the
+/// tools the tests use to read those notices back (text and QR code).
+const SYSTEM_PACKAGES: &[(&str, &str)] = &[
+    (
+        "/usr/share/fonts/opentype/ipafont-gothic/ipag.ttf",
+        "fonts-ipafont-gothic",
+    ),
+    ("/usr/bin/pdftotext", "poppler-utils"),
+    ("/usr/bin/zbarimg", "zbar-tools"),
+];
+
+/// Installs the missing [`SYSTEM_PACKAGES`] with apt (as root, or through
+/// sudo), so a fresh machine needs no manual step.
+fn ensure_system_packages() -> anyhow::Result<()> {
+    let missing: Vec<&str> = SYSTEM_PACKAGES
+        .iter()
+        .filter(|(file, _)| !Path::new(file).exists())
+        .map(|(_, package)| *package)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("xtask: installing {}", missing.join(" "));
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+    let apt = || {
+        let mut cmd = if root {
+            Command::new("apt-get")
+        } else {
+            let mut sudo = Command::new("sudo");
+            sudo.args(["-n", "apt-get"]);
+            sudo
+        };
+        cmd.env("DEBIAN_FRONTEND", "noninteractive");
+        cmd
+    };
+    let install = |mut cmd: Command| cmd.args(["install", "-y", "-q"]).args(&missing).status();
+    if !install(apt()).is_ok_and(|s| s.success()) {
+        // The package lists may be stale on a fresh machine.
+        run(apt().args(["update", "-q"]))?;
+        let status = install(apt())?;
+        if !status.success() {
+            bail!(
+                "could not install {}: the notices and their tests need them",
+                missing.join(" ")
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Every plugin crate: `plugins/*`, `tests/plugins/*` and `examples/*`.
 fn plugin_crates() -> anyhow::Result<Vec<String>> {
     let mut names = Vec::new();
@@ -92,6 +146,7 @@ fn crates_in(dir: &str) -> anyhow::Result<Vec<String>> {
 
 fn build_plugins() -> anyhow::Result<()> {
     ensure_wasm_target()?;
+    ensure_system_packages()?;
     let mut cmd = cargo();
     cmd.args(["build", "--release", "--target", WASM_TARGET]);
     for name in plugin_crates()? {

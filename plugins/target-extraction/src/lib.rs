@@ -18,6 +18,7 @@ mod bindings {
 }
 
 mod campaign;
+mod notice;
 mod print;
 
 use bindings::exports::kiroku::plugin::handler::{Error, Guest, Operation};
@@ -277,6 +278,13 @@ impl Guest for TargetExtraction {
                     .into(),
                 writes: false,
             },
+            Operation {
+                name: "print-notices".into(),
+                summary:
+                    "PDF notices (a page per person, with the ticket's QR code), batch by batch."
+                        .into(),
+                writes: false,
+            },
         ]
     }
 
@@ -285,6 +293,7 @@ impl Guest for TargetExtraction {
             "preview" => preview(&input),
             "extract" => extract(&input),
             "print-batch" => print::print_batch(&input),
+            "print-notices" => print::print_notices(&input),
             other => Err(Error::UnknownOperation(format!(
                 "target-extraction has no operation {other}"
             ))),

@@ -1,7 +1,8 @@
-//! The print batch for the mailing vendor: one CSV row per valid ticket of
-//! a campaign and dose, with the name and address to print and the OCR
-//! line. Never a My Number (this plugin cannot import it). Paged by person
-//! id so a whole city's batch never has to fit in one response.
+//! The print batch for the mailing vendor: one CSV row, or one PDF notice
+//! page, per valid ticket of a campaign and dose, with the name and address
+//! to print and the OCR line. Never a My Number (this plugin cannot import
+//! it). Paged by person id so a whole city's batch never has to fit in one
+//! response.
 
 use serde_json::{Value, json};
 
@@ -9,6 +10,7 @@ use crate::bindings::exports::kiroku::plugin::handler::Error;
 use crate::bindings::kiroku::health::campaign_tickets::{self, CampaignTicketField};
 use crate::bindings::kiroku::health::cohort;
 use crate::bindings::kiroku::records::residents::{self, ResidentField};
+use crate::notice::{Notice, render};
 use crate::{host, invalid};
 
 /// The CSV header, the layout documented in the README.
@@ -22,9 +24,12 @@ pub const HEADER: [&str; 8] = [
     "接種回数",
     "OCR",
 ];
-/// Default and largest page.
+/// Default rows per page.
 const DEFAULT_PAGE: u64 = 1_000;
+/// Most CSV rows per page.
 const MAX_PAGE: u64 = 5_000;
+/// Most notices per PDF (a print shop's batch; about 3 KB a page).
+const MAX_NOTICES: u64 = 500;
 /// Persons per scan call.
 const SCAN_BATCH: u32 = 1_000;
 
@@ -35,7 +40,7 @@ struct Page {
     limit: u64,
 }
 
-fn parse(text: &str) -> Result<Page, Error> {
+fn parse(text: &str, most: u64) -> Result<Page, Error> {
     let value: Value = serde_json::from_str(text).map_err(|_| invalid("the input is not JSON"))?;
     let fields = ["campaign", "dose_number", "after", "limit"];
     let Value::Object(map) = value else {
@@ -65,9 +70,9 @@ fn parse(text: &str) -> Result<Page, Error> {
             .ok_or_else(|| invalid(format!("{key} must be a whole number"))),
     };
     let after = number("after", 0)?;
-    let limit = number("limit", DEFAULT_PAGE)?;
-    if limit == 0 || limit > MAX_PAGE {
-        return Err(invalid(format!("limit must be 1-{MAX_PAGE}")));
+    let limit = number("limit", DEFAULT_PAGE.min(most))?;
+    if limit == 0 || limit > most {
+        return Err(invalid(format!("limit must be 1-{most}")));
     }
     Ok(Page {
         campaign,
@@ -77,17 +82,18 @@ fn parse(text: &str) -> Result<Page, Error> {
     })
 }
 
-/// See the module docs.
-pub fn print_batch(input: &str) -> Result<String, Error> {
-    let page = parse(input)?;
-    let code = campaign_tickets::municipality_code();
-    let mut csv = csv::Writer::from_writer(Vec::new());
-    if page.after == 0 {
-        csv.write_record(HEADER)
-            .map_err(|_| Error::Internal("CSV".into()))?;
-    }
-    let (mut after, mut rows, mut next) = (page.after, 0u64, None);
-    'scan: loop {
+/// One printed person: what the CSV row and the notice show.
+struct Printed {
+    resident: residents::Resident,
+    ticket_number: String,
+    ocr: String,
+}
+
+/// The persons holding a valid ticket of the page's campaign and dose,
+/// after `page.after`, at most `page.limit`; and the next page's cursor.
+fn collect(page: &Page, code: &str) -> Result<(Vec<Printed>, Option<u64>), Error> {
+    let (mut after, mut out) = (page.after, Vec::new());
+    loop {
         let batch = cohort::scan(
             after,
             SCAN_BATCH,
@@ -103,7 +109,7 @@ pub fn print_batch(input: &str) -> Result<String, Error> {
         )
         .map_err(host)?;
         if batch.is_empty() {
-            break;
+            return Ok((out, None));
         }
         for m in batch {
             after = m.id;
@@ -113,19 +119,19 @@ pub fn print_batch(input: &str) -> Result<String, Error> {
                     && t.dose_number == Some(page.dose_number)
             });
             let Some(ticket) = ticket else { continue };
-            if rows == page.limit {
-                next = Some(rows_end(after));
-                break 'scan;
+            if out.len() as u64 == page.limit {
+                // Resume at this person: the page ended just before them.
+                return Ok((out, Some(m.id - 1)));
             }
             let number = ticket.number.clone().unwrap_or_default();
             let ocr = kiroku_rules::ticket::ocr_line(
                 ticket.ticket_type.unwrap_or(1),
                 page.dose_number,
-                &code,
+                code,
                 &number,
             )
             .ok_or_else(|| Error::Internal("a stored ticket does not fit the OCR line".into()))?;
-            let r = residents::get(
+            let resident = residents::get(
                 m.id,
                 &[
                     ResidentField::KanjiName,
@@ -136,36 +142,88 @@ pub fn print_batch(input: &str) -> Result<String, Error> {
                 ],
             )
             .map_err(host)?;
-            let dose = page.dose_number.to_string();
-            csv.write_record([
-                r.kanji_name.as_deref().unwrap_or(""),
-                r.kana_name.as_deref().unwrap_or(""),
-                r.postal_code.as_deref().unwrap_or(""),
-                r.address.as_deref().unwrap_or(""),
-                r.building.as_deref().unwrap_or(""),
-                number.as_str(),
-                dose.as_str(),
-                ocr.as_str(),
-            ])
-            .map_err(|_| Error::Internal("CSV".into()))?;
-            rows += 1;
+            out.push(Printed {
+                resident,
+                ticket_number: number,
+                ocr,
+            });
         }
+    }
+}
+
+/// The mailing vendor's CSV, a page at a time.
+pub fn print_batch(input: &str) -> Result<String, Error> {
+    let page = parse(input, MAX_PAGE)?;
+    let code = campaign_tickets::municipality_code();
+    let (printed, next) = collect(&page, &code)?;
+    let csv_error = |_| Error::Internal("writing the CSV failed".into());
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    if page.after == 0 {
+        csv.write_record(HEADER).map_err(csv_error)?;
+    }
+    let dose = page.dose_number.to_string();
+    for p in &printed {
+        let r = &p.resident;
+        csv.write_record([
+            r.kanji_name.as_deref().unwrap_or(""),
+            r.kana_name.as_deref().unwrap_or(""),
+            r.postal_code.as_deref().unwrap_or(""),
+            r.address.as_deref().unwrap_or(""),
+            r.building.as_deref().unwrap_or(""),
+            p.ticket_number.as_str(),
+            dose.as_str(),
+            p.ocr.as_str(),
+        ])
+        .map_err(csv_error)?;
     }
     let bytes = csv
         .into_inner()
-        .map_err(|_| Error::Internal("CSV".into()))?;
+        .map_err(|_| Error::Internal("writing the CSV failed".into()))?;
     Ok(json!({
         "campaign": page.campaign,
         "dose_number": page.dose_number,
-        "rows": rows,
+        "rows": printed.len(),
         "next_after": next,
         "csv": String::from_utf8_lossy(&bytes),
     })
     .to_string())
 }
 
-/// The cursor that resumes at the person whose row did not fit: the page
-/// ended just before `id`.
-fn rows_end(id: u64) -> u64 {
-    id - 1
+/// The notices as one PDF (a page per person), a batch at a time.
+pub fn print_notices(input: &str) -> Result<String, Error> {
+    use base64::Engine as _;
+    let page = parse(input, MAX_NOTICES)?;
+    let code = campaign_tickets::municipality_code();
+    let (printed, next) = collect(&page, &code)?;
+    let notices: Vec<Notice> = printed
+        .into_iter()
+        .map(|p| {
+            let r = p.resident;
+            Notice {
+                postal_code: r.postal_code.unwrap_or_default(),
+                address: r.address.unwrap_or_default(),
+                building: r.building.unwrap_or_default(),
+                name: r.kanji_name.unwrap_or_default(),
+                kana: r.kana_name.unwrap_or_default(),
+                campaign: page.campaign.clone(),
+                dose_number: page.dose_number,
+                ticket_number: p.ticket_number,
+                ocr: p.ocr,
+                municipality: code.clone(),
+            }
+        })
+        .collect();
+    let pdf = if notices.is_empty() {
+        None
+    } else {
+        Some(render(&notices).map_err(Error::Internal)?)
+    };
+    Ok(json!({
+        "campaign": page.campaign,
+        "dose_number": page.dose_number,
+        "pages": notices.len(),
+        "next_after": next,
+        "pdf_base64": pdf.map(|b| base64::engine::general_purpose::STANDARD.encode(b)),
+    })
+    .to_string())
 }
