@@ -1,6 +1,7 @@
 //! The demo: tenant 142051 (Fujisawa) with synthetic residents loaded
 //! through the real resident-sync plugin, tickets issued through the
-//! ticket-issuance plugin, and one user per role.
+//! ticket-issuance plugin, their dose histories imported as a VRS export
+//! through the dose-import plugin, and one user per role.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,7 +19,15 @@ pub const DEMO_TENANT: &str = "142051";
 /// Its name.
 pub const DEMO_TENANT_NAME: &str = "藤沢市";
 /// Plugins the demo installs, in order.
-pub const DEMO_PLUGINS: &[&str] = &["resident-sync", "ticket-issuance", "dose-entry"];
+pub const DEMO_PLUGINS: &[&str] = &[
+    "resident-sync",
+    "ticket-issuance",
+    "dose-entry",
+    "dose-import",
+    "target-extraction",
+    "history-list",
+    "statistics",
+];
 /// Roles that get a demo user each.
 pub const DEMO_ROLES: &[&str] = &["clerk", "verifier", "supervisor", "auditor", "admin"];
 /// Residents per resident-sync call while seeding (keeps each call well
@@ -133,6 +142,8 @@ async fn seed_residents(app: &App, tenant: &Arc<Tenant>, opts: &DemoOptions) -> 
         _ => bail!("plugin {name} is not ready"),
     };
     let (sync, tickets) = (plugin("resident-sync")?, plugin("ticket-issuance")?);
+    let import = plugin("dose-import")?;
+    let histories = crate::synth::dose_histories(&residents, opts.seed);
     let started = std::time::Instant::now();
     for (i, chunk) in residents.chunks(SEED_BATCH).enumerate() {
         let mut records: Vec<_> = chunk.iter().map(|r| r.add_record()).collect();
@@ -153,14 +164,28 @@ async fn seed_residents(app: &App, tenant: &Arc<Tenant>, opts: &DemoOptions) -> 
         let numbers: Vec<_> = chunk.iter().map(|r| r.address_number.clone()).collect();
         let input = serde_json::json!({ "address_numbers": numbers }).to_string();
         tenant
-            .invoke(app, &tickets, request, "issue", &input)
+            .invoke(app, &tickets, request.clone(), "issue", &input)
             .await
             .context("issuing tickets")?;
+        let first = i * SEED_BATCH;
+        let export =
+            crate::synth::to_vrs_csv(chunk, &histories[first..first + chunk.len()], DEMO_TENANT);
+        let input = serde_json::json!({ "file_base64": base64_of(export.as_bytes()) }).to_string();
+        tenant
+            .invoke(app, &import, request, "import", &input)
+            .await
+            .context("importing dose histories")?;
     }
     eprintln!(
-        "seeded {} synthetic residents with tickets in {:.1?}",
+        "seeded {} synthetic residents with tickets and {} doses in {:.1?}",
         residents.len(),
+        histories.iter().map(Vec::len).sum::<usize>(),
         started.elapsed()
     );
     Ok(())
+}
+
+fn base64_of(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }

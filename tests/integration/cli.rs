@@ -237,3 +237,95 @@ fn falls_back_to_on_demand_allocation_when_address_space_is_limited() {
         "the plugin ran and found no such ticket: {body}"
     );
 }
+
+/// The demo's token for a role, from `kiroku demo --no-serve`'s output.
+fn demo_token(out: &str, role: &str) -> String {
+    out.lines()
+        .find(|l| l.trim_start().starts_with(role))
+        .and_then(|l| l.split_whitespace().last())
+        .unwrap_or_else(|| panic!("no {role} token in {out}"))
+        .to_owned()
+}
+
+#[test]
+fn jobs_run_from_the_cli_with_a_progress_bar() {
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path().to_str().unwrap();
+    let plugins = root().join("target/wasm32-wasip2/release");
+    let policies = root().join("policies");
+    let (ok, out, err) = run_kiroku(&[
+        "demo",
+        "--data",
+        d,
+        "--no-serve",
+        "--persons",
+        "3000",
+        "--plugins",
+        plugins.to_str().unwrap(),
+        "--policies",
+        policies.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let token = demo_token(&format!("{out}{err}"), "supervisor");
+    let server = RealServer::start(data.path());
+    let url = format!("http://{}", server.addr);
+    let campaign = data.path().join("campaign.json");
+    std::fs::write(
+        &campaign,
+        r#"{"campaign": "id = \"autumn\"\ndose_number = 7\nstarts_on = \"2026-10-01\"\nmin_age = 65\nmin_doses = 6\n"}"#,
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = kiroku()
+            .args(["job", "run", "--server", &url, "--tenant", FUJISAWA])
+            .args(args)
+            .env("KIROKU_TOKEN", &token)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, out, err) = run(&[
+        "target-extraction/extract",
+        "--input",
+        campaign.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("[##############################] 100%  3000/3000"),
+        "{err}"
+    );
+    let output: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(output["issued"].as_u64().unwrap() > 0, "{output}");
+
+    // A file upload as a job: the same VRS export again adds nothing.
+    // The demo generated its residents as of today.
+    let today = kiroku::clock::Clock::today(&kiroku::clock::SystemClock);
+    let residents = kiroku::synth::residents(3000, 142_051, today);
+    let histories = kiroku::synth::dose_histories(&residents, 142_051);
+    let file = data.path().join("vrs.csv");
+    std::fs::write(
+        &file,
+        kiroku::synth::to_vrs_csv(&residents[..100], &histories[..100], FUJISAWA),
+    )
+    .unwrap();
+    let (ok, out, err) = run(&[
+        "dose-import/check",
+        "--file",
+        file.to_str().unwrap(),
+        "--option",
+        "encoding=utf-8",
+    ]);
+    assert!(ok, "{err}");
+    let output: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(output["layout"], "vrs");
+    assert_eq!(output["to_apply"], 0, "{output}");
+
+    // A refused job says why and fails.
+    let (ok, _, err) = run(&["statistics/counts", "--input", campaign.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(err.contains("403") || err.contains("failed"), "{err}");
+}
