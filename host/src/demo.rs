@@ -45,6 +45,8 @@ pub struct DemoOptions {
     pub plugins: PathBuf,
     /// Folder with `<plugin>.toml` policies.
     pub policies: PathBuf,
+    /// Whether to import the residents' synthetic dose histories.
+    pub doses: bool,
 }
 
 /// A demo user and their fresh token.
@@ -167,6 +169,9 @@ async fn seed_residents(app: &App, tenant: &Arc<Tenant>, opts: &DemoOptions) -> 
             .invoke(app, &tickets, request.clone(), "issue", &input)
             .await
             .context("issuing tickets")?;
+        if !opts.doses {
+            continue;
+        }
         let first = i * SEED_BATCH;
         let export =
             crate::synth::to_vrs_csv(chunk, &histories[first..first + chunk.len()], DEMO_TENANT);
@@ -179,7 +184,11 @@ async fn seed_residents(app: &App, tenant: &Arc<Tenant>, opts: &DemoOptions) -> 
     eprintln!(
         "seeded {} synthetic residents with tickets and {} doses in {:.1?}",
         residents.len(),
-        histories.iter().map(Vec::len).sum::<usize>(),
+        if opts.doses {
+            histories.iter().map(Vec::len).sum::<usize>()
+        } else {
+            0
+        },
         started.elapsed()
     );
     Ok(())

@@ -516,6 +516,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 seed,
                 plugins,
                 policies,
+                doses: true,
             };
             let users = kiroku::demo::prepare(&app, &opts).await?;
             println!(

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use redb::{ReadTransaction, ReadableDatabase};
+use redb::{ReadOnlyTable, ReadTransaction, ReadableDatabase};
 
 use super::commit::{Check, Op, WriteSet};
 use super::rows::{self, PersonRow};
@@ -20,7 +20,7 @@ use super::tables::{
 use super::{StoreError, TenantStore};
 use crate::audit::Event;
 use crate::clock::Entropy;
-use crate::crypto::{DataKey, IndexHash, IndexKind, SealContext};
+use crate::crypto::{DataKey, INDEX_HASH_LEN, IndexHash, IndexKind, SealContext};
 use crate::fields::{Class, FieldValues, resident, ticket};
 use crate::limits::MAX_FIELD_BYTES;
 use crate::normalize;
@@ -74,11 +74,55 @@ struct Single<T> {
     dirty: bool,
 }
 
+/// Snapshot tables, opened once per draft: opening one is a lookup in
+/// redb's table directory, which a population scan would otherwise pay
+/// several times per person. `None` inside: the table does not exist yet.
+#[derive(Default)]
+struct OpenTables {
+    persons: Lazy<u64, &'static [u8]>,
+    versions: Lazy<u64, u64>,
+    doses: Lazy<(u64, u64), &'static [u8]>,
+    tickets: Lazy<(u64, u64), &'static [u8]>,
+    unique: Lazy<[u8; INDEX_HASH_LEN], u64>,
+}
+
+/// A table not opened yet (`None`), or opened (`Some`, itself `None` when
+/// the table does not exist).
+type Lazy<K, V> = Option<Option<ReadOnlyTable<K, V>>>;
+
+fn open_cached<'s, K: redb::Key + 'static, V: redb::Value + 'static>(
+    slot: &'s mut Lazy<K, V>,
+    txn: &ReadTransaction,
+    def: redb::TableDefinition<K, V>,
+) -> DraftResult<Option<&'s ReadOnlyTable<K, V>>> {
+    if slot.is_none() {
+        *slot = Some(match txn.open_table(def) {
+            Ok(t) => Some(t),
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(e) => return Err(StoreError::from(e).into()),
+        });
+    }
+    Ok(slot.as_ref().expect("just set").as_ref())
+}
+
+/// A snapshot table through the draft's cache of open tables.
+macro_rules! table {
+    ($draft:ident . $field:ident, $def:expr) => {{
+        $draft.snapshot()?;
+        open_cached(
+            &mut $draft.tables.$field,
+            $draft.snapshot.as_ref().expect("opened above"),
+            $def,
+        )?
+    }};
+}
+
 /// See the module docs.
 pub struct Draft {
     store: Arc<TenantStore>,
     entropy: Arc<dyn Entropy>,
     snapshot: Option<ReadTransaction>,
+    tables: OpenTables,
     persons: HashMap<u64, Person>,
     doses: HashMap<u64, Items>,
     tickets: HashMap<u64, Items>,
@@ -149,6 +193,7 @@ impl Draft {
             store,
             entropy,
             snapshot: None,
+            tables: OpenTables::default(),
             persons: HashMap::new(),
             doses: HashMap::new(),
             tickets: HashMap::new(),
@@ -186,7 +231,7 @@ impl Draft {
 
     fn person(&mut self, id: u64) -> DraftResult<&mut Person> {
         if !self.persons.contains_key(&id) {
-            let row = match self.open(PERSONS)? {
+            let row = match table!(self.persons, PERSONS) {
                 Some(t) => t.get(id)?.map(|v| v.value().to_vec()),
                 None => None,
             };
@@ -195,7 +240,7 @@ impl Draft {
                     "no person {id} in this tenant"
                 )));
             };
-            let version = match self.open(PERSON_VERSIONS)? {
+            let version = match table!(self.versions, PERSON_VERSIONS) {
                 Some(t) => t.get(id)?.map(|v| v.value()),
                 None => None,
             };
@@ -253,7 +298,7 @@ impl Draft {
         if let Some(seen) = self.unique_seen.get(&key) {
             return Ok(*seen);
         }
-        let holder = match self.open(UNIQUE_INDEX)? {
+        let holder = match table!(self.unique, UNIQUE_INDEX) {
             Some(t) => t.get(key)?.map(|v| v.value()),
             None => None,
         };
@@ -439,9 +484,12 @@ impl Draft {
             _ => self.tickets.contains_key(&person),
         };
         if !loaded {
-            let def = if class == Class::Dose { DOSES } else { TICKETS };
             let mut raw = Vec::new();
-            if let Some(t) = self.open(def)? {
+            let t = match class {
+                Class::Dose => table!(self.doses, DOSES),
+                _ => table!(self.tickets, TICKETS),
+            };
+            if let Some(t) = t {
                 for entry in t.range((person, 0)..=(person, u64::MAX))? {
                     let (k, v) = entry?;
                     raw.push((k.value().1, v.value().to_vec()));
@@ -594,7 +642,7 @@ impl Draft {
     /// Up to `limit` person ids above `after`, in id order, as of the
     /// draft's snapshot (persons created by this draft are not included).
     pub fn person_ids_after(&mut self, after: u64, limit: usize) -> DraftResult<Vec<u64>> {
-        let Some(t) = self.open(PERSONS)? else {
+        let Some(t) = table!(self.persons, PERSONS) else {
             return Ok(Vec::new());
         };
         let mut out = Vec::with_capacity(limit);
@@ -613,7 +661,7 @@ impl Draft {
     /// How many persons the snapshot holds.
     pub fn person_count(&mut self) -> DraftResult<u64> {
         use redb::ReadableTableMetadata;
-        Ok(match self.open(PERSONS)? {
+        Ok(match table!(self.persons, PERSONS) {
             Some(t) => t.len()?,
             None => 0,
         })

@@ -3,6 +3,9 @@
 //! Pure code, tested natively. Problems are reported by line and field,
 //! never by value.
 
+use std::collections::HashMap;
+use std::rc::Rc;
+
 use kiroku_rules::Date;
 
 /// The VRS export layout, one dose per row.
@@ -59,25 +62,28 @@ impl Encoding {
     }
 }
 
-/// Decodes the file; a file that is not in the encoding is refused whole.
-pub fn decode(bytes: &[u8], encoding: Encoding) -> Result<String, String> {
-    let utf8 = || -> Result<String, String> {
-        let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-        String::from_utf8(body.to_vec()).map_err(|_| {
-            "the file is not valid UTF-8 (send encoding: shift_jis for a Shift_JIS file)".into()
-        })
-    };
-    let sjis = || -> Result<String, String> {
+/// Decodes the file (in place when it is UTF-8); a file that is not in
+/// the encoding is refused whole.
+pub fn decode(mut bytes: Vec<u8>, encoding: Encoding) -> Result<String, String> {
+    const NOT_UTF8: &str =
+        "the file is not valid UTF-8 (send encoding: shift_jis for a Shift_JIS file)";
+    let sjis = |bytes: &[u8]| -> Result<String, String> {
         let (text, _, had_errors) = encoding_rs::SHIFT_JIS.decode(bytes);
         if had_errors {
             return Err("the file is neither valid UTF-8 nor valid Shift_JIS".into());
         }
         Ok(text.into_owned())
     };
-    match encoding {
-        Encoding::Utf8 => utf8(),
-        Encoding::ShiftJis => sjis(),
-        Encoding::Auto => utf8().or_else(|_| sjis()),
+    if encoding == Encoding::ShiftJis {
+        return sjis(&bytes);
+    }
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        bytes.drain(..3);
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(text),
+        Err(_) if encoding == Encoding::Utf8 => Err(NOT_UTF8.into()),
+        Err(e) => sjis(e.as_bytes()),
     }
 }
 
@@ -94,12 +100,13 @@ pub enum Layout {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum PersonKey {
     /// By ticket number (preferred when given).
-    Ticket(String),
+    Ticket(Box<str>),
     /// By address number.
-    Address(String),
+    Address(Box<str>),
 }
 
-/// One dose row, checked.
+/// One dose row, checked. Values that repeat across rows (vaccine, maker,
+/// doctor, ...) are shared, so a million rows fit a plugin's memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
     /// Line in the file (the header is line 1).
@@ -111,19 +118,19 @@ pub struct Row {
     /// Vaccination date.
     pub date: Date,
     /// Vaccine kind.
-    pub vaccine: String,
+    pub vaccine: Rc<str>,
     /// Maker.
-    pub maker: String,
+    pub maker: Rc<str>,
     /// Product, if given.
-    pub product: Option<String>,
+    pub product: Option<Rc<str>>,
     /// Lot number.
-    pub lot: String,
+    pub lot: Box<str>,
     /// Amount in ml, if given.
-    pub amount: Option<String>,
+    pub amount: Option<Rc<str>>,
     /// Facility code, if given.
-    pub facility_code: Option<String>,
+    pub facility_code: Option<Rc<str>>,
     /// Doctor, if given.
-    pub doctor: Option<String>,
+    pub doctor: Option<Rc<str>>,
 }
 
 /// A problem with one row.
@@ -132,16 +139,35 @@ pub struct RowError {
     /// Line in the file.
     pub line: usize,
     /// The column (layout name).
-    pub field: String,
+    pub field: &'static str,
     /// What is wrong, without the value.
     pub reason: String,
 }
 
-fn row_error(line: usize, field: &str, reason: impl Into<String>) -> RowError {
+fn row_error(line: usize, field: &'static str, reason: impl Into<String>) -> RowError {
     RowError {
         line,
-        field: field.to_owned(),
+        field,
         reason: reason.into(),
+    }
+}
+
+/// Shares repeated values between rows.
+#[derive(Default)]
+struct Interner(HashMap<Box<str>, Rc<str>>);
+
+impl Interner {
+    fn get(&mut self, s: &str) -> Rc<str> {
+        if let Some(shared) = self.0.get(s) {
+            return shared.clone();
+        }
+        let shared: Rc<str> = Rc::from(s);
+        self.0.insert(s.into(), shared.clone());
+        shared
+    }
+
+    fn opt(&mut self, s: &str) -> Option<Rc<str>> {
+        (!s.is_empty()).then(|| self.get(s))
     }
 }
 
@@ -196,11 +222,12 @@ pub fn parse(text: &str, municipality: &str, today: Date) -> Result<(Layout, Par
         None => return Err("the file is empty".into()),
     };
     let layout = layout_of(&header)?;
-    let names: &[&str] = match layout {
+    let names: &'static [&'static str] = match layout {
         Layout::Vrs => &VRS_HEADER,
         Layout::Kiroku => &KIROKU_HEADER,
     };
     let mut parsed = Parsed::default();
+    let mut shared = Interner::default();
     for (i, record) in records.enumerate() {
         let line = i + 2;
         let record = match record {
@@ -238,8 +265,8 @@ pub fn parse(text: &str, municipality: &str, today: Date) -> Result<(Layout, Par
             continue;
         }
         let row = match layout {
-            Layout::Vrs => vrs_row(line, &fields, municipality),
-            Layout::Kiroku => kiroku_row(line, &fields),
+            Layout::Vrs => vrs_row(line, &fields, municipality, &mut shared),
+            Layout::Kiroku => kiroku_row(line, &fields, &mut shared),
         };
         match row.and_then(|r| check_common(r, today)) {
             Ok(r) => parsed.rows.push(r),
@@ -249,11 +276,12 @@ pub fn parse(text: &str, municipality: &str, today: Date) -> Result<(Layout, Par
     Ok((layout, parsed))
 }
 
-fn opt(s: &str) -> Option<String> {
-    (!s.is_empty()).then(|| s.to_owned())
-}
-
-fn vrs_row(line: usize, f: &[&str], municipality: &str) -> Result<Row, RowError> {
+fn vrs_row(
+    line: usize,
+    f: &[&str],
+    municipality: &str,
+    shared: &mut Interner,
+) -> Result<Row, RowError> {
     let [
         address,
         registered,
@@ -283,9 +311,9 @@ fn vrs_row(line: usize, f: &[&str], municipality: &str) -> Result<Row, RowError>
     let person = if !ticket.is_empty() {
         kiroku_rules::ticket::validate(ticket)
             .map_err(|e| row_error(line, "接種券番号", e.to_string()))?;
-        PersonKey::Ticket((*ticket).to_owned())
+        PersonKey::Ticket((*ticket).into())
     } else if !address.is_empty() {
-        PersonKey::Address((*address).to_owned())
+        PersonKey::Address((*address).into())
     } else {
         return Err(row_error(
             line,
@@ -298,17 +326,17 @@ fn vrs_row(line: usize, f: &[&str], municipality: &str) -> Result<Row, RowError>
         person,
         dose_number: None,
         date,
-        vaccine: VRS_VACCINE.into(),
-        maker: (*maker).to_owned(),
+        vaccine: shared.get(VRS_VACCINE),
+        maker: shared.get(maker),
         product: None,
-        lot: (*lot).to_owned(),
+        lot: (*lot).into(),
         amount: None,
         facility_code: None,
-        doctor: opt(doctor),
+        doctor: shared.opt(doctor),
     })
 }
 
-fn kiroku_row(line: usize, f: &[&str]) -> Result<Row, RowError> {
+fn kiroku_row(line: usize, f: &[&str], shared: &mut Interner) -> Result<Row, RowError> {
     let [
         address,
         ticket,
@@ -328,9 +356,9 @@ fn kiroku_row(line: usize, f: &[&str]) -> Result<Row, RowError> {
     let person = if !ticket.is_empty() {
         kiroku_rules::ticket::validate(ticket)
             .map_err(|e| row_error(line, "ticket_number", e.to_string()))?;
-        PersonKey::Ticket((*ticket).to_owned())
+        PersonKey::Ticket((*ticket).into())
     } else if !address.is_empty() {
-        PersonKey::Address((*address).to_owned())
+        PersonKey::Address((*address).into())
     } else {
         return Err(row_error(
             line,
@@ -367,13 +395,13 @@ fn kiroku_row(line: usize, f: &[&str]) -> Result<Row, RowError> {
         person,
         dose_number: Some(dose_number),
         date,
-        vaccine: (*vaccine).to_owned(),
-        maker: (*maker).to_owned(),
-        product: opt(product),
-        lot: (*lot).to_owned(),
-        amount: opt(amount),
-        facility_code: opt(facility),
-        doctor: opt(doctor),
+        vaccine: shared.get(vaccine),
+        maker: shared.get(maker),
+        product: shared.opt(product),
+        lot: (*lot).into(),
+        amount: shared.opt(amount),
+        facility_code: shared.opt(facility),
+        doctor: shared.opt(doctor),
     })
 }
 
@@ -385,7 +413,7 @@ fn check_common(row: Row, today: Date) -> Result<Row, RowError> {
     if row.date > today {
         return Err(row_error(row.line, date_field, "is in the future"));
     }
-    if row.date < Date::new(2021, 1, 1).expect("valid") && row.vaccine == VRS_VACCINE {
+    if row.date < Date::new(2021, 1, 1).expect("valid") && &*row.vaccine == VRS_VACCINE {
         return Err(row_error(
             row.line,
             date_field,
@@ -435,14 +463,14 @@ mod tests {
         let bom = [b"\xEF\xBB\xBF".as_slice(), text.as_bytes()].concat();
         let (sjis, _, _) = encoding_rs::SHIFT_JIS.encode(&text);
         for bytes in [text.as_bytes(), &bom, &sjis] {
-            let decoded = decode(bytes, Encoding::Auto).unwrap();
+            let decoded = decode(bytes.to_vec(), Encoding::Auto).unwrap();
             let (layout, parsed) = parse(&decoded, "142051", TODAY).unwrap();
             assert_eq!(layout, Layout::Vrs);
             assert_eq!(parsed.errors, vec![]);
-            assert_eq!(parsed.rows[0].maker, "ファイザー");
+            assert_eq!(&*parsed.rows[0].maker, "ファイザー");
         }
-        assert!(decode(&sjis, Encoding::Utf8).is_err());
-        assert!(decode(b"\xff\xff\xfe", Encoding::Auto).is_err());
+        assert!(decode(sjis.to_vec(), Encoding::Utf8).is_err());
+        assert!(decode(b"\xff\xff\xfe".to_vec(), Encoding::Auto).is_err());
     }
 
     #[test]
@@ -461,11 +489,7 @@ mod tests {
         ]);
         let (_, parsed) = parse(&text, "142051", TODAY).unwrap();
         assert_eq!(parsed.rows.len(), 1);
-        let got: Vec<(usize, &str)> = parsed
-            .errors
-            .iter()
-            .map(|e| (e.line, e.field.as_str()))
-            .collect();
+        let got: Vec<(usize, &str)> = parsed.errors.iter().map(|e| (e.line, e.field)).collect();
         assert_eq!(
             got,
             vec![

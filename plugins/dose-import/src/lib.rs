@@ -22,6 +22,7 @@ mod bindings {
 mod file;
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use base64::Engine as _;
 use bindings::exports::kiroku::plugin::handler::{Error, Guest, Operation};
@@ -31,6 +32,7 @@ use bindings::kiroku::records::types::Error as HostError;
 use bindings::kiroku::records::{context, residents};
 use file::{Encoding, Layout, PersonKey, Row, RowError};
 use kiroku_rules::Date;
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 /// Most row errors listed in the report (the total is always given).
@@ -71,54 +73,58 @@ fn flag(v: Option<&Value>, name: &str) -> Result<bool, Error> {
     }
 }
 
-fn parse_options(text: &str) -> Result<Options, Error> {
-    let fields = ["file_base64", "encoding", "all_or_nothing", "dry_run"];
-    let value: Value = serde_json::from_str(text).map_err(|_| invalid("the input is not JSON"))?;
-    let Value::Object(map) = value else {
-        return Err(invalid("the input must be a JSON object"));
-    };
-    if let Some(key) = map.keys().find(|k| !fields.contains(&k.as_str())) {
-        return Err(invalid(format!(
-            "unknown field {key:?} (fields: {})",
-            fields.join(", ")
-        )));
-    }
-    let file = map
-        .get("file_base64")
-        .and_then(Value::as_str)
-        .ok_or_else(|| {
-            invalid("send the file as the request body (Content-Type: text/csv), or as file_base64")
-        })?;
+/// The input as sent; the file's base64 is borrowed from the input text,
+/// not copied, so a large file fits the plugin's memory.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOptions<'a> {
+    #[serde(borrow)]
+    file_base64: Option<&'a str>,
+    encoding: Option<String>,
+    all_or_nothing: Option<Value>,
+    dry_run: Option<Value>,
+}
+
+/// Reads the options and decodes the file, then frees the input.
+fn parse_options(input: String) -> Result<Options, Error> {
+    let raw: RawOptions<'_> =
+        serde_json::from_str(&input).map_err(|e| invalid(format!("the input: {e}")))?;
+    let file = raw.file_base64.ok_or_else(|| {
+        invalid("send the file as the request body (Content-Type: text/csv), or as file_base64")
+    })?;
     let file = base64::engine::general_purpose::STANDARD
         .decode(file)
         .map_err(|_| invalid("file_base64 is not base64"))?;
-    let encoding = match map.get("encoding").and_then(Value::as_str) {
+    let encoding = match raw.encoding.as_deref() {
         None => Encoding::Auto,
         Some(name) => Encoding::parse(name)
             .ok_or_else(|| invalid("encoding must be auto, utf-8 or shift_jis"))?,
     };
-    Ok(Options {
+    let options = Options {
         file,
         encoding,
-        all_or_nothing: flag(map.get("all_or_nothing"), "all_or_nothing")?,
-        dry_run: flag(map.get("dry_run"), "dry_run")?,
-    })
+        all_or_nothing: flag(raw.all_or_nothing.as_ref(), "all_or_nothing")?,
+        dry_run: flag(raw.dry_run.as_ref(), "dry_run")?,
+    };
+    drop(input);
+    Ok(options)
 }
 
 /// A dose as the import compares it: (number, date, vaccine).
-type Known = (u32, Date, String);
+type Known = (u32, Date, Rc<str>);
 
-/// What the import found out about each row before writing.
+/// What the import found out about each row before writing: the rows to
+/// add as (person, dose number, index into the rows), and the rest.
 struct Plan {
-    add: Vec<(u64, u32, Row)>,
+    add: Vec<(u64, u32, usize)>,
     already: usize,
     errors: Vec<RowError>,
 }
 
-fn row_error(row: &Row, field: &str, reason: impl Into<String>) -> RowError {
+fn row_error(row: &Row, field: &'static str, reason: impl Into<String>) -> RowError {
     RowError {
         line: row.line,
-        field: field.to_owned(),
+        field,
         reason: reason.into(),
     }
 }
@@ -157,47 +163,49 @@ fn known_doses(person: u64) -> Result<Vec<Known>, Error> {
             Some((
                 d.dose_number?,
                 Date::parse(d.date.as_deref()?).ok()?,
-                d.vaccine.unwrap_or_default(),
+                Rc::from(d.vaccine.unwrap_or_default()),
             ))
         })
         .collect())
 }
 
-/// Matches rows to persons and decides, per row, add / skip / error.
+fn cancelled() -> Error {
+    Error::Conflict("cancelled by staff: nothing was imported".into())
+}
+
+/// Matches rows to persons and decides, per row, add / skip / error. Each
+/// person's rows are taken in date order, so dose numbers follow dates.
 fn plan(
     layout: Layout,
-    rows: Vec<Row>,
+    rows: &[Row],
     mut errors: Vec<RowError>,
     total: u64,
 ) -> Result<Plan, Error> {
-    let mut persons: HashMap<PersonKey, Result<u64, String>> = HashMap::new();
-    let mut by_person: Vec<(u64, Vec<Row>)> = Vec::new();
-    let mut slot: HashMap<u64, usize> = HashMap::new();
-    for (i, row) in rows.into_iter().enumerate() {
+    let mut persons: HashMap<&PersonKey, Result<u64, String>> = HashMap::new();
+    let mut order: Vec<(u64, usize)> = Vec::with_capacity(rows.len());
+    for (i, row) in rows.iter().enumerate() {
         if !persons.contains_key(&row.person) {
-            persons.insert(row.person.clone(), find_person(&row.person)?);
+            persons.insert(&row.person, find_person(&row.person)?);
         }
         match &persons[&row.person] {
-            Ok(id) => {
-                let k = *slot.entry(*id).or_insert_with(|| {
-                    by_person.push((*id, Vec::new()));
-                    by_person.len() - 1
-                });
-                by_person[k].1.push(row);
-            }
-            Err(reason) => errors.push(row_error(&row, person_field(&row, layout), reason.clone())),
+            Ok(id) => order.push((*id, i)),
+            Err(reason) => errors.push(row_error(row, person_field(row, layout), reason.clone())),
         }
         if (i + 1) % PROGRESS_EVERY == 0 && jobs::progress(i as u64 + 1, total) {
-            return Err(Error::Conflict(
-                "cancelled by staff: nothing was imported".into(),
-            ));
+            return Err(cancelled());
         }
     }
-    let (mut add, mut already) = (Vec::new(), 0);
-    for (person, mut rows) in by_person {
+    drop(persons);
+    order.sort_by_key(|&(person, i)| (person, rows[i].date, rows[i].line));
+    let (mut add, mut already) = (Vec::with_capacity(order.len()), 0);
+    let mut k = 0;
+    while k < order.len() {
+        let person = order[k].0;
         let mut known = known_doses(person)?;
-        rows.sort_by_key(|r| (r.date, r.line));
-        for row in rows {
+        while k < order.len() && order[k].0 == person {
+            let i = order[k].1;
+            k += 1;
+            let row = &rows[i];
             if known
                 .iter()
                 .any(|(_, d, v)| *d == row.date && *v == row.vaccine)
@@ -210,7 +218,7 @@ fn plan(
                 Some(n) => {
                     if same_vaccine.clone().any(|(k, _, _)| *k == n) {
                         errors.push(row_error(
-                            &row,
+                            row,
                             "dose_number",
                             "the person already has this dose on another date",
                         ));
@@ -221,7 +229,7 @@ fn plan(
                 None => {
                     if same_vaccine.clone().any(|(_, d, _)| *d > row.date) {
                         errors.push(row_error(
-                            &row,
+                            row,
                             "接種日",
                             "a later dose is already recorded, so this dose's number cannot be inferred",
                         ));
@@ -231,7 +239,7 @@ fn plan(
                 }
             };
             known.push((number, row.date, row.vaccine.clone()));
-            add.push((person, number, row));
+            add.push((person, number, i));
         }
     }
     errors.sort_by_key(|e| e.line);
@@ -242,38 +250,42 @@ fn plan(
     })
 }
 
-fn import(input: &str, write: bool) -> Result<String, Error> {
+fn import(input: String, write: bool) -> Result<String, Error> {
     let options = parse_options(input)?;
-    let text = file::decode(&options.file, options.encoding).map_err(invalid)?;
+    let (all_or_nothing, dry_run) = (options.all_or_nothing, options.dry_run);
+    let text = file::decode(options.file, options.encoding).map_err(invalid)?;
     let today = Date::parse(&context::today()).map_err(|_| Error::Internal("today".into()))?;
     let code = campaign_tickets::municipality_code();
     let (layout, parsed) = file::parse(&text, &code, today).map_err(invalid)?;
+    drop(text);
     let rows = parsed.rows.len() + parsed.errors.len();
     let total = (rows * 2) as u64;
-    let plan = plan(layout, parsed.rows, parsed.errors, total)?;
-    let blocked = options.all_or_nothing && !plan.errors.is_empty();
-    let apply = write && !options.dry_run && !blocked;
+    let plan = plan(layout, &parsed.rows, parsed.errors, total)?;
+    let blocked = all_or_nothing && !plan.errors.is_empty();
+    let apply = write && !dry_run && !blocked;
     let mut applied = 0usize;
     if apply {
-        for (i, (person, number, row)) in plan.add.iter().enumerate() {
+        let text = |v: &Option<Rc<str>>| v.as_deref().map(str::to_owned);
+        for (i, &(person, number, at)) in plan.add.iter().enumerate() {
+            let row = &parsed.rows[at];
             let dose = Dose {
                 id: 0,
-                dose_number: Some(*number),
+                dose_number: Some(number),
                 date: Some(row.date.to_string()),
-                vaccine: Some(row.vaccine.clone()),
-                maker: Some(row.maker.clone()),
-                product: row.product.clone(),
-                lot: Some(row.lot.clone()),
-                amount: row.amount.clone(),
-                facility_code: row.facility_code.clone(),
-                doctor: row.doctor.clone(),
+                vaccine: Some(row.vaccine.to_string()),
+                maker: Some(row.maker.to_string()),
+                product: text(&row.product),
+                lot: Some(row.lot.to_string()),
+                amount: text(&row.amount),
+                facility_code: text(&row.facility_code),
+                doctor: text(&row.doctor),
                 override_reason: None,
                 entered_by: None,
                 entered_at: None,
                 verified_by: None,
                 verified_at: None,
             };
-            doses::add(*person, &dose).map_err(|e| match e {
+            doses::add(person, &dose).map_err(|e| match e {
                 HostError::Invalid(m) => invalid(format!("line {}: {m}", row.line)),
                 other => host(other),
             })?;
@@ -300,8 +312,8 @@ fn import(input: &str, write: bool) -> Result<String, Error> {
         "already_recorded": plan.already,
         "error_rows": plan.errors.len(),
         "errors": listed,
-        "all_or_nothing": options.all_or_nothing,
-        "dry_run": !write || options.dry_run,
+        "all_or_nothing": all_or_nothing,
+        "dry_run": !write || dry_run,
         "nothing_applied_because_of_errors": blocked,
     })
     .to_string())
@@ -327,8 +339,8 @@ impl Guest for DoseImport {
 
     fn handle(operation: String, input: String) -> Result<String, Error> {
         match operation.as_str() {
-            "import" => import(&input, true),
-            "check" => import(&input, false),
+            "import" => import(input, true),
+            "check" => import(input, false),
             other => Err(Error::UnknownOperation(format!(
                 "dose-import has no operation {other}"
             ))),
