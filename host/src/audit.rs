@@ -61,6 +61,47 @@ pub struct Event {
     pub outcome: Outcome,
     /// Host-written explanation for denials and errors; never personal values.
     pub reason: Option<String>,
+    /// Every person a population scan returned, in id order (empty for
+    /// other events): one event per scan call instead of one per person,
+    /// and each person is still found by "who looked at this person".
+    pub subjects: Vec<u64>,
+}
+
+/// The layout of events written before `subjects` existed.
+#[derive(Deserialize)]
+struct EventV1 {
+    seq: u64,
+    time_ms: i64,
+    request_id: String,
+    actor: String,
+    plugin: Option<String>,
+    digest: Option<String>,
+    action: String,
+    subject: Option<u64>,
+    fields: Vec<String>,
+    outcome: Outcome,
+    reason: Option<String>,
+}
+
+/// Decodes a stored event body, in the current layout or the first one.
+pub fn decode_event(body: &[u8]) -> Result<Event, postcard::Error> {
+    postcard::from_bytes::<Event>(body).or_else(|_| {
+        let v1: EventV1 = postcard::from_bytes(body)?;
+        Ok(Event {
+            seq: v1.seq,
+            time_ms: v1.time_ms,
+            request_id: v1.request_id,
+            actor: v1.actor,
+            plugin: v1.plugin,
+            digest: v1.digest,
+            action: v1.action,
+            subject: v1.subject,
+            fields: v1.fields,
+            outcome: v1.outcome,
+            reason: v1.reason,
+            subjects: Vec::new(),
+        })
+    })
 }
 
 impl Event {
@@ -84,6 +125,7 @@ impl Event {
             fields: Vec::new(),
             outcome,
             reason: None,
+            subjects: Vec::new(),
         }
     }
 
@@ -165,8 +207,8 @@ pub fn append(
         let mac = keys.audit_mac(&head.mac, &value);
         value.extend_from_slice(&mac);
         audit.insert(event.seq, value.as_slice())?;
-        if let Some(subject) = event.subject {
-            by_subject.insert((subject, event.seq), ())?;
+        for subject in event.subject.iter().chain(&event.subjects) {
+            by_subject.insert((*subject, event.seq), ())?;
         }
         head = Head {
             seq: event.seq,
@@ -224,7 +266,8 @@ impl Batch {
         self.ends.push(self.bytes.len());
     }
 
-    /// Checks every MAC and place; returns how many events have a subject.
+    /// Checks every MAC and place; returns how many subject-index entries
+    /// the events need.
     fn check(&self, keys: &TenantKeys) -> Result<u64, ChainBreak> {
         let mut with_subject = 0;
         let mut prev = self.prev;
@@ -246,8 +289,11 @@ impl Batch {
                     "the event does not match its chain MAC: it was altered, or events before it were removed or reordered",
                 ));
             }
-            match postcard::from_bytes::<Event>(body) {
-                Ok(event) if event.seq == seq => with_subject += u64::from(event.subject.is_some()),
+            match decode_event(body) {
+                Ok(event) if event.seq == seq => {
+                    with_subject +=
+                        u64::from(event.subject.is_some()) + event.subjects.len() as u64;
+                }
                 Ok(_) => return Err(broken("the event is stored out of its place (reordered)")),
                 Err(_) => return Err(broken("the event does not decode (altered)")),
             }
@@ -391,7 +437,7 @@ pub fn verify(db: &impl ReadableDatabase, keys: &TenantKeys) -> StoreResult<Veri
 }
 
 /// The last check of an intact chain: the subject index has one entry per
-/// event with a subject (it is outside the MAC chain, so check it against it).
+/// event subject (it is outside the MAC chain, so check it against it).
 fn subject_index_matches(
     txn: &redb::ReadTransaction,
     with_subject: u64,
@@ -457,10 +503,12 @@ pub fn query(db: &impl ReadableDatabase, q: &Query) -> StoreResult<Vec<Event>> {
             continue;
         };
         let value = value.value();
-        let event: Event = postcard::from_bytes(&value[..value.len().saturating_sub(MAC_LEN)])?;
+        let event = decode_event(&value[..value.len().saturating_sub(MAC_LEN)])?;
         let outside = q.from_ms.is_some_and(|from| event.time_ms < from)
             || q.to_ms.is_some_and(|to| event.time_ms >= to)
-            || q.subject.is_some_and(|s| event.subject != Some(s))
+            || q.subject.is_some_and(|s| {
+                event.subject != Some(s) && event.subjects.binary_search(&s).is_err()
+            })
             || q.actor.as_ref().is_some_and(|a| &event.actor != a);
         if !outside {
             out.push(event);

@@ -474,11 +474,13 @@ async fn a_cancelled_job_applies_nothing() {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let events = host.audit();
     assert!(
-        host.audit()
+        events
             .iter()
-            .any(|e| e.action.starts_with("job.cancel"))
+            .any(|e| e.action == "job.start slow-job/run" && e.request_id == id)
     );
+    assert!(events.iter().any(|e| e.action.starts_with("job.cancel")));
 }
 
 /// Runs a command-line tool the xtask installs; its stdout.

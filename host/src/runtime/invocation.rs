@@ -80,7 +80,9 @@ const WRITE_ACTIONS: &[&str] = &[
 
 /// Audit events of one invocation. Reads merge into one event per
 /// (action, subject, outcome), so a plugin reading a person's fields in
-/// several calls makes one event; each successful write is its own event.
+/// several calls makes one event; each successful write, and each
+/// population scan call (one event naming every person it returned), is
+/// its own event.
 #[derive(Debug, Default)]
 pub struct EventLog {
     events: Vec<Event>,
@@ -91,7 +93,9 @@ impl EventLog {
     /// Records an access, merging field names into an earlier event of the
     /// same action, subject and outcome.
     pub fn record(&mut self, event: Event) {
-        if event.outcome == Outcome::Ok && WRITE_ACTIONS.contains(&event.action.as_str()) {
+        let bulk = !event.subjects.is_empty();
+        if bulk || (event.outcome == Outcome::Ok && WRITE_ACTIONS.contains(&event.action.as_str()))
+        {
             self.events.push(event);
             return;
         }

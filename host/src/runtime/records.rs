@@ -589,7 +589,7 @@ impl cohort::Host for Invocation {
         };
         let names = cohort_field_names(parts);
         let mut members = Vec::with_capacity(ids.len());
-        for id in ids {
+        for &id in &ids {
             let member = (|| -> Result<cohort::Member, DraftError> {
                 let resident = scope.draft.resident(id)?.project(&resident_fields);
                 let doses = if dose_fields.is_empty() {
@@ -616,14 +616,16 @@ impl cohort::Host for Invocation {
                 })
             })();
             match member {
-                Ok(m) => {
-                    // One read event per person, so "who looked at whom" stays complete.
-                    let event = scope.event(action, Some(id), names.clone(), Outcome::Ok);
-                    scope.events.record(event);
-                    members.push(m);
-                }
+                Ok(m) => members.push(m),
                 Err(e) => return scope.finish(action, Some(id), Interface::Cohort, &[], Err(e)),
             }
+        }
+        // One read event for the call, naming every person returned: "who
+        // looked at whom" stays complete without an event per person.
+        if !ids.is_empty() {
+            let mut event = scope.event(action, None, names, Outcome::Ok);
+            event.subjects = ids;
+            scope.events.record(event);
         }
         Ok(Ok(members))
     }

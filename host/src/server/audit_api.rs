@@ -120,6 +120,7 @@ fn event_json(e: &Event) -> serde_json::Value {
         "digest": e.digest,
         "action": e.action,
         "subject": e.subject,
+        "subjects": e.subjects,
         "fields": e.fields,
         "outcome": e.outcome.as_str(),
         "reason": e.reason,

@@ -51,6 +51,15 @@ where
     let input = read_plugin_input(req, MAX_JOB_BODY_BYTES)
         .await?
         .to_string();
+    // The start is on record at once; the run's own events follow at its end.
+    let started = Event::new(
+        ctx.now_ms,
+        &ctx.request_id,
+        &resolved.user.name,
+        format!("job.start {}", resolved.what),
+        Outcome::Ok,
+    );
+    ctx.record(vec![started]).await?;
     let job = app.jobs.start(
         &ctx.request_id,
         &tenant_code,
