@@ -81,6 +81,30 @@ async fn preview_counts_the_targets_and_extract_tickets_each_once() {
             .any(|e| e.action == "campaign-tickets.issue"),
         "a dry run issues nothing"
     );
+    // The walk is on record: one event per scan call naming every person
+    // read, and "who looked at this person" finds it; the chain verifies.
+    let person = preview["sample"][0]["person_id"].as_u64().unwrap();
+    let store = host.store();
+    let query = kiroku::audit::Query {
+        subject: Some(person),
+        limit: usize::MAX,
+        ..Default::default()
+    };
+    let about = kiroku::audit::query(store.db().as_ref(), &query).unwrap();
+    let scan = about
+        .iter()
+        .find(|e| e.action == "cohort.scan")
+        .expect("the scan that read the person");
+    assert!(scan.subjects.contains(&person) && scan.subjects.len() == 400);
+    assert!(scan.fields.contains(&"residents.birth-date".to_owned()));
+    assert!(
+        !scan.fields.iter().any(|f| f.contains("name")),
+        "no name was read"
+    );
+    match kiroku::audit::verify(store.db().as_ref(), store.keys()).unwrap() {
+        kiroku::audit::Verified::Intact(n) => assert!(n > 0),
+        broken => panic!("{broken:?}"),
+    }
 
     let (status, extracted) = host
         .call(
