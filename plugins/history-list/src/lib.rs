@@ -97,8 +97,10 @@ fn dose_facts(d: &bindings::kiroku::records::doses::Dose) -> DoseFacts {
     }
 }
 
-/// Walks persons after `q.after` until `limit` match; returns them and the
-/// cursor of the next page (none at the end).
+/// Walks persons after `q.after` until `limit` match or `q.max_scan()`
+/// persons were read; returns them and the cursor of the next page (none
+/// at the end). A page cut short by the scan budget has fewer rows than
+/// the limit but a cursor: the search goes on from there.
 fn find(q: &Checked, limit: u32) -> Result<(Vec<Found>, Option<u64>), Error> {
     let resident_fields: &[ResidentField] = if q.filters_age() {
         &[ResidentField::BirthDate]
@@ -124,8 +126,13 @@ fn find(q: &Checked, limit: u32) -> Result<(Vec<Found>, Option<u64>), Error> {
     };
     let mut found = Vec::new();
     let mut after = q.query.after;
-    let mut batch_size = (limit * 2).clamp(FIRST_SCAN, MAX_SCAN);
+    let mut batch_size = (limit * 2).clamp(FIRST_SCAN, MAX_SCAN).min(q.max_scan());
+    let mut scanned = 0u32;
     loop {
+        if scanned >= q.max_scan() {
+            return Ok((found, Some(after)));
+        }
+        batch_size = batch_size.min(q.max_scan() - scanned);
         let batch = cohort::scan(
             after,
             batch_size,
@@ -138,6 +145,7 @@ fn find(q: &Checked, limit: u32) -> Result<(Vec<Found>, Option<u64>), Error> {
         if batch.is_empty() {
             return Ok((found, None));
         }
+        scanned += batch.len() as u32;
         for m in batch {
             after = m.id;
             let birth = m

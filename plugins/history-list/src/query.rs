@@ -35,7 +35,14 @@ pub struct Query {
     pub after: u64,
     /// Persons per page.
     pub limit: Option<u32>,
+    /// Most persons read for one page (default and most
+    /// [`MAX_SCAN_PER_PAGE`]): a rare condition then answers a short page
+    /// with a cursor quickly instead of walking the whole town at once.
+    pub max_scan: Option<u32>,
 }
+
+/// See [`Query::max_scan`].
+pub const MAX_SCAN_PER_PAGE: u32 = 20_000;
 
 /// Whether persons ticketed for a campaign's dose have had it.
 #[derive(Debug, Clone, Deserialize)]
@@ -99,6 +106,12 @@ impl Checked {
         {
             return Err("age_from is above age_to".into());
         }
+        if query
+            .max_scan
+            .is_some_and(|n| n == 0 || n > MAX_SCAN_PER_PAGE)
+        {
+            return Err(format!("max_scan must be 1-{MAX_SCAN_PER_PAGE}"));
+        }
         if let Some(c) = &query.campaign
             && !["done", "not-done"].contains(&c.status.as_str())
         {
@@ -110,6 +123,11 @@ impl Checked {
             date_to,
             age_on,
         })
+    }
+
+    /// Most persons read for one page.
+    pub fn max_scan(&self) -> u32 {
+        self.query.max_scan.unwrap_or(MAX_SCAN_PER_PAGE)
     }
 
     /// Whether any condition is on doses (so only matching doses are shown).
