@@ -47,6 +47,20 @@ fn expected_targets(host: &TestHost) -> Vec<usize> {
         .collect()
 }
 
+/// Runs the booster campaign's extraction as the supervisor.
+async fn extract_booster(host: &TestHost) -> Value {
+    let (status, extracted) = host
+        .call(
+            "supervisor",
+            "target-extraction",
+            "extract",
+            json!({"campaign": booster()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{extracted}");
+    extracted
+}
+
 fn message(body: &Value) -> &str {
     body["error"]["message"]
         .as_str()
@@ -106,15 +120,7 @@ async fn preview_counts_the_targets_and_extract_tickets_each_once() {
         broken => panic!("{broken:?}"),
     }
 
-    let (status, extracted) = host
-        .call(
-            "supervisor",
-            "target-extraction",
-            "extract",
-            json!({"campaign": booster()}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{extracted}");
+    let extracted = extract_booster(&host).await;
     assert_eq!(extracted["issued"], expected.len());
     let issued: Vec<_> = host
         .audit()
@@ -204,15 +210,7 @@ async fn bad_campaigns_are_refused_and_clerks_cannot_extract() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_print_batch_has_ocr_lines_and_never_a_my_number() {
     let host = host(300).await;
-    let (status, extracted) = host
-        .call(
-            "supervisor",
-            "target-extraction",
-            "extract",
-            json!({"campaign": booster()}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{extracted}");
+    let extracted = extract_booster(&host).await;
     let issued = extracted["issued"].as_u64().unwrap();
 
     // Page through the batch, 7 rows at a time.
@@ -520,15 +518,7 @@ fn tool(program: &str, args: &[&str]) -> String {
 async fn notices_print_japanese_text_and_a_qr_code_of_the_ocr_line() {
     use base64::Engine as _;
     let host = host(150).await;
-    let (status, extracted) = host
-        .call(
-            "supervisor",
-            "target-extraction",
-            "extract",
-            json!({"campaign": booster()}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{extracted}");
+    let extracted = extract_booster(&host).await;
     let page = json!({"campaign": "covid-2026-spring", "dose_number": 8, "limit": 3});
     let (status, csv) = host
         .call(

@@ -73,6 +73,24 @@ impl Invocation {
         scope.finish(action, subject, iface, &fields, result)
     }
 
+    /// A read of a person's records of one class (tickets, doses), each
+    /// projected to `fields`, within the row limit.
+    fn list_for_person<T>(
+        &mut self,
+        iface: Interface,
+        action: &str,
+        person: u64,
+        fields: &[usize],
+        load: impl FnOnce(&mut Scope, &[usize]) -> Result<Vec<T>, DraftError>,
+    ) -> HostResult<Vec<T>> {
+        let scope = self.enter()?;
+        if let Err(e) = scope.check_fields(iface, Access::Read, action, Some(person), fields) {
+            return Ok(Err(e));
+        }
+        let result = load(scope, fields).and_then(|rows| within_rows(scope, rows));
+        scope.finish(action, Some(person), iface, fields, result)
+    }
+
     /// A lookup by an identifier; the subject is the person found.
     fn search(
         &mut self,
@@ -219,26 +237,19 @@ impl tickets::Host for Invocation {
         fields: Vec<tickets::TicketField>,
     ) -> HostResult<Vec<tickets::Ticket>> {
         let fields = indexes(&fields, |f| f as usize);
-        let action = "tickets.for-person";
-        let scope = self.enter()?;
-        if let Err(e) = scope.check_fields(
+        self.list_for_person(
             Interface::Tickets,
-            Access::Read,
-            action,
-            Some(person),
+            "tickets.for-person",
+            person,
             &fields,
-        ) {
-            return Ok(Err(e));
-        }
-        let result = scope.draft.tickets(person).and_then(|t| {
-            within_rows(
-                scope,
-                t.into_values()
-                    .map(|v| tickets::Ticket::from_values(v.project(&fields)))
-                    .collect(),
-            )
-        });
-        scope.finish(action, Some(person), Interface::Tickets, &fields, result)
+            |s, f| {
+                Ok(s.draft
+                    .tickets(person)?
+                    .into_values()
+                    .map(|v| tickets::Ticket::from_values(v.project(f)))
+                    .collect())
+            },
+        )
     }
 
     fn issue(&mut self, person: PersonId, number: String, issued_on: String) -> HostResult<()> {
@@ -264,26 +275,19 @@ impl doses::Host for Invocation {
         fields: Vec<doses::DoseField>,
     ) -> HostResult<Vec<doses::Dose>> {
         let fields = indexes(&fields, |f| f as usize);
-        let action = "doses.for-person";
-        let scope = self.enter()?;
-        if let Err(e) = scope.check_fields(
+        self.list_for_person(
             Interface::Doses,
-            Access::Read,
-            action,
-            Some(person),
+            "doses.for-person",
+            person,
             &fields,
-        ) {
-            return Ok(Err(e));
-        }
-        let result = scope.draft.doses(person).and_then(|d| {
-            within_rows(
-                scope,
-                d.into_iter()
-                    .map(|(id, v)| dose_from_values(id, v.project(&fields)))
-                    .collect(),
-            )
-        });
-        scope.finish(action, Some(person), Interface::Doses, &fields, result)
+            |s, f| {
+                Ok(s.draft
+                    .doses(person)?
+                    .into_iter()
+                    .map(|(id, v)| dose_from_values(id, v.project(f)))
+                    .collect())
+            },
+        )
     }
 
     fn add(&mut self, person: PersonId, new: doses::Dose) -> HostResult<doses::DoseId> {
@@ -434,30 +438,18 @@ impl campaign_tickets::Host for Invocation {
     ) -> HostResult<Vec<campaign_tickets::CampaignTicket>> {
         let fields = indexes(&fields, |f| f as usize);
         let action = "campaign-tickets.for-person";
-        let scope = self.enter()?;
-        if let Err(e) = scope.check_fields(
+        self.list_for_person(
             Interface::CampaignTickets,
-            Access::Read,
             action,
-            Some(person),
+            person,
             &fields,
-        ) {
-            return Ok(Err(e));
-        }
-        let result = scope.draft.tickets(person).and_then(|t| {
-            within_rows(
-                scope,
-                t.into_values()
-                    .map(|v| campaign_ticket_from_values(v.project(&fields)))
-                    .collect(),
-            )
-        });
-        scope.finish(
-            action,
-            Some(person),
-            Interface::CampaignTickets,
-            &fields,
-            result,
+            |s, f| {
+                Ok(s.draft
+                    .tickets(person)?
+                    .into_values()
+                    .map(|v| campaign_ticket_from_values(v.project(f)))
+                    .collect())
+            },
         )
     }
 

@@ -17,7 +17,6 @@ use crate::app::App;
 use crate::audit::{Event, Outcome};
 use crate::jobs::{Job, JobState};
 use crate::limits::{MAX_JOB_BODY_BYTES, MAX_RUNNING_JOBS};
-use crate::runtime::RequestInfo;
 
 /// `POST /v1/{tenant}/jobs/{plugin}/{operation}`: starts the operation as
 /// a job whose id is the request id; answers 202 at once.
@@ -66,14 +65,7 @@ where
         &resolved.user.name,
         &resolved.what,
     );
-    let request = Arc::new(RequestInfo {
-        actor: resolved.user.name.clone(),
-        request_id: ctx.request_id.clone(),
-        now_ms: ctx.now_ms,
-        today: app.runtime.clock().today(),
-        replay_guard: resolved.replay_guard,
-        job: Some(job.progress.clone()),
-    });
+    let request = resolved.request(app, &ctx, Some(job.progress.clone()));
     let (runtime, tenant, plugin) = (app.runtime.clone(), ctx.tenant.clone(), resolved.plugin);
     let operation = operation.to_owned();
     let running = job.clone();

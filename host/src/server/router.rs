@@ -260,6 +260,25 @@ pub(super) async fn resolve<B>(
     })
 }
 
+impl Resolved {
+    /// What the invocation serves: this caller, this request, maybe a job.
+    pub(super) fn request(
+        &self,
+        app: &App,
+        ctx: &Ctx,
+        job: Option<Arc<crate::jobs::Progress>>,
+    ) -> Arc<RequestInfo> {
+        Arc::new(RequestInfo {
+            actor: self.user.name.clone(),
+            request_id: ctx.request_id.clone(),
+            now_ms: ctx.now_ms,
+            today: app.runtime.clock().today(),
+            replay_guard: self.replay_guard.clone(),
+            job,
+        })
+    }
+}
+
 async fn invoke<B>(
     app: &App,
     ctx: Ctx,
@@ -273,14 +292,7 @@ where
 {
     let resolved = resolve(&ctx, &req, plugin, operation).await?;
     let body = read_plugin_input(req, MAX_REQUEST_BODY_BYTES).await?;
-    let request = Arc::new(RequestInfo {
-        actor: resolved.user.name.clone(),
-        request_id: ctx.request_id.clone(),
-        now_ms: ctx.now_ms,
-        today: app.runtime.clock().today(),
-        replay_guard: resolved.replay_guard,
-        job: None,
-    });
+    let request = resolved.request(app, &ctx, None);
     let output = ctx
         .tenant
         .invoke(app, &resolved.plugin, request, operation, &body.to_string())

@@ -276,6 +276,29 @@ pub fn parse(text: &str, municipality: &str, today: Date) -> Result<(Layout, Par
     Ok((layout, parsed))
 }
 
+/// Whom a row is for: the ticket number (checked) when given, else the
+/// address number; `ticket_field` names the ticket column in the layout.
+fn person_key(
+    line: usize,
+    ticket: &str,
+    address: &str,
+    ticket_field: &'static str,
+) -> Result<PersonKey, RowError> {
+    if !ticket.is_empty() {
+        kiroku_rules::ticket::validate(ticket)
+            .map_err(|e| row_error(line, ticket_field, e.to_string()))?;
+        Ok(PersonKey::Ticket(ticket.into()))
+    } else if !address.is_empty() {
+        Ok(PersonKey::Address(address.into()))
+    } else {
+        Err(row_error(
+            line,
+            ticket_field,
+            "give a ticket number or an address number",
+        ))
+    }
+}
+
 fn vrs_row(
     line: usize,
     f: &[&str],
@@ -308,19 +331,7 @@ fn vrs_row(
             "is not this municipality's code (another municipality's record)",
         ));
     }
-    let person = if !ticket.is_empty() {
-        kiroku_rules::ticket::validate(ticket)
-            .map_err(|e| row_error(line, "接種券番号", e.to_string()))?;
-        PersonKey::Ticket((*ticket).into())
-    } else if !address.is_empty() {
-        PersonKey::Address((*address).into())
-    } else {
-        return Err(row_error(
-            line,
-            "接種券番号",
-            "give a ticket number or an address number",
-        ));
-    };
+    let person = person_key(line, ticket, address, "接種券番号")?;
     Ok(Row {
         line,
         person,
@@ -353,19 +364,7 @@ fn kiroku_row(line: usize, f: &[&str], shared: &mut Interner) -> Result<Row, Row
     else {
         unreachable!("column count checked")
     };
-    let person = if !ticket.is_empty() {
-        kiroku_rules::ticket::validate(ticket)
-            .map_err(|e| row_error(line, "ticket_number", e.to_string()))?;
-        PersonKey::Ticket((*ticket).into())
-    } else if !address.is_empty() {
-        PersonKey::Address((*address).into())
-    } else {
-        return Err(row_error(
-            line,
-            "ticket_number",
-            "give a ticket number or an address number",
-        ));
-    };
+    let person = person_key(line, ticket, address, "ticket_number")?;
     let dose_number = dose
         .parse::<u32>()
         .ok()
