@@ -518,7 +518,7 @@ fn tool(program: &str, args: &[&str]) -> String {
 async fn notices_print_japanese_text_and_a_qr_code_of_the_ocr_line() {
     use base64::Engine as _;
     let host = host(150).await;
-    let extracted = extract_booster(&host).await;
+    extract_booster(&host).await;
     let page = json!({"campaign": "covid-2026-spring", "dose_number": 8, "limit": 3});
     let (status, csv) = host
         .call(
