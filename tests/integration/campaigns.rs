@@ -61,6 +61,13 @@ async fn extract_booster(host: &TestHost) -> Value {
     extracted
 }
 
+/// A clerk reissues a ticket with a reason.
+async fn reissue(host: &TestHost, ticket: &str, reason: &str) -> (StatusCode, Value) {
+    let input = json!({"ticket_number": ticket, "reason": reason});
+    host.call("clerk", "ticket-issuance", "reissue", input)
+        .await
+}
+
 fn message(body: &Value) -> &str {
     body["error"]["message"]
         .as_str()
@@ -292,25 +299,11 @@ async fn a_reissued_ticket_voids_the_lost_one() {
     let (r, person) = host.resident_in_town().await;
     let old = host.ticket_of(&r).await;
 
-    let (status, body) = host
-        .call(
-            "clerk",
-            "ticket-issuance",
-            "reissue",
-            json!({"ticket_number": old, "reason": "because"}),
-        )
-        .await;
+    let (status, body) = reissue(&host, &old, "because").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(message(&body).contains("reason must be one of"));
 
-    let (status, body) = host
-        .call(
-            "clerk",
-            "ticket-issuance",
-            "reissue",
-            json!({"ticket_number": old, "reason": "lost"}),
-        )
-        .await;
+    let (status, body) = reissue(&host, &old, "lost").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let new = body["ticket"]["ticket_number"].as_str().unwrap().to_owned();
     assert_ne!(new, old);
@@ -342,14 +335,7 @@ async fn a_reissued_ticket_voids_the_lost_one() {
     assert_eq!(status, StatusCode::OK, "{body}");
 
     // It cannot be voided twice; the void is audited with its subject.
-    let (status, body) = host
-        .call(
-            "clerk",
-            "ticket-issuance",
-            "reissue",
-            json!({"ticket_number": old, "reason": "lost"}),
-        )
-        .await;
+    let (status, body) = reissue(&host, &old, "lost").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let voids: Vec<_> = host
         .audit()
