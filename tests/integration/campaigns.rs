@@ -569,3 +569,55 @@ async fn notices_print_japanese_text_and_a_qr_code_of_the_ocr_line() {
         assert!(!text.contains(&r.my_number));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_population_scan_reads_only_what_the_policy_grants() {
+    // Without the doses grant, a campaign that counts doses is refused, and
+    // the refusal is on record.
+    let shipped = policy("target-extraction");
+    let no_doses = shipped.replace("[grants.doses]\nread = [\"date\", \"vaccine\"]\n", "");
+    assert_ne!(no_doses, shipped);
+    let host = TestHost::new()
+        .plugin_with_policy("target-extraction", &no_doses)
+        .residents(20)
+        .user("supervisor", "supervisor")
+        .start()
+        .await;
+    let (status, body) = host
+        .call(
+            "supervisor",
+            "target-extraction",
+            "preview",
+            json!({"campaign": booster()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(message(&body).contains("doses"), "{body}");
+    let denied: Vec<_> = host
+        .audit()
+        .into_iter()
+        .filter(|e| e.action == "cohort.scan" && e.outcome == kiroku::audit::Outcome::Deny)
+        .collect();
+    assert_eq!(denied.len(), 1);
+    assert!(denied[0].fields.contains(&"date".to_owned()), "{denied:?}");
+
+    // Without the population grant the component is refused at install.
+    let no_cohort = shipped.replace("[grants.cohort]\nsearch = [\"population\"]\n", "");
+    assert_ne!(no_cohort, shipped);
+    let runtime = kiroku::runtime::Runtime::new(
+        std::sync::Arc::new(kiroku::clock::SystemClock),
+        std::sync::Arc::new(kiroku::clock::OsEntropy),
+    )
+    .unwrap();
+    let policy = kiroku::policy::Policy::parse(&no_cohort).unwrap();
+    let refused = runtime
+        .load(
+            &component("target-extraction"),
+            std::sync::Arc::new(policy),
+            None,
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("kiroku:health/cohort@0.1.0"), "{refused}");
+}
