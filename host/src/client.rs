@@ -76,6 +76,63 @@ impl JobClient {
         Ok(value)
     }
 
+    /// Invokes `plugin/operation` and waits for its answer.
+    pub async fn invoke(&self, what: &str, input: &Value) -> anyhow::Result<Value> {
+        let body = serde_json::to_vec(input)?;
+        self.send(Method::POST, what, "application/json", body)
+            .await
+    }
+
+    /// Writes a campaign's whole print batch into `out`: the mailing
+    /// vendor's CSV (`batch.csv`) and the notices, `notices-0001.pdf` ...
+    /// (`per_pdf` pages each). Returns (rows, PDF files).
+    pub async fn print_batch(
+        &self,
+        campaign: &str,
+        dose_number: u32,
+        per_pdf: u32,
+        out: &std::path::Path,
+    ) -> anyhow::Result<(u64, u64)> {
+        use base64::Engine as _;
+        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+        let mut csv = Vec::new();
+        let (mut after, mut rows) = (0u64, 0u64);
+        loop {
+            let input = serde_json::json!({"campaign": campaign, "dose_number": dose_number,
+                "after": after, "limit": 5000});
+            let page = self.invoke("target-extraction/print-batch", &input).await?;
+            csv.extend_from_slice(page["csv"].as_str().unwrap_or("").as_bytes());
+            rows += page["rows"].as_u64().unwrap_or(0);
+            match page["next_after"].as_u64() {
+                Some(next) => after = next,
+                None => break,
+            }
+        }
+        std::fs::write(out.join("batch.csv"), &csv).context("writing batch.csv")?;
+        let (mut after, mut files) = (0u64, 0u64);
+        loop {
+            let input = serde_json::json!({"campaign": campaign, "dose_number": dose_number,
+                "after": after, "limit": per_pdf});
+            let page = self
+                .invoke("target-extraction/print-notices", &input)
+                .await?;
+            if let Some(pdf) = page["pdf_base64"].as_str() {
+                files += 1;
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(pdf)
+                    .context("the server sent a notice PDF that is not base64")?;
+                let name = format!("notices-{files:04}.pdf");
+                std::fs::write(out.join(&name), bytes)
+                    .with_context(|| format!("writing {name}"))?;
+            }
+            match page["next_after"].as_u64() {
+                Some(next) => after = next,
+                None => break,
+            }
+        }
+        Ok((rows, files))
+    }
+
     /// Starts `plugin/operation` as a job; returns its id.
     pub async fn start(&self, what: &str, input: JobInput) -> anyhow::Result<String> {
         let started = match input {

@@ -56,6 +56,24 @@ enum Command {
     /// Jobs on a running server: long plugin operations with progress.
     #[command(subcommand)]
     Job(JobCmd),
+    /// Downloads a campaign's whole print batch from a running server: the
+    /// mailing vendor's CSV and the PDF notices, page by page.
+    PrintBatch {
+        #[command(flatten)]
+        at: ServerArgs,
+        /// The campaign id.
+        #[arg(long)]
+        campaign: String,
+        /// The dose the tickets are for.
+        #[arg(long)]
+        dose: u32,
+        /// Notices per PDF file (at most 500).
+        #[arg(long, default_value_t = 500)]
+        per_pdf: u32,
+        /// Folder to write batch.csv and notices-NNNN.pdf into.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Runs the HTTP API.
     Serve {
         /// Data directory.
@@ -497,6 +515,20 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             return audit_verify(&data, tenant.as_deref());
         }
         Command::Job(cmd) => return job(cmd).await,
+        Command::PrintBatch {
+            at,
+            campaign,
+            dose,
+            per_pdf,
+            out,
+        } => {
+            let client = kiroku::client::JobClient::new(&at.server, &at.tenant, &at.token);
+            let (rows, files) = client.print_batch(&campaign, dose, per_pdf, &out).await?;
+            println!(
+                "{rows} tickets: {}/batch.csv and {files} PDF file(s) of notices",
+                out.display()
+            );
+        }
         Command::Serve { data, listen } => {
             let app = Arc::new(App::new(DataDir::open(&data)?, new_runtime()?));
             serve(app, &listen).await?;

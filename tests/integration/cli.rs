@@ -299,7 +299,60 @@ fn jobs_run_from_the_cli_with_a_progress_bar() {
         "{err}"
     );
     let output: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert!(output["issued"].as_u64().unwrap() > 0, "{output}");
+    let issued = output["issued"].as_u64().unwrap();
+    assert!(issued > 40, "{output}");
+
+    // The whole print batch to files: one CSV, PDFs of at most 40 notices.
+    let batch = data.path().join("batch");
+    let out = kiroku()
+        .args([
+            "print-batch",
+            "--server",
+            &url,
+            "--tenant",
+            FUJISAWA,
+            "--campaign",
+            "autumn",
+        ])
+        .args([
+            "--dose",
+            "7",
+            "--per-pdf",
+            "40",
+            "--out",
+            batch.to_str().unwrap(),
+        ])
+        .env("KIROKU_TOKEN", &token)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let csv = std::fs::read_to_string(batch.join("batch.csv")).unwrap();
+    assert_eq!(
+        csv.lines().count() as u64,
+        issued + 1,
+        "a header and a row per ticket"
+    );
+    let pdfs = issued.div_ceil(40);
+    let mut pages = 0;
+    for n in 1..=pdfs {
+        let pdf = batch.join(format!("notices-{n:04}.pdf"));
+        let info = std::process::Command::new("pdfinfo")
+            .arg(&pdf)
+            .output()
+            .unwrap();
+        let info = String::from_utf8_lossy(&info.stdout).into_owned();
+        pages += info
+            .lines()
+            .find_map(|l| l.strip_prefix("Pages:"))
+            .map(|p| p.trim().parse::<u64>().unwrap())
+            .unwrap_or_else(|| panic!("{}: {info}", pdf.display()));
+    }
+    assert_eq!(pages, issued, "a notice page per ticket");
+    assert!(!batch.join(format!("notices-{:04}.pdf", pdfs + 1)).exists());
 
     // A file upload as a job: the same VRS export again adds nothing.
     // The demo generated its residents as of today.
