@@ -145,7 +145,11 @@ async fn seed_residents(app: &App, tenant: &Arc<Tenant>, opts: &DemoOptions) -> 
     };
     let (sync, tickets) = (plugin("resident-sync")?, plugin("ticket-issuance")?);
     let import = plugin("dose-import")?;
-    let histories = crate::synth::dose_histories(&residents, opts.seed);
+    let histories = if opts.doses {
+        crate::synth::dose_histories(&residents, opts.seed)
+    } else {
+        Vec::new()
+    };
     let started = std::time::Instant::now();
     for (i, chunk) in residents.chunks(SEED_BATCH).enumerate() {
         let mut records: Vec<_> = chunk.iter().map(|r| r.add_record()).collect();
@@ -184,11 +188,7 @@ async fn seed_residents(app: &App, tenant: &Arc<Tenant>, opts: &DemoOptions) -> 
     eprintln!(
         "seeded {} synthetic residents with tickets and {} doses in {:.1?}",
         residents.len(),
-        if opts.doses {
-            histories.iter().map(Vec::len).sum::<usize>()
-        } else {
-            0
-        },
+        histories.iter().map(Vec::len).sum::<usize>(),
         started.elapsed()
     );
     Ok(())
