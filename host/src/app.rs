@@ -164,6 +164,17 @@ impl App {
         for code in &codes {
             let tenant = self.tenant(code)?.expect("listed tenants exist");
             tenant.registry(self).await?;
+            // Build the cohort facts in the background, so the first
+            // campaign-wide request does not wait for them.
+            let store = tenant.store.clone();
+            std::thread::Builder::new()
+                .name(format!("facts-{code}"))
+                .spawn(move || {
+                    if let Err(e) = store.warm_facts() {
+                        tracing::warn!(tenant = %store.code(), error = %e, "cohort facts not built");
+                    }
+                })
+                .map_err(|e| StoreError::Damaged(format!("spawning a thread: {e}")))?;
         }
         Ok(codes)
     }
@@ -178,7 +189,12 @@ impl App {
             return Ok(None);
         }
         let store = Arc::new(TenantStore::open(&self.dir, code)?);
-        let committer = Committer::start(code.as_str(), store.db().clone(), store.keys().clone());
+        let committer = Committer::start(
+            code.as_str(),
+            store.db().clone(),
+            store.keys().clone(),
+            store.facts().clone(),
+        );
         let tenant = Arc::new(Tenant {
             store,
             committer,

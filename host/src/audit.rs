@@ -7,11 +7,15 @@
 //!
 //! Events carry ids, names and outcomes, never personal values.
 
+use std::collections::BTreeMap;
+
 use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::TenantKeys;
-use crate::store::tables::{AUDIT, AUDIT_BY_SUBJECT, META, meta};
+use crate::store::tables::{
+    AUDIT, AUDIT_BY_SUBJECT, AUDIT_BY_SUBJECT_BLOCK, META, SUBJECT_BLOCK_PERSONS, meta,
+};
 use crate::store::{StoreError, StoreResult};
 
 /// How an audited action ended.
@@ -198,6 +202,7 @@ pub fn append(
     };
     let mut audit = txn.open_table(AUDIT)?;
     let mut by_subject = txn.open_table(AUDIT_BY_SUBJECT)?;
+    let mut by_block = txn.open_table(AUDIT_BY_SUBJECT_BLOCK)?;
     let mut seqs = Vec::with_capacity(events.len());
     let mut value = Vec::with_capacity(256);
     for mut event in events {
@@ -207,8 +212,11 @@ pub fn append(
         let mac = keys.audit_mac(&head.mac, &value);
         value.extend_from_slice(&mac);
         audit.insert(event.seq, value.as_slice())?;
-        for subject in event.subject.iter().chain(&event.subjects) {
-            by_subject.insert((*subject, event.seq), ())?;
+        if let Some(subject) = event.subject {
+            by_subject.insert((subject, event.seq), ())?;
+        }
+        for (block, bits) in subject_blocks(&event.subjects) {
+            by_block.insert((block, event.seq), bits)?;
         }
         head = Head {
             seq: event.seq,
@@ -218,6 +226,28 @@ pub fn append(
     }
     meta_table.insert(meta::AUDIT_HEAD, encode_head(keys, head).as_slice())?;
     Ok(seqs)
+}
+
+/// A subject block's bitmap.
+type BlockBits = [u8; SUBJECT_BLOCK_PERSONS as usize / 8];
+
+/// The blocks of a bulk event's subjects, each with the bitmap of its
+/// persons.
+fn subject_blocks(subjects: &[u64]) -> BTreeMap<u64, BlockBits> {
+    let mut blocks: BTreeMap<u64, BlockBits> = BTreeMap::new();
+    for &s in subjects {
+        let bits = blocks
+            .entry(s / SUBJECT_BLOCK_PERSONS)
+            .or_insert([0; SUBJECT_BLOCK_PERSONS as usize / 8]);
+        let offset = (s % SUBJECT_BLOCK_PERSONS) as usize;
+        bits[offset / 8] |= 1 << (offset % 8);
+    }
+    blocks
+}
+
+fn block_has(bits: &BlockBits, person: u64) -> bool {
+    let offset = (person % SUBJECT_BLOCK_PERSONS) as usize;
+    bits[offset / 8] & (1 << (offset % 8)) != 0
 }
 
 /// Where and how a chain is broken.
@@ -291,8 +321,10 @@ impl Batch {
             }
             match decode_event(body) {
                 Ok(event) if event.seq == seq => {
-                    with_subject +=
-                        u64::from(event.subject.is_some()) + event.subjects.len() as u64;
+                    let mut subjects = event.subjects.clone();
+                    subjects.sort_unstable();
+                    subjects.dedup();
+                    with_subject += u64::from(event.subject.is_some()) + subjects.len() as u64;
                 }
                 Ok(_) => return Err(broken("the event is stored out of its place (reordered)")),
                 Err(_) => return Err(broken("the event does not decode (altered)")),
@@ -436,17 +468,24 @@ pub fn verify(db: &impl ReadableDatabase, keys: &TenantKeys) -> StoreResult<Veri
     }
 }
 
-/// The last check of an intact chain: the subject index has one entry per
-/// event subject (it is outside the MAC chain, so check it against it).
+/// The last check of an intact chain: the subject indexes hold one entry
+/// (or bit) per event subject (they are outside the MAC chain, so check
+/// them against it).
 fn subject_index_matches(
     txn: &redb::ReadTransaction,
     with_subject: u64,
     count: u64,
 ) -> StoreResult<Verified> {
-    let indexed = match open_optional(txn, AUDIT_BY_SUBJECT)? {
+    let mut indexed = match open_optional(txn, AUDIT_BY_SUBJECT)? {
         Some(index) => redb::ReadableTableMetadata::len(&index)?,
         None => 0,
     };
+    if let Some(blocks) = open_optional(txn, AUDIT_BY_SUBJECT_BLOCK)? {
+        for entry in blocks.range::<(u64, u64)>(..)? {
+            let bits = entry?.1.value();
+            indexed += bits.iter().map(|b| u64::from(b.count_ones())).sum::<u64>();
+        }
+    }
     if indexed == with_subject {
         return Ok(Verified::Intact(count));
     }
@@ -473,6 +512,29 @@ pub struct Query {
     pub limit: usize,
 }
 
+/// Sequences of the events about `subject` from `first` on, in order: its
+/// own entries, and the bulk events whose block bitmap has it.
+fn subject_seqs(txn: &redb::ReadTransaction, subject: u64, first: u64) -> StoreResult<Vec<u64>> {
+    let mut seqs = Vec::new();
+    if let Some(index) = open_optional(txn, AUDIT_BY_SUBJECT)? {
+        for entry in index.range((subject, first)..=(subject, u64::MAX))? {
+            seqs.push(entry?.0.value().1);
+        }
+    }
+    if let Some(blocks) = open_optional(txn, AUDIT_BY_SUBJECT_BLOCK)? {
+        let block = subject / SUBJECT_BLOCK_PERSONS;
+        for entry in blocks.range((block, first)..=(block, u64::MAX))? {
+            let (key, bits) = entry?;
+            if block_has(&bits.value(), subject) {
+                seqs.push(key.value().1);
+            }
+        }
+    }
+    seqs.sort_unstable();
+    seqs.dedup();
+    Ok(seqs)
+}
+
 /// Reads events matching `q`, oldest first.
 pub fn query(db: &impl ReadableDatabase, q: &Query) -> StoreResult<Vec<Event>> {
     let txn = db.begin_read()?;
@@ -483,14 +545,7 @@ pub fn query(db: &impl ReadableDatabase, q: &Query) -> StoreResult<Vec<Event>> {
     // "Who looked at this person" goes through the subject index; other
     // queries scan the log in order.
     let seqs: Box<dyn Iterator<Item = StoreResult<u64>>> = match q.subject {
-        Some(subject) => match open_optional(&txn, AUDIT_BY_SUBJECT)? {
-            Some(index) => Box::new(
-                index
-                    .range((subject, first)..=(subject, u64::MAX))?
-                    .map(|e| e.map(|(k, _)| k.value().1).map_err(StoreError::from)),
-            ),
-            None => Box::new(std::iter::empty()),
-        },
+        Some(subject) => Box::new(subject_seqs(&txn, subject, first)?.into_iter().map(Ok)),
         None => Box::new(
             table
                 .range(first..)?
@@ -506,9 +561,8 @@ pub fn query(db: &impl ReadableDatabase, q: &Query) -> StoreResult<Vec<Event>> {
         let event = decode_event(&value[..value.len().saturating_sub(MAC_LEN)])?;
         let outside = q.from_ms.is_some_and(|from| event.time_ms < from)
             || q.to_ms.is_some_and(|to| event.time_ms >= to)
-            || q.subject.is_some_and(|s| {
-                event.subject != Some(s) && event.subjects.binary_search(&s).is_err()
-            })
+            || q.subject
+                .is_some_and(|s| event.subject != Some(s) && !event.subjects.contains(&s))
             || q.actor.as_ref().is_some_and(|a| &event.actor != a);
         if !outside {
             out.push(event);

@@ -22,6 +22,8 @@ use crate::limits;
 pub const RECORDS_VERSION: &str = "0.1.0";
 /// The health package version this host implements.
 pub const HEALTH_VERSION: &str = "0.1.0";
+/// The population package version this host implements.
+pub const POPULATION_VERSION: &str = "0.1.0";
 /// The plugin export interface the host calls.
 pub const HANDLER_EXPORT: &str = "kiroku:plugin/handler@0.1.0";
 
@@ -50,11 +52,15 @@ pub enum Interface {
     Cohort,
     /// Job progress (`kiroku:health`).
     Jobs,
+    /// Compact facts of many persons (`kiroku:population`).
+    CohortFacts,
+    /// Many campaign tickets per call (`kiroku:population`).
+    TicketBatches,
 }
 
 impl Interface {
     /// Every interface.
-    pub const ALL: [Interface; 11] = [
+    pub const ALL: [Interface; 13] = [
         Interface::Context,
         Interface::Log,
         Interface::Residents,
@@ -66,6 +72,8 @@ impl Interface {
         Interface::CampaignTickets,
         Interface::Cohort,
         Interface::Jobs,
+        Interface::CohortFacts,
+        Interface::TicketBatches,
     ];
 
     /// The name used in policies and WIT.
@@ -82,6 +90,8 @@ impl Interface {
             Interface::CampaignTickets => "campaign-tickets",
             Interface::Cohort => "cohort",
             Interface::Jobs => "jobs",
+            Interface::CohortFacts => "cohort-facts",
+            Interface::TicketBatches => "ticket-batches",
         }
     }
 
@@ -90,6 +100,9 @@ impl Interface {
         match self {
             Interface::CampaignTickets | Interface::Cohort | Interface::Jobs => {
                 format!("kiroku:health/{}@{HEALTH_VERSION}", self.name())
+            }
+            Interface::CohortFacts | Interface::TicketBatches => {
+                format!("kiroku:population/{}@{POPULATION_VERSION}", self.name())
             }
             _ => format!("kiroku:records/{}@{RECORDS_VERSION}", self.name()),
         }
@@ -102,7 +115,12 @@ impl Interface {
     /// The data class behind the interface, if it carries personal data.
     pub fn class(self) -> Option<Class> {
         match self {
-            Interface::Context | Interface::Log | Interface::Cohort | Interface::Jobs => None,
+            Interface::Context
+            | Interface::Log
+            | Interface::Cohort
+            | Interface::Jobs
+            | Interface::CohortFacts
+            | Interface::TicketBatches => None,
             Interface::Residents => Some(Class::Resident),
             Interface::Tickets | Interface::CampaignTickets => Some(Class::Ticket),
             Interface::Doses => Some(Class::Dose),
@@ -116,7 +134,7 @@ impl Interface {
         match self {
             Interface::Residents => &["address-number", "name-and-birth-date"],
             Interface::Tickets | Interface::CampaignTickets => &["ticket-number"],
-            Interface::Cohort => &["population"],
+            Interface::Cohort | Interface::CohortFacts => &["population"],
             Interface::MyNumber => &["my-number"],
             _ => &[],
         }
@@ -458,6 +476,7 @@ impl Policy {
         let package = [
             ("kiroku:records/", RECORDS_VERSION),
             ("kiroku:health/", HEALTH_VERSION),
+            ("kiroku:population/", POPULATION_VERSION),
         ]
         .into_iter()
         .find_map(|(prefix, version)| Some((prefix, version, import.strip_prefix(prefix)?)));
@@ -521,7 +540,15 @@ impl Policy {
                     Interface::Cohort if grant.search.contains("population") => {
                         "every person in turn, read through its residents, doses and campaign-tickets grants"
                     }
-                    Interface::Cohort => "nothing: it lacks the population search grant",
+                    Interface::CohortFacts if grant.search.contains("population") => {
+                        "the birth dates, statuses, doses and tickets of every person, read through its residents, doses and campaign-tickets grants"
+                    }
+                    Interface::Cohort | Interface::CohortFacts => {
+                        "nothing: it lacks the population search grant"
+                    }
+                    Interface::TicketBatches => {
+                        "issuing many campaign tickets at once, through its campaign-tickets write grants"
+                    }
                     Interface::Jobs => "progress reports while it runs as a job",
                     _ => "diagnostic messages (without personal values)",
                 };

@@ -99,6 +99,34 @@ impl Date {
     }
 }
 
+/// Birth-date bounds (days since epoch, inclusive) that hold everyone aged
+/// `min_age..=max_age` on `on`, and a few days more: a cheap prefilter
+/// before the exact [`Date::age_on`] test.
+pub fn birth_days_for_ages(
+    on: Date,
+    min_age: Option<u32>,
+    max_age: Option<u32>,
+) -> (Option<i64>, Option<i64>) {
+    let year = |age: u32| {
+        u16::try_from(i64::from(on.year) - i64::from(age))
+            .ok()
+            .filter(|y| *y >= 1)
+    };
+    // Born before the 1st of the month, `max_age + 1` years back: older.
+    let from = max_age
+        .and_then(|a| year(a.saturating_add(1)))
+        .and_then(|y| Date::new(y, on.month, 1).ok())
+        .map(Date::days_since_epoch);
+    // Born a few days after the same day, `min_age` years back: younger.
+    let to = min_age.map(|a| match year(a) {
+        Some(y) => {
+            Date::new(y, on.month, on.day.min(28)).map_or(i64::MIN, |d| d.days_since_epoch() + 4)
+        }
+        None => i64::MIN,
+    });
+    (from, to)
+}
+
 /// Counts the birth dates in a comma-separated list of persons who are at
 /// least `age` years old on `on` (target extraction's core test). Used by
 /// the native-vs-wasm benchmark; malformed dates are skipped.
@@ -118,6 +146,27 @@ impl core::fmt::Display for Date {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn birth_bounds_hold_everyone_in_the_age_band() {
+        for on in ["2024-02-29", "2024-10-01", "2026-12-31", "2025-03-01"] {
+            let on = Date::parse(on).unwrap();
+            let (from, to) = birth_days_for_ages(on, Some(65), Some(70));
+            let (from, to) = (from.unwrap(), to.unwrap());
+            let start = Date::new(on.year - 75, 1, 1).unwrap().days_since_epoch();
+            for days in start..start + 366 * 15 {
+                let birth = Date::from_days_since_epoch(days);
+                if (65..=70).contains(&birth.age_on(on)) {
+                    assert!(days >= from && days <= to, "{birth} on {on}");
+                }
+            }
+            assert!(to - from < 366 * 6 + 40, "bounds stay tight");
+        }
+        assert_eq!(
+            birth_days_for_ages(Date::parse("2024-01-01").unwrap(), None, None),
+            (None, None)
+        );
+    }
 
     #[test]
     fn parses_and_prints_real_dates_only() {

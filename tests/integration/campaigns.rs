@@ -99,11 +99,13 @@ async fn preview_counts_the_targets_and_extract_tickets_each_once() {
         !host
             .audit()
             .iter()
-            .any(|e| e.action == "campaign-tickets.issue"),
+            .any(|e| ["campaign-tickets.issue", "ticket-batches.issue-many"]
+                .contains(&e.action.as_str())),
         "a dry run issues nothing"
     );
-    // The walk is on record: one event per scan call naming every person
-    // read, and "who looked at this person" finds it; the chain verifies.
+    // The walk is on record: one event per facts call naming every person
+    // returned, and "who looked at this person" finds it; the chain
+    // verifies. The host narrowed the town to the campaign's ages.
     let person = preview["sample"][0]["person_id"].as_u64().unwrap();
     let store = host.store();
     let query = kiroku::audit::Query {
@@ -114,9 +116,14 @@ async fn preview_counts_the_targets_and_extract_tickets_each_once() {
     let about = kiroku::audit::query(store.db().as_ref(), &query).unwrap();
     let scan = about
         .iter()
-        .find(|e| e.action == "cohort.scan")
-        .expect("the scan that read the person");
-    assert!(scan.subjects.contains(&person) && scan.subjects.len() == 400);
+        .find(|e| e.action == "cohort-facts.read")
+        .expect("the read that returned the person");
+    assert!(scan.subjects.contains(&person));
+    assert!(
+        scan.subjects.len() >= expected.len() && scan.subjects.len() < 400,
+        "{} persons returned",
+        scan.subjects.len()
+    );
     assert!(scan.fields.contains(&"residents.birth-date".to_owned()));
     assert!(
         !scan.fields.iter().any(|f| f.contains("name")),
@@ -129,12 +136,16 @@ async fn preview_counts_the_targets_and_extract_tickets_each_once() {
 
     let extracted = extract_booster(&host).await;
     assert_eq!(extracted["issued"], expected.len());
-    let issued: Vec<_> = host
+    // One write event per batch, naming every holder exactly once.
+    let mut holders: Vec<u64> = host
         .audit()
         .into_iter()
-        .filter(|e| e.action == "campaign-tickets.issue")
+        .filter(|e| e.action == "ticket-batches.issue-many")
+        .flat_map(|e| e.subjects)
         .collect();
-    assert_eq!(issued.len(), expected.len(), "one audited issue per target");
+    holders.sort_unstable();
+    let want: Vec<u64> = expected.iter().map(|&i| i as u64 + 1).collect();
+    assert_eq!(holders, want, "every target's ticket is on record");
 
     // The new ticket finds its holder at the counter.
     let ticket = extracted["sample"][0]["ticket_number"].as_str().unwrap();
@@ -206,12 +217,9 @@ async fn bad_campaigns_are_refused_and_clerks_cannot_extract() {
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert!(
-        !host
-            .audit()
-            .iter()
-            .any(|e| e.action == "campaign-tickets.issue")
-    );
+    assert!(!host.audit().iter().any(|e| {
+        ["campaign-tickets.issue", "ticket-batches.issue-many"].contains(&e.action.as_str())
+    }));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -596,28 +604,44 @@ async fn a_population_scan_reads_only_what_the_policy_grants() {
     let denied: Vec<_> = host
         .audit()
         .into_iter()
-        .filter(|e| e.action == "cohort.scan" && e.outcome == kiroku::audit::Outcome::Deny)
+        .filter(|e| e.action == "cohort-facts.read" && e.outcome == kiroku::audit::Outcome::Deny)
         .collect();
     assert_eq!(denied.len(), 1);
     assert!(denied[0].fields.contains(&"date".to_owned()), "{denied:?}");
 
-    // Without the population grant the component is refused at install.
-    let no_cohort = shipped.replace("[grants.cohort]\nsearch = [\"population\"]\n", "");
-    assert_ne!(no_cohort, shipped);
+    // Without a population or batch grant the component is refused at
+    // install, naming the import.
     let runtime = kiroku::runtime::Runtime::new(
         std::sync::Arc::new(kiroku::clock::SystemClock),
         std::sync::Arc::new(kiroku::clock::OsEntropy),
     )
     .unwrap();
-    let policy = kiroku::policy::Policy::parse(&no_cohort).unwrap();
-    let refused = runtime
-        .load(
-            &component("target-extraction"),
-            std::sync::Arc::new(policy),
-            None,
-        )
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(refused.contains("kiroku:health/cohort@0.1.0"), "{refused}");
+    for (grant, import) in [
+        (
+            "[grants.cohort]\nsearch = [\"population\"]\n",
+            "kiroku:health/cohort@0.1.0",
+        ),
+        (
+            "[grants.cohort-facts]\nsearch = [\"population\"]\n",
+            "kiroku:population/cohort-facts@0.1.0",
+        ),
+        (
+            "[grants.ticket-batches]\n",
+            "kiroku:population/ticket-batches@0.1.0",
+        ),
+    ] {
+        let narrowed = shipped.replace(grant, "");
+        assert_ne!(narrowed, shipped);
+        let policy = kiroku::policy::Policy::parse(&narrowed).unwrap();
+        let refused = runtime
+            .load(
+                &component("target-extraction"),
+                std::sync::Arc::new(policy),
+                None,
+            )
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(refused.contains(import), "{refused}");
+    }
 }

@@ -6,6 +6,7 @@ mod api;
 mod audit;
 mod campaigns;
 mod cli;
+mod cohort_facts;
 mod dose_entry;
 mod dose_import;
 mod fences;

@@ -1,8 +1,13 @@
-//! Shared by the bench binaries: timing samples and their median.
+//! Shared by the bench binaries: the server's allocator, timing samples
+//! and their median.
 
 #![allow(dead_code)]
 
 use std::time::{Duration, Instant};
+
+/// The server binary's allocator, so benches measure what it runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Median of a list of durations.
 pub fn median(mut samples: Vec<Duration>) -> Duration {

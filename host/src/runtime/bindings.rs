@@ -1,4 +1,4 @@
-//! The one `bindgen!` of the host world `kiroku:host/runtime@0.2.0`, and
+//! The one `bindgen!` of the host world `kiroku:host/runtime@0.3.0`, and
 //! the conversions between its records and the host's [`FieldValues`].
 //! A new WIT version gets a new module beside this one.
 
@@ -7,7 +7,13 @@
 use crate::fields::{Class, FieldValues};
 
 wasmtime::component::bindgen!({
-    path: ["../wit/records", "../wit/health", "../wit/plugin", "../wit/host"],
+    path: [
+        "../wit/records",
+        "../wit/health",
+        "../wit/population",
+        "../wit/plugin",
+        "../wit/host"
+    ],
     world: "kiroku:host/runtime",
     imports: { default: trappable },
     exports: { default: async },
@@ -15,6 +21,7 @@ wasmtime::component::bindgen!({
 
 pub use exports::kiroku::plugin::handler;
 pub use kiroku::health::{campaign_tickets, cohort, jobs};
+pub use kiroku::population::{cohort_facts, ticket_batches};
 pub use kiroku::records::{doses, passport, residents, tickets, types};
 
 /// Converts a WIT record to field values and back, field by field in WIT

@@ -72,6 +72,7 @@ const WRITE_ACTIONS: &[&str] = &[
     "tickets.issue",
     "campaign-tickets.issue",
     "campaign-tickets.void",
+    "ticket-batches.issue-many",
     "doses.add",
     "doses.verify",
     "my-number.register",

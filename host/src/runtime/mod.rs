@@ -9,6 +9,7 @@
 pub mod bindings;
 mod engine;
 pub mod invocation;
+mod population;
 mod records;
 
 use std::collections::HashMap;
@@ -549,6 +550,7 @@ fn guard_replay(set: &mut WriteSet, request: &RequestInfo, plugin: &str, operati
 
 fn link(linker: &mut Linker<Invocation>, name: &str, kind: ImportKind) -> wasmtime::Result<()> {
     use bindings::kiroku::health as h;
+    use bindings::kiroku::population as p;
     use bindings::kiroku::records as r;
     type H = HasSelf<Invocation>;
     fn get(s: &mut Invocation) -> &mut Invocation {
@@ -570,6 +572,8 @@ fn link(linker: &mut Linker<Invocation>, name: &str, kind: ImportKind) -> wasmti
             Interface::CampaignTickets => h::campaign_tickets::add_to_linker::<_, H>(linker, get),
             Interface::Cohort => h::cohort::add_to_linker::<_, H>(linker, get),
             Interface::Jobs => h::jobs::add_to_linker::<_, H>(linker, get),
+            Interface::CohortFacts => p::cohort_facts::add_to_linker::<_, H>(linker, get),
+            Interface::TicketBatches => p::ticket_batches::add_to_linker::<_, H>(linker, get),
         },
     }
 }

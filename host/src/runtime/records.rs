@@ -17,9 +17,9 @@ use crate::limits::MAX_LOG_MESSAGE_BYTES;
 use crate::policy::{Access, Interface};
 use crate::store::draft::DraftError;
 
-type HostResult<T> = wasmtime::Result<Result<T, WitError>>;
+pub(super) type HostResult<T> = wasmtime::Result<Result<T, WitError>>;
 
-fn indexes<T: Copy>(fields: &[T], to_index: impl Fn(T) -> usize) -> Vec<usize> {
+pub(super) fn indexes<T: Copy>(fields: &[T], to_index: impl Fn(T) -> usize) -> Vec<usize> {
     let mut out: Vec<usize> = fields.iter().map(|f| to_index(*f)).collect();
     out.sort_unstable();
     out.dedup();
@@ -417,6 +417,44 @@ impl passport::Host for Invocation {
     }
 }
 
+/// A new ticket's values without the fields only the host sets: the host
+/// alone says whether a ticket is valid.
+pub(super) fn new_ticket_values(mut values: FieldValues) -> FieldValues {
+    for i in [ticket::STATUS, ticket::VOID_REASON, ticket::VOIDED_ON] {
+        values.set(i, None);
+    }
+    values
+}
+
+/// Checks what a new campaign ticket must carry for its OCR line.
+pub(super) fn check_new_ticket(values: &FieldValues) -> Result<(), DraftError> {
+    let required = [
+        ticket::NUMBER,
+        ticket::ISSUED_ON,
+        ticket::CAMPAIGN,
+        ticket::TICKET_TYPE,
+        ticket::DOSE_NUMBER,
+    ];
+    if let Some(&missing) = required.iter().find(|&&i| values.get(i).is_none()) {
+        return Err(DraftError::Invalid(format!(
+            "{} is required",
+            Class::Ticket.fields()[missing]
+        )));
+    }
+    let digit = |i: usize, low: u32| {
+        values
+            .get(i)
+            .and_then(|v| v.parse::<u32>().ok())
+            .is_some_and(|n| (low..=9).contains(&n))
+    };
+    if !digit(ticket::TICKET_TYPE, 0) || !digit(ticket::DOSE_NUMBER, 1) {
+        return Err(DraftError::Invalid(
+            "ticket-type must be 0-9 and dose-number 1-9 (one digit each in the OCR line)".into(),
+        ));
+    }
+    Ok(())
+}
+
 impl campaign_tickets::Host for Invocation {
     fn municipality_code(&mut self) -> wasmtime::Result<String> {
         Ok(self.enter()?.draft.tenant_code().to_owned())
@@ -454,42 +492,14 @@ impl campaign_tickets::Host for Invocation {
     }
 
     fn issue(&mut self, person: PersonId, new: campaign_tickets::CampaignTicket) -> HostResult<()> {
-        let mut values = campaign_ticket_into_values(new);
-        // The host alone says whether a ticket is valid.
-        for i in [ticket::STATUS, ticket::VOID_REASON, ticket::VOIDED_ON] {
-            values.set(i, None);
-        }
+        let values = new_ticket_values(campaign_ticket_into_values(new));
         self.write_fields(
             Interface::CampaignTickets,
             "campaign-tickets.issue",
             Some(person),
             &values.clone(),
             |s| {
-                let required = [
-                    ticket::NUMBER,
-                    ticket::ISSUED_ON,
-                    ticket::CAMPAIGN,
-                    ticket::TICKET_TYPE,
-                    ticket::DOSE_NUMBER,
-                ];
-                if let Some(&missing) = required.iter().find(|&&i| values.get(i).is_none()) {
-                    return Err(DraftError::Invalid(format!(
-                        "{} is required",
-                        Class::Ticket.fields()[missing]
-                    )));
-                }
-                let digit = |i: usize, low: u32| {
-                    values
-                        .get(i)
-                        .and_then(|v| v.parse::<u32>().ok())
-                        .is_some_and(|n| (low..=9).contains(&n))
-                };
-                if !digit(ticket::TICKET_TYPE, 0) || !digit(ticket::DOSE_NUMBER, 1) {
-                    return Err(DraftError::Invalid(
-                        "ticket-type must be 0-9 and dose-number 1-9 (one digit each in the OCR line)"
-                            .into(),
-                    ));
-                }
+                check_new_ticket(&values)?;
                 s.draft.issue_ticket(person, &values).map(|_| ())
             },
         )

@@ -8,12 +8,13 @@
 //! acknowledged only after that commit (no change without its record, no
 //! record without its change).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use redb::{Database, ReadableTable, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
 
+use super::facts::{FactChange, FactsCache};
 use super::tables::{
     DOSES, META, MY_NUMBERS, NAME_INDEX, PASSPORTS, PERSON_VERSIONS, PERSONS, PLUGINS, REQUESTS,
     REQUESTS_BY_TIME, TICKETS, TOKENS, UNIQUE_INDEX, USERS, meta,
@@ -106,6 +107,8 @@ pub struct WriteSet {
     pub ops: Vec<Op>,
     /// Audit events, appended in order.
     pub events: Vec<Event>,
+    /// What the changes do to the cohort facts (memory only).
+    pub facts: Vec<FactChange>,
 }
 
 /// A write set was computed on state that has changed since, or replays a
@@ -212,12 +215,15 @@ impl<'t> Tables<'t> {
         Ok(Ok(()))
     }
 
+    /// Applies `ops`; returns whether they changed a person. `checks` (just
+    /// validated) give the current version of the persons they name.
     fn apply(
         &mut self,
         ops: Vec<Op>,
+        checks: &[Check],
         generation: &mut bool,
         metas: &mut Vec<(String, Vec<u8>)>,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
         let touched: BTreeSet<u64> = ops.iter().filter_map(Op::person).collect();
         for op in ops {
             match op {
@@ -269,11 +275,21 @@ impl<'t> Tables<'t> {
                 Op::BumpGeneration => *generation = true,
             }
         }
-        for p in touched {
-            let next = self.versions.get(p)?.map_or(1, |v| v.value() + 1);
-            self.versions.insert(p, next)?;
+        let checked: HashMap<u64, Option<u64>> = checks
+            .iter()
+            .filter_map(|c| match c {
+                Check::PersonVersion { person, version } => Some((*person, *version)),
+                _ => None,
+            })
+            .collect();
+        for &p in &touched {
+            let now = match checked.get(&p) {
+                Some(&v) => v,
+                None => self.versions.get(p)?.map(|v| v.value()),
+            };
+            self.versions.insert(p, now.map_or(1, |v| v + 1))?;
         }
-        Ok(())
+        Ok(!touched.is_empty())
     }
 }
 
@@ -302,52 +318,92 @@ impl Tables<'_> {
     }
 }
 
+/// Each write set's audit sequence numbers, or the conflict that refused it.
+type Outcomes = Vec<Result<Vec<u64>, Conflict>>;
+
 /// Applies write sets in one durable transaction. Each gets the sequence
 /// numbers of its audit events, or the conflict that refused it (then
-/// neither its changes nor its events are written).
+/// neither its changes nor its events are written). A batch that changes
+/// persons holds the cohort facts while it commits and then updates them.
 pub fn apply_batch(
     db: &Database,
     keys: &TenantKeys,
+    facts: &FactsCache,
     sets: Vec<WriteSet>,
-) -> StoreResult<Vec<Result<Vec<u64>, Conflict>>> {
+) -> StoreResult<Outcomes> {
+    let touches_persons = sets
+        .iter()
+        .any(|s| s.ops.iter().any(|op| op.person().is_some()));
+    if touches_persons {
+        facts.commit(|| commit_sets(db, keys, sets))
+    } else {
+        commit_sets(db, keys, sets).map(|(_, _, _, outcomes)| outcomes)
+    }
+}
+
+/// Commits; returns the data generation before and after, and the accepted
+/// fact changes.
+fn commit_sets(
+    db: &Database,
+    keys: &TenantKeys,
+    sets: Vec<WriteSet>,
+) -> StoreResult<(u64, u64, Vec<FactChange>, Outcomes)> {
     let txn = db.begin_write()?;
     let mut outcomes = Vec::with_capacity(sets.len());
     let mut accepted_events = Vec::new();
+    let mut accepted_facts = Vec::new();
     let mut generation = false;
+    let mut persons_changed = false;
     let mut metas = Vec::new();
     {
         let mut tables = Tables::open(&txn)?;
         for set in sets {
             match tables.validate(&set.checks)? {
                 Ok(()) => {
-                    tables.apply(set.ops, &mut generation, &mut metas)?;
+                    persons_changed |=
+                        tables.apply(set.ops, &set.checks, &mut generation, &mut metas)?;
                     outcomes.push(Ok(set.events.len()));
                     accepted_events.extend(set.events);
+                    accepted_facts.extend(set.facts);
                 }
                 Err(conflict) => outcomes.push(Err(conflict)),
             }
         }
         tables.prune_requests()?;
     }
-    if generation || !metas.is_empty() {
+    let mut data_generation = (0, 0);
+    if generation || persons_changed || !metas.is_empty() {
         let mut meta_table = txn.open_table(META)?;
         for (k, v) in metas {
             meta_table.insert(k.as_str(), v.as_slice())?;
         }
-        if generation {
-            let next = meta_table
-                .get(meta::REGISTRY_GENERATION)?
+        let counter = |t: &redb::Table<&str, &[u8]>, key| -> StoreResult<u64> {
+            Ok(t.get(key)?
                 .and_then(|v| <[u8; 8]>::try_from(v.value()).ok())
-                .map_or(1, |b| u64::from_be_bytes(b) + 1);
+                .map_or(0, u64::from_be_bytes))
+        };
+        if generation {
+            let next = counter(&meta_table, meta::REGISTRY_GENERATION)? + 1;
             meta_table.insert(meta::REGISTRY_GENERATION, next.to_be_bytes().as_slice())?;
+        }
+        if persons_changed {
+            let before = counter(&meta_table, meta::DATA_GENERATION)?;
+            meta_table.insert(meta::DATA_GENERATION, (before + 1).to_be_bytes().as_slice())?;
+            data_generation = (before, before + 1);
         }
     }
     let mut seqs = audit::append(&txn, keys, accepted_events)?.into_iter();
     txn.commit()?;
-    Ok(outcomes
+    let outcomes = outcomes
         .into_iter()
         .map(|o| o.map(|n| seqs.by_ref().take(n).collect()))
-        .collect())
+        .collect();
+    Ok((
+        data_generation.0,
+        data_generation.1,
+        accepted_facts,
+        outcomes,
+    ))
 }
 
 struct Job {
@@ -373,7 +429,12 @@ pub struct Committer {
 
 impl Committer {
     /// Starts the committer thread of a tenant database.
-    pub fn start(name: &str, db: Arc<Database>, keys: Arc<TenantKeys>) -> Committer {
+    pub fn start(
+        name: &str,
+        db: Arc<Database>,
+        keys: Arc<TenantKeys>,
+        facts: Arc<FactsCache>,
+    ) -> Committer {
         let (queue, mut jobs) = mpsc::channel::<Job>(COMMIT_QUEUE_DEPTH);
         let stats = Arc::new(CommitStats::default());
         let thread_stats = stats.clone();
@@ -388,7 +449,7 @@ impl Committer {
                             Err(_) => break,
                         }
                     }
-                    commit_jobs(&db, &keys, batch, &thread_stats);
+                    commit_jobs(&db, &keys, &facts, batch, &thread_stats);
                 }
             })
             .expect("spawning a committer thread");
@@ -412,11 +473,17 @@ impl Committer {
     }
 }
 
-fn commit_jobs(db: &Database, keys: &TenantKeys, batch: Vec<Job>, stats: &CommitStats) {
+fn commit_jobs(
+    db: &Database,
+    keys: &TenantKeys,
+    facts: &FactsCache,
+    batch: Vec<Job>,
+    stats: &CommitStats,
+) {
     use std::sync::atomic::Ordering::Relaxed;
     let (sets, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|j| (j.set, j.reply)).unzip();
     let n = sets.len() as u64;
-    match apply_batch(db, keys, sets) {
+    match apply_batch(db, keys, facts, sets) {
         Ok(outcomes) => {
             stats.commits.fetch_add(1, Relaxed);
             stats.write_sets.fetch_add(n, Relaxed);

@@ -7,17 +7,18 @@
 //! At the end, [`Draft::into_write_set`] seals every change and lists the
 //! versions it was computed on.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use redb::{ReadOnlyTable, ReadTransaction, ReadableDatabase};
 
 use super::commit::{Check, Op, WriteSet};
+use super::facts::{self, DoseText, FactChange, TicketText};
 use super::rows::{self, PersonRow};
 use super::tables::{
     DOSES, MY_NUMBERS, NAME_INDEX, PASSPORTS, PERSON_VERSIONS, PERSONS, TICKETS, UNIQUE_INDEX,
 };
-use super::{StoreError, TenantStore};
+use super::{PARALLEL_MIN, StoreError, TenantStore, in_parallel};
 use crate::audit::Event;
 use crate::clock::Entropy;
 use crate::crypto::{DataKey, INDEX_HASH_LEN, IndexHash, IndexKind, SealContext};
@@ -44,6 +45,17 @@ pub enum DraftError {
 
 type DraftResult<T> = Result<T, DraftError>;
 
+/// Says which item of a batch an error concerns (by position: messages
+/// carry no values).
+pub fn at_position(i: usize, e: DraftError) -> DraftError {
+    match e {
+        DraftError::Invalid(m) => DraftError::Invalid(format!("item {i}: {m}")),
+        DraftError::NotFound(m) => DraftError::NotFound(format!("item {i}: {m}")),
+        DraftError::Conflict(m) => DraftError::Conflict(format!("item {i}: {m}")),
+        DraftError::Store(e) => DraftError::Store(e),
+    }
+}
+
 impl From<redb::StorageError> for DraftError {
     fn from(e: redb::StorageError) -> DraftError {
         DraftError::Store(e.into())
@@ -57,8 +69,15 @@ struct Person {
     version: Option<u64>,
     key: DataKey,
     wrapped: Vec<u8>,
-    resident: FieldValues,
+    resident: Resident,
     dirty: bool,
+}
+
+/// A person's resident fields, opened when first read: issuing a ticket
+/// or adding a dose needs only the person's data key.
+enum Resident {
+    Sealed(Vec<u8>),
+    Open(FieldValues),
 }
 
 /// Records of one class keyed by a per-person sequence (doses, tickets).
@@ -103,6 +122,13 @@ fn open_cached<'s, K: redb::Key + 'static, V: redb::Value + 'static>(
         });
     }
     Ok(slot.as_ref().expect("just set").as_ref())
+}
+
+/// A table already opened in the cache (`None`: not there).
+fn opened<K: redb::Key + 'static, V: redb::Value + 'static>(
+    slot: &Lazy<K, V>,
+) -> Option<&ReadOnlyTable<K, V>> {
+    slot.as_ref().and_then(Option::as_ref)
 }
 
 /// A snapshot table through the draft's cache of open tables.
@@ -186,6 +212,20 @@ pub fn clean_values(class: Class, values: &FieldValues) -> DraftResult<FieldValu
     Ok(out)
 }
 
+/// A new ticket's cleaned values (status valid) and its number.
+fn new_ticket(values: &FieldValues) -> DraftResult<(FieldValues, String)> {
+    let mut values = clean_values(Class::Ticket, values)?;
+    let number = values.get(ticket::NUMBER).unwrap_or_default().to_owned();
+    if number.is_empty() {
+        return Err(DraftError::Invalid("number is required".into()));
+    }
+    kiroku_rules::ticket::validate(&number).map_err(|e| DraftError::Invalid(e.to_string()))?;
+    values.set(ticket::STATUS, Some(ticket::VALID.into()));
+    values.set(ticket::VOID_REASON, None);
+    values.set(ticket::VOIDED_ON, None);
+    Ok((values, number))
+}
+
 impl Draft {
     /// A draft over the current state of `store`.
     pub fn new(store: Arc<TenantStore>, entropy: Arc<dyn Entropy>) -> Draft {
@@ -250,20 +290,13 @@ impl Draft {
                 .keys()
                 .unwrap(id, &row.wrapped_key)
                 .map_err(StoreError::from)?;
-            let plain = key
-                .open(
-                    &seal_context(&self.store, Class::Resident, id, 0),
-                    &row.resident,
-                )
-                .map_err(StoreError::from)?;
-            let resident = rows::decode(&plain).map_err(StoreError::from)?;
             self.persons.insert(
                 id,
                 Person {
                     version,
                     key,
                     wrapped: row.wrapped_key,
-                    resident,
+                    resident: Resident::Sealed(row.resident),
                     dirty: false,
                 },
             );
@@ -282,7 +315,24 @@ impl Draft {
 
     /// A person's resident fields.
     pub fn resident(&mut self, id: u64) -> DraftResult<FieldValues> {
-        Ok(self.person(id)?.resident.clone())
+        Ok(self.open_resident(id)?.clone())
+    }
+
+    fn open_resident(&mut self, id: u64) -> DraftResult<&mut FieldValues> {
+        let store = self.store.clone();
+        let person = self.person(id)?;
+        if let Resident::Sealed(sealed) = &person.resident {
+            let context = seal_context(&store, Class::Resident, id, 0);
+            let plain = person
+                .key
+                .open(&context, sealed)
+                .map_err(StoreError::from)?;
+            person.resident = Resident::Open(rows::decode(&plain).map_err(StoreError::from)?);
+        }
+        match &mut person.resident {
+            Resident::Open(values) => Ok(values),
+            Resident::Sealed(_) => unreachable!("opened above"),
+        }
     }
 
     /// Looks up a unique identifier.
@@ -442,7 +492,7 @@ impl Draft {
                 version: None,
                 key,
                 wrapped,
-                resident: values,
+                resident: Resident::Open(values),
                 dirty: true,
             },
         );
@@ -452,7 +502,7 @@ impl Draft {
     /// Changes a person's resident fields; returns whether anything changed.
     pub fn update_person(&mut self, id: u64, changes: &FieldValues) -> DraftResult<bool> {
         let changes = clean_values(Class::Resident, changes)?;
-        let old = self.person(id)?.resident.clone();
+        let old = self.open_resident(id)?.clone();
         let mut new = old.clone();
         if !new.apply(&changes) {
             return Ok(false);
@@ -472,9 +522,85 @@ impl Draft {
         }
         self.reindex_names(id, Some(&old), &new);
         let person = self.person(id)?;
-        person.resident = new;
+        person.resident = Resident::Open(new);
         person.dirty = true;
         Ok(true)
+    }
+
+    /// Loads many persons and their items of `class` at once, reading and
+    /// opening them on every core (a batch of tickets would otherwise open
+    /// its holders one by one).
+    fn preload(&mut self, persons: &[u64], class: Class) -> DraftResult<()> {
+        let mut wanted: Vec<u64> = persons
+            .iter()
+            .copied()
+            .filter(|p| !self.persons.contains_key(p))
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        // Open the snapshot tables once; the workers share them.
+        table!(self.persons, PERSONS);
+        table!(self.versions, PERSON_VERSIONS);
+        match class {
+            Class::Dose => table!(self.doses, DOSES),
+            _ => table!(self.tickets, TICKETS),
+        };
+        let persons_table = opened(&self.tables.persons);
+        let versions = opened(&self.tables.versions);
+        let items_table = match class {
+            Class::Dose => opened(&self.tables.doses),
+            _ => opened(&self.tables.tickets),
+        };
+        let store = self.store.as_ref();
+        let load = |&id: &u64| -> DraftResult<Option<(Person, Items)>> {
+            let Some(row) = (match persons_table {
+                Some(t) => t.get(id)?.map(|v| v.value().to_vec()),
+                None => None,
+            }) else {
+                return Ok(None); // `person` reports it when asked.
+            };
+            let version = match versions {
+                Some(t) => t.get(id)?.map(|v| v.value()),
+                None => None,
+            };
+            let row: PersonRow = rows::decode(&row).map_err(StoreError::from)?;
+            let key = store
+                .keys()
+                .unwrap(id, &row.wrapped_key)
+                .map_err(StoreError::from)?;
+            let mut items = Items::default();
+            if let Some(t) = items_table {
+                for entry in t.range((id, 0)..=(id, u64::MAX))? {
+                    let (k, v) = entry?;
+                    let seq = k.value().1;
+                    let plain = key
+                        .open(&seal_context(store, class, id, seq), v.value())
+                        .map_err(StoreError::from)?;
+                    let values: FieldValues = rows::decode(&plain).map_err(StoreError::from)?;
+                    items.items.insert(seq, values.fit(class));
+                }
+            }
+            let person = Person {
+                version,
+                key,
+                wrapped: row.wrapped_key,
+                resident: Resident::Sealed(row.resident),
+                dirty: false,
+            };
+            Ok(Some((person, items)))
+        };
+        let loaded = in_parallel(&wanted, load);
+        for (id, loaded) in wanted.into_iter().zip(loaded) {
+            let Some((person, items)) = loaded? else {
+                continue;
+            };
+            self.persons.insert(id, person);
+            match class {
+                Class::Dose => self.doses.insert(id, items),
+                _ => self.tickets.insert(id, items),
+            };
+        }
+        Ok(())
     }
 
     fn items(&mut self, class: Class, person: u64) -> DraftResult<&mut Items> {
@@ -559,23 +685,73 @@ impl Draft {
     /// Issues a ticket; its number must be unique in the tenant. A ticket
     /// starts valid.
     pub fn issue_ticket(&mut self, person: u64, values: &FieldValues) -> DraftResult<u64> {
-        let mut values = clean_values(Class::Ticket, values)?;
-        let number = values.get(ticket::NUMBER).unwrap_or_default().to_owned();
-        if number.is_empty() {
-            return Err(DraftError::Invalid("number is required".into()));
+        let (values, key) = self.prepare_ticket(person, values)?;
+        self.add_ticket(person, values, key)
+    }
+
+    /// Issues many tickets, all or none: each is checked (number, holder,
+    /// uniqueness in the tenant and in the batch) before any is added.
+    /// Errors name the position in the batch, never a value.
+    pub fn issue_tickets(&mut self, batch: Vec<(u64, FieldValues)>) -> DraftResult<()> {
+        let holders: Vec<u64> = batch.iter().map(|(p, _)| *p).collect();
+        self.preload(&holders, Class::Ticket)?;
+        table!(self.unique, UNIQUE_INDEX);
+        let unique = opened(&self.tables.unique);
+        let store = self.store.as_ref();
+        // Cleaning, hashing and the snapshot lookups on every core.
+        let checked = in_parallel(&batch, |(_, values)| {
+            let (values, number) = new_ticket(values)?;
+            let key = store.keys().index_hash(IndexKind::Ticket, &number);
+            let holder = match unique {
+                Some(t) => t.get(key)?.map(|v| v.value()),
+                None => None,
+            };
+            Ok::<_, DraftError>((values, key, holder))
+        });
+        let mut prepared = Vec::with_capacity(batch.len());
+        let mut numbers = HashSet::with_capacity(batch.len());
+        for (i, ((person, _), checked)) in batch.iter().zip(checked).enumerate() {
+            let (values, key, snapshot_holder) = checked.map_err(|e| at_position(i, e))?;
+            self.person(*person).map_err(|e| at_position(i, e))?;
+            let holder = match self.unique_own.get(&key).or(self.unique_seen.get(&key)) {
+                Some(h) => *h,
+                None => {
+                    self.unique_seen.insert(key, snapshot_holder);
+                    snapshot_holder
+                }
+            };
+            if holder.is_some() || !numbers.insert(key) {
+                let e = DraftError::Conflict("the ticket number is already registered".into());
+                return Err(at_position(i, e));
+            }
+            prepared.push((*person, values, key));
         }
-        kiroku_rules::ticket::validate(&number).map_err(|e| DraftError::Invalid(e.to_string()))?;
-        values.set(ticket::STATUS, Some(ticket::VALID.into()));
-        values.set(ticket::VOID_REASON, None);
-        values.set(ticket::VOIDED_ON, None);
+        for (person, values, key) in prepared {
+            self.add_ticket(person, values, key)?;
+        }
+        Ok(())
+    }
+
+    /// Checks a new ticket without changing anything; returns its cleaned
+    /// values (status valid) and the keyed hash of its number.
+    fn prepare_ticket(
+        &mut self,
+        person: u64,
+        values: &FieldValues,
+    ) -> DraftResult<(FieldValues, IndexHash)> {
+        let (values, number) = new_ticket(values)?;
         self.person(person)?;
-        self.claim_unique(
-            IndexKind::Ticket,
-            None,
-            &number,
-            person,
-            "the ticket number",
-        )?;
+        let key = self.store.keys().index_hash(IndexKind::Ticket, &number);
+        if self.unique_holder(key)?.is_some() {
+            return Err(DraftError::Conflict(
+                "the ticket number is already registered".into(),
+            ));
+        }
+        Ok((values, key))
+    }
+
+    fn add_ticket(&mut self, person: u64, values: FieldValues, key: IndexHash) -> DraftResult<u64> {
+        self.set_unique(key, Some(person));
         let items = self.items(Class::Ticket, person)?;
         let seq = items.items.keys().next_back().map_or(1, |k| k + 1);
         items.items.insert(seq, values);
@@ -656,6 +832,25 @@ impl Draft {
             out.push(entry?.0.value());
         }
         Ok(out)
+    }
+
+    /// Cohort facts of up to `limit` persons above `after` meeting
+    /// `condition`, as of the last commit (at least the draft's snapshot);
+    /// this draft's own changes are not included.
+    pub fn read_facts(
+        &mut self,
+        after: u64,
+        limit: usize,
+        condition: &facts::Condition,
+        want: facts::Want,
+    ) -> DraftResult<facts::Block> {
+        let generation = facts::data_generation(self.snapshot()?)?;
+        let store = self.store.clone();
+        Ok(store
+            .facts()
+            .read(store.db(), store.keys(), generation, |f| {
+                f.read(after, limit, condition, want)
+            })?)
     }
 
     /// How many persons the snapshot holds.
@@ -814,13 +1009,17 @@ impl Draft {
             Check::RequestUnused(_) => (2, 0, [0; INDEX_HASH_LEN]),
         });
         let mut ops = Vec::new();
+        let mut fact_changes = Vec::new();
         let mut dirty_persons: Vec<(&u64, &Person)> =
             self.persons.iter().filter(|(_, p)| p.dirty).collect();
         dirty_persons.sort_unstable_by_key(|(id, _)| **id);
         for (&id, p) in dirty_persons {
+            let Resident::Open(values) = &p.resident else {
+                unreachable!("a changed resident was opened to change it");
+            };
             let sealed = p.key.seal(
                 &seal_context(store, Class::Resident, id, 0),
-                &rows::encode(&p.resident),
+                &rows::encode(values),
                 entropy,
             );
             let row = PersonRow {
@@ -828,7 +1027,13 @@ impl Draft {
                 resident: sealed,
             };
             ops.push(Op::PutPerson(id, rows::encode(&row)));
+            fact_changes.push(FactChange::Resident {
+                person: id,
+                birth_date: values.get(resident::BIRTH_DATE).map(str::to_owned),
+                status: values.get(resident::STATUS).map(str::to_owned),
+            });
         }
+        let mut items_to_seal = Vec::new();
         for (class, map) in [(Class::Dose, &self.doses), (Class::Ticket, &self.tickets)] {
             let mut persons: Vec<(&u64, &Items)> = map.iter().collect();
             persons.sort_unstable_by_key(|(p, _)| **p);
@@ -838,17 +1043,36 @@ impl Draft {
                 dirty.sort_unstable();
                 dirty.dedup();
                 for seq in dirty {
-                    let sealed = key.seal(
-                        &seal_context(store, class, person, seq),
-                        &rows::encode(&items.items[&seq]),
-                        entropy,
-                    );
-                    ops.push(match class {
-                        Class::Dose => Op::PutDose(person, seq, sealed),
-                        _ => Op::PutTicket(person, seq, sealed),
-                    });
+                    items_to_seal.push((class, person, seq, key, &items.items[&seq]));
                 }
             }
+        }
+        let seal =
+            |&(class, person, seq, key, values): &(Class, u64, u64, &DataKey, &FieldValues)| {
+                let sealed = key.seal(
+                    &seal_context(store, class, person, seq),
+                    &rows::encode(values),
+                    entropy,
+                );
+                match class {
+                    Class::Dose => Op::PutDose(person, seq, sealed),
+                    _ => Op::PutTicket(person, seq, sealed),
+                }
+            };
+        ops.extend(in_parallel(&items_to_seal, seal));
+        for &(class, person, seq, _, values) in &items_to_seal {
+            fact_changes.push(match class {
+                Class::Dose => FactChange::Dose {
+                    person,
+                    seq,
+                    text: Box::new(DoseText::of(values)),
+                },
+                _ => FactChange::Ticket {
+                    person,
+                    seq,
+                    text: TicketText::of(values),
+                },
+            });
         }
         for (&person, single) in self.my_numbers.iter().filter(|(_, s)| s.dirty) {
             let plain = single.value.clone().unwrap_or_default();
@@ -868,11 +1092,27 @@ impl Draft {
             );
             ops.push(Op::PutPassport(person, sealed));
         }
-        ops.extend(self.index_ops);
+        // In key order the committer walks each index once instead of
+        // jumping around it; a stable sort keeps each key's ops in order.
+        let mut index_ops = self.index_ops;
+        index_ops.sort_by_key(|op| match op {
+            Op::SetUnique(k, _) | Op::RemoveUnique(k) => (0, *k),
+            Op::AddName(k, _) | Op::RemoveName(k, _) => (1, *k),
+            _ => (2, [0; INDEX_HASH_LEN]),
+        });
+        ops.extend(index_ops);
+        if self.persons.len() >= PARALLEL_MIN {
+            // Free a campaign-sized draft off the request's path.
+            let records = (self.persons, self.doses, self.tickets);
+            let _ = std::thread::Builder::new()
+                .name("draft-drop".into())
+                .spawn(move || drop(records));
+        }
         WriteSet {
             checks,
             ops,
             events,
+            facts: fact_changes,
         }
     }
 }

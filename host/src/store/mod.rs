@@ -12,6 +12,7 @@
 pub mod commit;
 pub mod draft;
 mod error;
+pub mod facts;
 pub mod rows;
 pub mod tables;
 
@@ -35,6 +36,30 @@ use commit::{Op, WriteSet};
 use rows::TenantRow;
 use tables::{META, PERSONS, TENANTS, meta};
 
+/// Fewest items worth spreading over threads; smaller batches (every
+/// counter request) stay on the caller's thread.
+pub(crate) const PARALLEL_MIN: usize = 4_096;
+
+/// `f` over `items` in order, on every core when there are many.
+pub(crate) fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if items.len() < PARALLEL_MIN || workers == 1 {
+        return items.iter().map(f).collect();
+    }
+    let per = items.len().div_ceil(workers);
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(per)
+            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a worker panicked"))
+            .collect()
+    })
+}
+
 /// Actor name of the host itself (tenant creation, jobs, demo seeding).
 pub const SYSTEM_ACTOR: &str = "system";
 
@@ -50,10 +75,16 @@ fn tenant_created(code: &TenantCode, now: i64, what: &str) -> Event {
     .with_reason(format!("tenant {code} {what}"))
 }
 
+/// Most memory redb may cache of one tenant file (filled only as pages
+/// are read): a city of a million residents works on about 2 GiB of
+/// persons, doses, tickets and indexes during a campaign.
+const TENANT_CACHE_BYTES: usize = 4 << 30;
+
 /// Opens (or creates) a redb file for writing in multi-writer mode.
 fn open_db(file: std::fs::File) -> StoreResult<Database> {
     Ok(Database::builder()
         .set_concurrency_mode(ConcurrencyMode::MultiWriter)
+        .set_cache_size(TENANT_CACHE_BYTES)
         .create_with_backend(FileBackend::new(file)?)?)
 }
 
@@ -71,6 +102,7 @@ pub struct TenantStore {
     db: Arc<Database>,
     keys: Arc<TenantKeys>,
     next_person: AtomicU64,
+    facts: Arc<facts::FactsCache>,
 }
 
 impl TenantStore {
@@ -128,6 +160,7 @@ impl TenantStore {
             db: Arc::new(db),
             keys: Arc::new(TenantKeys::derive(root, code.as_str())),
             next_person: AtomicU64::new(next_person),
+            facts: Arc::default(),
         })
     }
 
@@ -146,6 +179,16 @@ impl TenantStore {
         &self.db
     }
 
+    /// The cohort facts (built on first read, kept current by commits).
+    pub fn facts(&self) -> &Arc<facts::FactsCache> {
+        &self.facts
+    }
+
+    /// Builds the cohort facts now unless they are built.
+    pub fn warm_facts(&self) -> StoreResult<()> {
+        self.facts.warm(&self.db, &self.keys)
+    }
+
     /// A fresh person id. Ids are never reused; a conflict at commit (another
     /// process created persons) re-syncs the counter.
     pub fn allocate_person_id(&self) -> u64 {
@@ -161,7 +204,7 @@ impl TenantStore {
 
     /// Applies one write set now, in its own durable transaction (CLI paths).
     pub fn commit_now(&self, set: WriteSet) -> StoreResult<Vec<u64>> {
-        match commit::apply_batch(&self.db, &self.keys, vec![set])?.pop() {
+        match commit::apply_batch(&self.db, &self.keys, &self.facts, vec![set])?.pop() {
             Some(Ok(seqs)) => Ok(seqs),
             Some(Err(conflict)) => Err(StoreError::Damaged(format!(
                 "conflict on a direct commit: {conflict}"

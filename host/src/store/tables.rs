@@ -35,6 +35,15 @@ pub const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 /// (subject person id, sequence) -> (): which events concern a person.
 pub const AUDIT_BY_SUBJECT: TableDefinition<(u64, u64), ()> =
     TableDefinition::new("audit-by-subject");
+/// Persons per block of [`AUDIT_BY_SUBJECT_BLOCK`].
+pub const SUBJECT_BLOCK_PERSONS: u64 = 1024;
+/// (person id / [`SUBJECT_BLOCK_PERSONS`], sequence) -> a bitmap of the
+/// block's persons the event concerns: "who looked at this person" for
+/// population-wide events (one entry per block instead of one per person).
+pub const AUDIT_BY_SUBJECT_BLOCK: TableDefinition<
+    (u64, u64),
+    [u8; SUBJECT_BLOCK_PERSONS as usize / 8],
+> = TableDefinition::new("audit-by-subject-block");
 /// user id -> [`super::rows::UserRow`].
 pub const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
 /// SHA-256 of a bearer token -> user id.
@@ -65,6 +74,9 @@ pub mod meta {
     /// Bumped by every change to users, roles or plugins, so a running
     /// server notices changes made by the CLI in another process.
     pub const REGISTRY_GENERATION: &str = "registry-generation";
+    /// Bumped by every commit that changes a person's data, so the cohort
+    /// facts of a running server notice changes made by another process.
+    pub const DATA_GENERATION: &str = "data-generation";
     /// The roles file in force (TOML).
     pub const ROLES: &str = "roles";
 }

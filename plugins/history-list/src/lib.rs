@@ -3,14 +3,22 @@
 //! campaign; shows the 4 basic facts (name, sex, birth date, address) and
 //! the doses, a page at a time, or exports them as CSV.
 //!
-//! It walks the population reading only what the conditions need, then
-//! reads names and addresses of the persons it returns. It cannot import
+//! The host narrows the population to persons with a matching dose, birth
+//! date range and campaign ticket (cohort facts); the plugin checks the
+//! exact age and campaign status, then reads names and addresses of the
+//! persons it returns only. It cannot import
 //! My Number, so no page or export can contain one.
 
 #[allow(unsafe_code)] // generated ABI glue
 mod bindings {
     wit_bindgen::generate!({
-        path: ["../../wit/records", "../../wit/health", "../../wit/plugin", "wit"],
+        path: [
+            "../../wit/records",
+            "../../wit/health",
+            "../../wit/population",
+            "../../wit/plugin",
+            "wit"
+        ],
         world: "kiroku-plugins:history-list/history-list",
         generate_all,
     });
@@ -22,7 +30,7 @@ mod query;
 
 use bindings::exports::kiroku::plugin::handler::{Error, Guest, Operation};
 use bindings::kiroku::health::campaign_tickets::CampaignTicketField;
-use bindings::kiroku::health::cohort;
+use bindings::kiroku::population::cohort_facts::{self, Condition, DoseCondition, FactBlock};
 use bindings::kiroku::records::context;
 use bindings::kiroku::records::doses::DoseField;
 use bindings::kiroku::records::residents::{self, ResidentField};
@@ -35,12 +43,12 @@ use serde_json::{Value, json};
 const SEARCH_PAGE: u32 = 100;
 /// Persons per export call (most).
 const EXPORT_PAGE: u32 = 5_000;
-/// Persons per `cohort.scan` call: the first call reads about twice the
-/// page (most searches fill a page from it), later calls double, up to the
-/// policy's row limit. Reading no more persons than needed keeps a page
-/// fast and its audit trail short.
-const FIRST_SCAN: u32 = 200;
-const MAX_SCAN: u32 = 1_000;
+/// Persons per `cohort-facts.read` call: the host returns only persons
+/// the conditions could fit, so the first call asks a little more than the
+/// page, later calls double, up to the policy's row limit. Reading no more
+/// persons than needed keeps a page fast and its audit trail short.
+const FIRST_READ: u32 = 120;
+const MAX_READ: u32 = 1_000;
 /// The export's columns, the layout documented in the README.
 const EXPORT_HEADER: [&str; 11] = [
     "氏名",
@@ -86,20 +94,88 @@ fn parse(input: &str, most: u32) -> Result<(Checked, u32), Error> {
     Ok((checked, limit))
 }
 
-fn dose_facts(d: &bindings::kiroku::records::doses::Dose) -> DoseFacts {
-    DoseFacts {
-        dose_number: d.dose_number,
-        date: d.date.as_deref().and_then(|s| Date::parse(s).ok()),
-        vaccine: d.vaccine.clone(),
-        maker: d.maker.clone(),
-        lot: d.lot.clone(),
-        facility_code: d.facility_code.clone(),
+/// What the host may narrow the population to: the dose conditions and
+/// the campaign ticket exactly, the age band a little wider.
+fn condition(q: &Checked) -> Condition {
+    let query = &q.query;
+    let day = |d: Option<Date>| d.map(|d| d.days_since_epoch() as i32);
+    let (born_from, born_to) = if q.filters_age() {
+        kiroku_rules::date::birth_days_for_ages(q.age_on(), query.age_from, query.age_to)
+    } else {
+        (None, None)
+    };
+    let clamp = |d: i64| d.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+    Condition {
+        born_from: born_from.map(clamp),
+        born_to: born_to.map(clamp),
+        statuses: Vec::new(),
+        dose: q.filters_doses().then(|| DoseCondition {
+            vaccine: query.vaccine.clone(),
+            maker: query.maker.clone(),
+            lot: query.lot.clone(),
+            facility_code: query.facility_code.clone(),
+            dose_number: query.dose_number,
+            date_from: day(q.date_from()),
+            date_to: day(q.date_to()),
+        }),
+        ticket: query
+            .campaign
+            .as_ref()
+            .map(|c| (c.id.clone(), c.dose_number)),
     }
 }
 
-/// Walks persons after `q.after` until `limit` match or `q.max_scan()`
-/// persons were read; returns them and the cursor of the next page (none
-/// at the end). A page cut short by the scan budget has fewer rows than
+/// The persons of a block that meet the exact conditions, with the doses
+/// to show.
+fn matches_in(q: &Checked, block: &FactBlock) -> Vec<(u64, Vec<DoseFacts>)> {
+    let text = |i: Option<u32>| i.and_then(|i| block.strings.get(i as usize)).cloned();
+    let (mut d, mut t) = (0, 0);
+    let mut out = Vec::new();
+    for (index, person) in block.persons.iter().enumerate() {
+        let index = index as u32;
+        let mut doses = Vec::new();
+        while let Some(x) = block.doses.get(d).filter(|x| x.person == index) {
+            doses.push(DoseFacts {
+                dose_number: x.dose_number,
+                date: x.date.map(|d| Date::from_days_since_epoch(i64::from(d))),
+                vaccine: text(x.vaccine),
+                maker: text(x.maker),
+                lot: text(x.lot),
+                facility_code: text(x.facility_code),
+            });
+            d += 1;
+        }
+        let mut tickets = Vec::new();
+        while let Some(x) = block.tickets.get(t).filter(|x| x.person == index) {
+            if x.valid == Some(true)
+                && let (Some(c), Some(n)) = (text(x.campaign), x.dose_number)
+            {
+                tickets.push((c, n));
+            }
+            t += 1;
+        }
+        let birth = person
+            .birth_date
+            .map(|b| Date::from_days_since_epoch(i64::from(b)));
+        if !q.age_matches(birth) || !q.campaign_matches(&tickets, &doses) {
+            continue;
+        }
+        let shown: Vec<DoseFacts> = if q.filters_doses() {
+            doses.into_iter().filter(|d| q.dose_matches(d)).collect()
+        } else {
+            doses
+        };
+        if q.filters_doses() && shown.is_empty() {
+            continue;
+        }
+        out.push((person.id, shown));
+    }
+    out
+}
+
+/// Finds persons after `q.after` until `limit` match or the host returned
+/// `q.max_scan()` persons; returns them and the cursor of the next page
+/// (none at the end). A page cut short by the budget has fewer rows than
 /// the limit but a cursor: the search goes on from there.
 fn find(q: &Checked, limit: u32) -> Result<(Vec<Found>, Option<u64>), Error> {
     let resident_fields: &[ResidentField] = if q.filters_age() {
@@ -124,77 +200,63 @@ fn find(q: &Checked, limit: u32) -> Result<(Vec<Found>, Option<u64>), Error> {
     } else {
         &[]
     };
-    let mut found = Vec::new();
+    let condition = condition(q);
+    let mut matched = Vec::new();
     let mut after = q.query.after;
-    let mut batch_size = (limit * 2).clamp(FIRST_SCAN, MAX_SCAN).min(q.max_scan());
-    let mut scanned = 0u32;
-    loop {
-        if scanned >= q.max_scan() {
-            return Ok((found, Some(after)));
+    let mut batch_size = (limit + limit / 5).clamp(FIRST_READ, MAX_READ);
+    let mut read = 0u32;
+    let next = loop {
+        if read >= q.max_scan() {
+            break Some(after);
         }
-        batch_size = batch_size.min(q.max_scan() - scanned);
-        let batch = cohort::scan(
+        let want = batch_size.min(q.max_scan() - read);
+        let block = cohort_facts::read(
             after,
-            batch_size,
+            want,
+            &condition,
             resident_fields,
             &dose_fields,
             ticket_fields,
         )
         .map_err(host)?;
-        batch_size = (batch_size * 2).min(MAX_SCAN);
-        if batch.is_empty() {
-            return Ok((found, None));
-        }
-        scanned += batch.len() as u32;
-        for m in batch {
-            after = m.id;
-            let birth = m
-                .resident
-                .birth_date
-                .as_deref()
-                .and_then(|b| Date::parse(b).ok());
-            if !q.age_matches(birth) {
-                continue;
-            }
-            let doses: Vec<DoseFacts> = m.doses.iter().map(dose_facts).collect();
-            let tickets: Vec<(String, u32)> = m
-                .tickets
-                .iter()
-                .filter(|t| t.status.as_deref() == Some("valid"))
-                .filter_map(|t| Some((t.campaign.clone()?, t.dose_number?)))
-                .collect();
-            if !q.campaign_matches(&tickets, &doses) {
-                continue;
-            }
-            let shown: Vec<DoseFacts> = if q.filters_doses() {
-                doses.into_iter().filter(|d| q.dose_matches(d)).collect()
-            } else {
-                doses
-            };
-            if q.filters_doses() && shown.is_empty() {
-                continue;
-            }
-            let resident = residents::get(
-                m.id,
-                &[
-                    ResidentField::KanjiName,
-                    ResidentField::KanaName,
-                    ResidentField::Sex,
-                    ResidentField::BirthDate,
-                    ResidentField::Address,
-                ],
-            )
-            .map_err(host)?;
-            found.push(Found {
-                id: m.id,
-                resident,
-                doses: shown,
-            });
-            if found.len() == limit as usize {
-                return Ok((found, Some(m.id)));
+        batch_size = (batch_size * 2).min(MAX_READ);
+        read += block.persons.len() as u32;
+        let mut cut = None;
+        for (id, doses) in matches_in(q, &block) {
+            matched.push((id, doses));
+            if matched.len() == limit as usize {
+                cut = Some(id);
+                break;
             }
         }
+        if cut.is_some() {
+            break cut;
+        }
+        after = block.next_after;
+        if block.end {
+            break None;
+        }
+    };
+    let mut found = Vec::with_capacity(matched.len());
+    for (id, doses) in matched {
+        let resident = residents::get(
+            id,
+            &[
+                ResidentField::KanjiName,
+                ResidentField::KanaName,
+                ResidentField::Sex,
+                ResidentField::BirthDate,
+                ResidentField::Address,
+            ],
+        )
+        .map_err(host)?;
+        found.push(Found {
+            id,
+            resident,
+            doses,
+        });
     }
+    Ok((found, next))
 }
 
 fn dose_json(d: &DoseFacts) -> Value {

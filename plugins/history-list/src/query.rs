@@ -125,6 +125,21 @@ impl Checked {
         })
     }
 
+    /// The day ages are counted to.
+    pub fn age_on(&self) -> Date {
+        self.age_on
+    }
+
+    /// Vaccinated on or after.
+    pub fn date_from(&self) -> Option<Date> {
+        self.date_from
+    }
+
+    /// Vaccinated on or before.
+    pub fn date_to(&self) -> Option<Date> {
+        self.date_to
+    }
+
     /// Most persons read for one page.
     pub fn max_scan(&self) -> u32 {
         self.query.max_scan.unwrap_or(MAX_SCAN_PER_PAGE)

@@ -156,6 +156,11 @@ impl Criteria {
         })
     }
 
+    /// The day ages and intervals are counted to.
+    pub fn starts_on(&self) -> Date {
+        self.starts_on
+    }
+
     /// Whether the criteria need the person's doses.
     pub fn needs_doses(&self) -> bool {
         let c = &self.campaign;

@@ -2,14 +2,22 @@
 //! campaign ticket with its 18-digit OCR line, and prints the mailing
 //! batch. Criteria are data (see `campaign`); `preview` is the dry run.
 //!
-//! It walks the population with `cohort.scan` reading only birth date,
-//! status, dose numbers and dates, and tickets; names and addresses are
-//! read only in `print-batch`, only for the persons printed.
+//! It reads the population's cohort facts (birth date, status, dose dates
+//! and vaccines, tickets), narrowed by the host to the campaign's ages and
+//! statuses, decides each person itself, and issues tickets a batch per
+//! block. Names and addresses are read only in `print-batch`, only for the
+//! persons printed.
 
 #[allow(unsafe_code)] // generated ABI glue
 mod bindings {
     wit_bindgen::generate!({
-        path: ["../../wit/records", "../../wit/health", "../../wit/plugin", "wit"],
+        path: [
+            "../../wit/records",
+            "../../wit/health",
+            "../../wit/population",
+            "../../wit/plugin",
+            "wit"
+        ],
         world: "kiroku-plugins:target-extraction/target-extraction",
         generate_all,
     });
@@ -22,8 +30,10 @@ mod notice;
 mod print;
 
 use bindings::exports::kiroku::plugin::handler::{Error, Guest, Operation};
-use bindings::kiroku::health::campaign_tickets::{self, CampaignTicket, CampaignTicketField};
-use bindings::kiroku::health::{cohort, jobs};
+use bindings::kiroku::health::campaign_tickets::{CampaignTicket, CampaignTicketField};
+use bindings::kiroku::health::jobs;
+use bindings::kiroku::population::cohort_facts::{self, Condition, FactBlock, Status};
+use bindings::kiroku::population::ticket_batches;
 use bindings::kiroku::records::context;
 use bindings::kiroku::records::doses::DoseField;
 use bindings::kiroku::records::residents::ResidentField;
@@ -32,8 +42,9 @@ use campaign::{Criteria, Facts};
 use kiroku_rules::Date;
 use serde_json::{Value, json};
 
-/// Persons per `cohort.scan` call (the policy's row limit allows it).
-const SCAN_BATCH: u32 = 1_000;
+/// Persons per `cohort-facts.read` call, and so most tickets per
+/// `issue-many` call (the policy's row limit allows it).
+const FACTS_BATCH: u32 = 20_000;
 /// Most sample persons a preview or an extraction shows.
 const MAX_SAMPLE: usize = 100;
 
@@ -123,24 +134,116 @@ fn sample_json(t: &Target) -> Value {
     })
 }
 
-/// Walks the population and calls `found` for each target, reporting
-/// progress; stops with an error when staff cancel the job.
+/// What the host may narrow the population to before the plugin decides:
+/// the campaign's statuses and (a little wider) its birth-date range.
+fn prefilter(criteria: &Criteria) -> Condition {
+    let c = &criteria.campaign;
+    let (mut from, mut to) =
+        kiroku_rules::date::birth_days_for_ages(criteria.starts_on(), c.min_age, c.max_age);
+    let day = |d: &Option<String>| d.as_deref().and_then(|s| Date::parse(s).ok());
+    if let Some(b) = day(&c.born_from) {
+        from = Some(from.map_or(b.days_since_epoch(), |f| f.max(b.days_since_epoch())));
+    }
+    if let Some(b) = day(&c.born_to) {
+        to = Some(to.map_or(b.days_since_epoch(), |t| t.min(b.days_since_epoch())));
+    }
+    let clamp = |d: i64| d.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+    Condition {
+        born_from: from.map(clamp),
+        born_to: to.map(clamp),
+        statuses: c
+            .statuses
+            .iter()
+            .map(|s| match s.as_str() {
+                "moved-out" => Status::MovedOut,
+                "deceased" => Status::Deceased,
+                _ => Status::Resident,
+            })
+            .collect(),
+        dose: None,
+        ticket: None,
+    }
+}
+
+fn status_name(s: Status) -> &'static str {
+    match s {
+        Status::Resident => "resident",
+        Status::MovedOut => "moved-out",
+        Status::Deceased => "deceased",
+    }
+}
+
+/// The targets of one block of facts.
+fn targets_in(criteria: &Criteria, block: &FactBlock) -> Vec<Target> {
+    let vaccine = criteria.campaign.vaccine.as_deref();
+    let text = |i: Option<u32>| {
+        i.and_then(|i| block.strings.get(i as usize))
+            .map(String::as_str)
+    };
+    let (mut d, mut t) = (0, 0);
+    let mut out = Vec::new();
+    for (index, person) in block.persons.iter().enumerate() {
+        let index = index as u32;
+        let mut dose_dates = Vec::new();
+        while let Some(dose) = block.doses.get(d).filter(|x| x.person == index) {
+            let counts = vaccine.is_none() || text(dose.vaccine) == vaccine;
+            if counts && let Some(day) = dose.date {
+                dose_dates.push(Date::from_days_since_epoch(i64::from(day)));
+            }
+            d += 1;
+        }
+        dose_dates.sort_unstable();
+        let first_ticket = t;
+        let mut valid_tickets = Vec::new();
+        while let Some(ticket) = block.tickets.get(t).filter(|x| x.person == index) {
+            if ticket.valid == Some(true)
+                && let (Some(campaign), Some(n)) = (text(ticket.campaign), ticket.dose_number)
+            {
+                valid_tickets.push((campaign, n));
+            }
+            t += 1;
+        }
+        let facts = Facts {
+            birth_date: person
+                .birth_date
+                .map(|b| Date::from_days_since_epoch(i64::from(b))),
+            status: person.status.map(status_name),
+            dose_dates,
+            valid_tickets,
+        };
+        if criteria.targets(&facts) {
+            out.push(Target {
+                id: person.id,
+                age: facts.birth_date.map_or(0, |b| criteria.age(b)),
+                doses: facts.dose_dates.len(),
+                last_dose: facts.dose_dates.last().copied(),
+                tickets_held: (t - first_ticket) as u64,
+            });
+        }
+    }
+    out
+}
+
+/// Walks the population's facts and hands each block's targets to
+/// `found`, reporting progress; stops with an error when staff cancel the
+/// job.
 fn walk(
     criteria: &Criteria,
-    mut found: impl FnMut(Target) -> Result<(), Error>,
+    mut found: impl FnMut(Vec<Target>) -> Result<(), Error>,
 ) -> Result<u64, Error> {
-    let total = cohort::count().map_err(host)?;
+    let total = cohort_facts::count().map_err(host)?;
     let dose_fields: &[DoseField] = if criteria.needs_doses() {
         &[DoseField::Date, DoseField::Vaccine]
     } else {
         &[]
     };
-    let vaccine = criteria.campaign.vaccine.as_deref();
-    let (mut after, mut done, mut targets) = (0u64, 0u64, 0u64);
+    let condition = prefilter(criteria);
+    let (mut after, mut targets) = (0u64, 0u64);
     loop {
-        let batch = cohort::scan(
+        let block = cohort_facts::read(
             after,
-            SCAN_BATCH,
+            FACTS_BATCH,
+            &condition,
             &[ResidentField::BirthDate, ResidentField::Status],
             dose_fields,
             &[
@@ -150,47 +253,22 @@ fn walk(
             ],
         )
         .map_err(host)?;
-        let Some(last) = batch.last() else { break };
-        after = last.id;
-        for m in &batch {
-            let mut dose_dates: Vec<Date> = m
-                .doses
-                .iter()
-                .filter(|d| vaccine.is_none() || d.vaccine.as_deref() == vaccine)
-                .filter_map(|d| d.date.as_deref().and_then(|s| Date::parse(s).ok()))
-                .collect();
-            dose_dates.sort_unstable();
-            let facts = Facts {
-                birth_date: m
-                    .resident
-                    .birth_date
-                    .as_deref()
-                    .and_then(|b| Date::parse(b).ok()),
-                status: m.resident.status.as_deref(),
-                valid_tickets: m
-                    .tickets
-                    .iter()
-                    .filter(|t| t.status.as_deref() == Some("valid"))
-                    .filter_map(|t| Some((t.campaign.as_deref()?, t.dose_number?)))
-                    .collect(),
-                dose_dates,
-            };
-            if criteria.targets(&facts) {
-                targets += 1;
-                found(Target {
-                    id: m.id,
-                    age: facts.birth_date.map_or(0, |b| criteria.age(b)),
-                    doses: facts.dose_dates.len(),
-                    last_dose: facts.dose_dates.last().copied(),
-                    tickets_held: m.tickets.len() as u64,
-                })?;
-            }
+        let block_targets = targets_in(criteria, &block);
+        targets += block_targets.len() as u64;
+        if !block_targets.is_empty() {
+            found(block_targets)?;
         }
-        done += batch.len() as u64;
+        after = block.next_after;
+        // Progress by id position: ids are handed out in order, so this
+        // follows the share walked closely.
+        let done = if block.end { total } else { after.min(total) };
         if jobs::progress(done, total.max(done)) {
             return Err(Error::Conflict(
                 "cancelled by staff: no ticket was issued".into(),
             ));
+        }
+        if block.end {
+            break;
         }
     }
     Ok(targets)
@@ -199,9 +277,9 @@ fn walk(
 fn preview(input: &str) -> Result<String, Error> {
     let req = parse_request(input)?;
     let mut sample = Vec::new();
-    let count = walk(&req.criteria, |t| {
-        if sample.len() < req.sample {
-            sample.push(sample_json(&t));
+    let count = walk(&req.criteria, |targets| {
+        for t in targets.iter().take(req.sample.saturating_sub(sample.len())) {
+            sample.push(sample_json(t));
         }
         Ok(())
     })?;
@@ -219,17 +297,23 @@ fn extract(input: &str) -> Result<String, Error> {
     let req = parse_request(input)?;
     let c = &req.criteria.campaign;
     let mut sample = Vec::new();
-    let count = walk(&req.criteria, |t| {
-        let number = kiroku_rules::ticket::for_person(t.id, t.tickets_held).ok_or_else(|| {
-            Error::Conflict(format!(
-                "person {} holds too many tickets to number another",
-                t.id
-            ))
-        })?;
-        campaign_tickets::issue(
-            t.id,
-            &CampaignTicket {
-                number: Some(number.clone()),
+    let count = walk(&req.criteria, |targets| {
+        let mut batch = Vec::with_capacity(targets.len());
+        for t in &targets {
+            let number =
+                kiroku_rules::ticket::for_person(t.id, t.tickets_held).ok_or_else(|| {
+                    Error::Conflict(format!(
+                        "person {} holds too many tickets to number another",
+                        t.id
+                    ))
+                })?;
+            if sample.len() < req.sample {
+                let mut s = sample_json(t);
+                s["ticket_number"] = json!(number);
+                sample.push(s);
+            }
+            let ticket = CampaignTicket {
+                number: Some(number),
                 issued_on: Some(req.issued_on.clone()),
                 campaign: Some(c.id.clone()),
                 ticket_type: Some(c.ticket_type),
@@ -237,14 +321,10 @@ fn extract(input: &str) -> Result<String, Error> {
                 status: None,
                 void_reason: None,
                 voided_on: None,
-            },
-        )
-        .map_err(host)?;
-        if sample.len() < req.sample {
-            let mut s = sample_json(&t);
-            s["ticket_number"] = json!(number);
-            sample.push(s);
+            };
+            batch.push((t.id, ticket));
         }
+        ticket_batches::issue_many(&batch).map_err(host)?;
         Ok(())
     })?;
     Ok(json!({

@@ -1,0 +1,313 @@
+//! The host side of `kiroku:population`: cohort facts (many persons per
+//! call, from the in-memory projection in `store::facts`) and ticket
+//! batches. Like `records`, every function spends fuel, asks `policy`
+//! first (a condition reads the fields it names) and leaves one audit
+//! event naming every person it returned or wrote.
+
+use super::bindings::campaign_tickets::{CampaignTicket, CampaignTicketField};
+use super::bindings::cohort_facts::{self, Condition, FactBlock, Status};
+use super::bindings::doses::DoseField;
+use super::bindings::residents::ResidentField;
+use super::bindings::types::PersonId;
+use super::bindings::{campaign_ticket_into_values, ticket_batches};
+use super::invocation::{Invocation, Scope};
+use super::records::{HostResult, check_new_ticket, indexes, new_ticket_values};
+use crate::audit::Outcome;
+use crate::fields::{Class, FieldValues, resident, ticket};
+use crate::policy::{Access, Interface};
+use crate::store::draft::{DraftError, STATUSES, at_position};
+use crate::store::facts::{self, Block, Want};
+
+/// Resident fields the facts carry.
+const FACT_RESIDENT_FIELDS: [usize; 2] = [resident::BIRTH_DATE, resident::STATUS];
+/// Dose fields the facts carry, in [`Want::dose`] order.
+const FACT_DOSE_FIELDS: [&str; 6] = [
+    "dose-number",
+    "date",
+    "vaccine",
+    "maker",
+    "lot",
+    "facility-code",
+];
+/// Ticket fields the facts carry, in [`Want::ticket`] order.
+const FACT_TICKET_FIELDS: [usize; 3] = [ticket::CAMPAIGN, ticket::DOSE_NUMBER, ticket::STATUS];
+
+fn dose_field(name: &str) -> usize {
+    Class::Dose.field_index(name).expect("a dose field")
+}
+
+/// Refuses fields the facts do not carry.
+fn carried(class: Class, fields: &[usize], carried: &[usize]) -> Result<(), DraftError> {
+    match fields.iter().find(|f| !carried.contains(f)) {
+        Some(&f) => Err(DraftError::Invalid(format!(
+            "cohort-facts carries no {} field {}; read it per person",
+            class.name(),
+            class.fields()[f]
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The fields a condition reads, per interface.
+fn condition_fields(c: &Condition) -> [Vec<usize>; 3] {
+    let mut res = Vec::new();
+    if c.born_from.is_some() || c.born_to.is_some() {
+        res.push(resident::BIRTH_DATE);
+    }
+    if !c.statuses.is_empty() {
+        res.push(resident::STATUS);
+    }
+    let mut doses = Vec::new();
+    if let Some(d) = &c.dose {
+        let named = [
+            (d.vaccine.is_some(), "vaccine"),
+            (d.maker.is_some(), "maker"),
+            (d.lot.is_some(), "lot"),
+            (d.facility_code.is_some(), "facility-code"),
+            (d.dose_number.is_some(), "dose-number"),
+            (d.date_from.is_some() || d.date_to.is_some(), "date"),
+        ];
+        doses.extend(
+            named
+                .iter()
+                .filter(|(on, _)| *on)
+                .map(|(_, n)| dose_field(n)),
+        );
+    }
+    let mut tickets = Vec::new();
+    if c.ticket.is_some() {
+        tickets.extend(FACT_TICKET_FIELDS);
+    }
+    [res, doses, tickets]
+}
+
+fn status_name(s: Status) -> &'static str {
+    match s {
+        Status::Resident => STATUSES[0],
+        Status::MovedOut => STATUSES[1],
+        Status::Deceased => STATUSES[2],
+    }
+}
+
+fn to_condition(c: Condition) -> facts::Condition {
+    facts::Condition {
+        born_from: c.born_from,
+        born_to: c.born_to,
+        statuses: c
+            .statuses
+            .into_iter()
+            .map(|s| status_name(s).into())
+            .collect(),
+        dose: c.dose.map(|d| facts::DoseCondition {
+            vaccine: d.vaccine,
+            maker: d.maker,
+            lot: d.lot,
+            facility: d.facility_code,
+            dose_number: d.dose_number,
+            date_from: d.date_from,
+            date_to: d.date_to,
+        }),
+        ticket: c.ticket,
+    }
+}
+
+fn to_wit(block: Block) -> FactBlock {
+    use cohort_facts::{DoseFacts, PersonFacts, TicketFacts};
+    let status = |s: u8| match s {
+        0 => Status::Resident,
+        1 => Status::MovedOut,
+        _ => Status::Deceased,
+    };
+    FactBlock {
+        persons: block
+            .persons
+            .into_iter()
+            .map(|p| PersonFacts {
+                id: p.id,
+                birth_date: p.birth_date,
+                status: p.status.map(status),
+            })
+            .collect(),
+        doses: block
+            .doses
+            .into_iter()
+            .map(|d| DoseFacts {
+                person: d.person,
+                dose_number: d.dose_number,
+                date: d.date,
+                vaccine: d.vaccine,
+                maker: d.maker,
+                lot: d.lot,
+                facility_code: d.facility,
+            })
+            .collect(),
+        tickets: block
+            .tickets
+            .into_iter()
+            .map(|t| TicketFacts {
+                person: t.person,
+                campaign: t.campaign,
+                dose_number: t.dose_number,
+                valid: t.valid,
+            })
+            .collect(),
+        strings: block.strings,
+        next_after: block.next_after,
+        end: block.end,
+    }
+}
+
+/// `a ∪ b`, sorted.
+fn union(a: &[usize], b: &[usize]) -> Vec<usize> {
+    let mut out: Vec<usize> = a.iter().chain(b).copied().collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Field names prefixed by interface, for a bulk event.
+fn prefixed(parts: &[(Interface, &[usize])]) -> Vec<String> {
+    parts
+        .iter()
+        .flat_map(|(iface, fields)| {
+            let class = iface.class().expect("data interfaces");
+            fields
+                .iter()
+                .map(move |&i| format!("{}.{}", iface.name(), class.fields()[i]))
+        })
+        .collect()
+}
+
+impl cohort_facts::Host for Invocation {
+    fn count(&mut self) -> HostResult<u64> {
+        let action = "cohort-facts.count";
+        let scope = self.enter()?;
+        if let Err(e) = scope.check_search(Interface::CohortFacts, action, "population") {
+            return Ok(Err(e));
+        }
+        match scope.draft.person_count() {
+            Ok(n) => Ok(Ok(n)),
+            Err(e) => scope.finish(action, None, Interface::CohortFacts, &[], Err(e)),
+        }
+    }
+
+    fn read(
+        &mut self,
+        after: PersonId,
+        limit: u32,
+        matching: Condition,
+        resident_fields: Vec<ResidentField>,
+        dose_fields: Vec<DoseField>,
+        ticket_fields: Vec<CampaignTicketField>,
+    ) -> HostResult<FactBlock> {
+        let action = "cohort-facts.read";
+        let resident_fields = indexes(&resident_fields, |f| f as usize);
+        let dose_fields = indexes(&dose_fields, |f| f as usize);
+        let ticket_fields = indexes(&ticket_fields, |f| f as usize);
+        let scope = self.enter()?;
+        if let Err(e) = scope.check_search(Interface::CohortFacts, action, "population") {
+            return Ok(Err(e));
+        }
+        let fact_doses: Vec<usize> = FACT_DOSE_FIELDS.iter().map(|n| dose_field(n)).collect();
+        let shape = carried(Class::Resident, &resident_fields, &FACT_RESIDENT_FIELDS)
+            .and_then(|()| carried(Class::Dose, &dose_fields, &fact_doses))
+            .and_then(|()| carried(Class::Ticket, &ticket_fields, &FACT_TICKET_FIELDS))
+            .and_then(|()| within_limit(scope, limit));
+        if let Err(e) = shape {
+            return scope.finish(action, None, Interface::CohortFacts, &[], Err(e));
+        }
+        // What the call reads: the fields returned and the fields the
+        // condition looks at; each needs its read grant.
+        let [cond_res, cond_doses, cond_tickets] = condition_fields(&matching);
+        let read_res = union(&resident_fields, &cond_res);
+        let read_doses = union(&dose_fields, &cond_doses);
+        let read_tickets = union(&ticket_fields, &cond_tickets);
+        let parts = [
+            (Interface::Residents, read_res.as_slice()),
+            (Interface::Doses, read_doses.as_slice()),
+            (Interface::CampaignTickets, read_tickets.as_slice()),
+        ];
+        for (iface, fields) in parts {
+            if !fields.is_empty()
+                && let Err(e) = scope.check_fields(iface, Access::Read, action, None, fields)
+            {
+                return Ok(Err(e));
+            }
+        }
+        let want = Want {
+            birth_date: resident_fields.contains(&resident::BIRTH_DATE),
+            status: resident_fields.contains(&resident::STATUS),
+            dose: std::array::from_fn(|i| dose_fields.contains(&fact_doses[i])),
+            ticket: FACT_TICKET_FIELDS.map(|f| ticket_fields.contains(&f)),
+        };
+        let condition = to_condition(matching);
+        let block = match scope
+            .draft
+            .read_facts(after, limit as usize, &condition, want)
+        {
+            Ok(b) => b,
+            Err(e) => return scope.finish(action, None, Interface::CohortFacts, &[], Err(e)),
+        };
+        // One read event for the call, naming every person returned.
+        if !block.persons.is_empty() {
+            let mut event = scope.event(action, None, prefixed(&parts), Outcome::Ok);
+            event.subjects = block.persons.iter().map(|p| p.id).collect();
+            scope.events.record(event);
+        }
+        Ok(Ok(to_wit(block)))
+    }
+}
+
+fn within_limit(scope: &Scope, limit: u32) -> Result<(), DraftError> {
+    let max = scope.policy.limits.rows;
+    if limit > max {
+        return Err(DraftError::Invalid(format!(
+            "limit {limit} is above the policy's row limit of {max}"
+        )));
+    }
+    Ok(())
+}
+
+impl ticket_batches::Host for Invocation {
+    fn issue_many(&mut self, batch: Vec<(PersonId, CampaignTicket)>) -> HostResult<u32> {
+        let action = "ticket-batches.issue-many";
+        let scope = self.enter()?;
+        let batch: Vec<(u64, FieldValues)> = batch
+            .into_iter()
+            .map(|(p, t)| (p, new_ticket_values(campaign_ticket_into_values(t))))
+            .collect();
+        let mut written: Vec<usize> = batch.iter().flat_map(|(_, v)| v.present()).collect();
+        written.sort_unstable();
+        written.dedup();
+        let iface = Interface::CampaignTickets;
+        if let Err(e) = scope.check_fields(iface, Access::Write, action, None, &written) {
+            return Ok(Err(e));
+        }
+        if let Err(e) = within_limit(scope, batch.len() as u32) {
+            return scope.finish(action, None, iface, &written, Err(e));
+        }
+        let checked = batch.iter().enumerate().try_for_each(|(i, (_, values))| {
+            check_new_ticket(values).map_err(|e| at_position(i, e))
+        });
+        if let Err(e) = checked {
+            return scope.finish(action, None, iface, &written, Err(e));
+        }
+        let persons: Vec<u64> = batch.iter().map(|(p, _)| *p).collect();
+        let issued = persons.len() as u32;
+        match scope.draft.issue_tickets(batch) {
+            Ok(()) => {
+                // One write event for the call, naming every holder.
+                if issued > 0 {
+                    let names = prefixed(&[(iface, &written)]);
+                    let mut event = scope.event(action, None, names, Outcome::Ok);
+                    event.subjects = persons;
+                    event.subjects.sort_unstable();
+                    event.subjects.dedup();
+                    scope.events.record(event);
+                }
+                Ok(Ok(issued))
+            }
+            Err(e) => scope.finish(action, None, iface, &written, Err(e)),
+        }
+    }
+}

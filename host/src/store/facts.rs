@@ -1,0 +1,981 @@
+//! Cohort facts: an in-memory projection of the few fields campaign-wide
+//! functions decide on (birth date, status; each dose's number, date,
+//! vaccine, maker, lot and facility; each ticket's campaign, dose and
+//! status), so a campaign over a million residents does not open a million
+//! sealed records.
+//!
+//! **Invariant: the projection never reaches the disk.** It is built in
+//! memory by opening every person's records with their data keys, and kept
+//! current by the committer from the plaintext of the write sets it
+//! commits. At rest everything stays sealed per person (invariant 6), so
+//! crypto-shredding a person still leaves nothing behind.
+//!
+//! A tenant's `data-generation` (meta) counts commits that touched persons.
+//! The projection knows the generation it reflects; one older than a
+//! reader's snapshot (another process wrote) is rebuilt.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::RwLock;
+
+use redb::{Database, ReadableDatabase};
+
+use super::rows::{self, PersonRow};
+use super::tables::{DOSES, PERSONS, TICKETS, meta};
+use super::{StoreResult, in_parallel};
+use crate::crypto::{SealContext, TenantKeys};
+use crate::fields::{Class, FieldValues, dose, resident, ticket};
+
+/// Most persons one read looks at (matching or not): a call stays in the
+/// tens of milliseconds whatever its condition, and the plugin resumes
+/// after `next_after`.
+pub const MAX_LOOKED_AT_PER_READ: usize = 1 << 20;
+/// Persons opened per step of a build; each step's records are held in
+/// memory at once (about 1 KiB per person).
+const BUILD_CHUNK: usize = 16_384;
+
+/// An absent string or day in the projection.
+const NONE: u32 = u32::MAX;
+const NO_DAY: i32 = i32::MIN;
+
+/// Resident statuses, by code (`status - 1` indexes this).
+pub const STATUS_NAMES: [&str; 3] = ["resident", "moved-out", "deceased"];
+/// Ticket statuses, by code (`status - 1` indexes this).
+const TICKET_STATUSES: [&str; 2] = [ticket::VALID, ticket::VOIDED];
+
+fn code_of(names: &[&str], value: Option<&str>) -> u8 {
+    value
+        .and_then(|v| names.iter().position(|n| *n == v))
+        .map_or(0, |i| i as u8 + 1)
+}
+
+fn day_of(value: Option<&str>) -> i32 {
+    value
+        .and_then(|v| kiroku_rules::Date::parse(v).ok())
+        .map_or(NO_DAY, |d| d.days_since_epoch() as i32)
+}
+
+fn opt_day(day: i32) -> Option<i32> {
+    (day != NO_DAY).then_some(day)
+}
+
+/// Text values by id, each stored once.
+#[derive(Debug, Default)]
+struct Interner {
+    values: Vec<Box<str>>,
+    ids: HashMap<Box<str>, u32>,
+}
+
+impl Interner {
+    fn id(&mut self, value: Option<&str>) -> u32 {
+        let Some(value) = value else { return NONE };
+        if let Some(&id) = self.ids.get(value) {
+            return id;
+        }
+        let id = self.values.len() as u32;
+        self.values.push(value.into());
+        self.ids.insert(value.into(), id);
+        id
+    }
+
+    fn find(&self, value: &str) -> Option<u32> {
+        self.ids.get(value).copied()
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct DoseFact {
+    seq: u64,
+    number: u32,
+    date: i32,
+    vaccine: u32,
+    maker: u32,
+    lot: u32,
+    facility: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct TicketFact {
+    seq: u64,
+    campaign: u32,
+    dose_number: u32,
+    status: u8,
+}
+
+#[derive(Debug, Clone)]
+struct PersonFacts {
+    birth: i32,
+    status: u8,
+    doses: Vec<DoseFact>,
+    tickets: Vec<TicketFact>,
+}
+
+impl Default for PersonFacts {
+    fn default() -> PersonFacts {
+        PersonFacts {
+            birth: NO_DAY,
+            status: 0,
+            doses: Vec::new(),
+            tickets: Vec::new(),
+        }
+    }
+}
+
+/// The text of the dose fields the projection keeps.
+#[derive(Clone, Default)]
+pub struct DoseText {
+    number: Option<u32>,
+    date: Option<String>,
+    vaccine: Option<String>,
+    maker: Option<String>,
+    lot: Option<String>,
+    facility: Option<String>,
+}
+
+impl DoseText {
+    /// The kept fields of a dose's values.
+    pub fn of(v: &FieldValues) -> DoseText {
+        let text = |name: &str| {
+            Class::Dose
+                .field_index(name)
+                .and_then(|i| v.get(i))
+                .map(str::to_owned)
+        };
+        DoseText {
+            number: v.get(dose::DOSE_NUMBER).and_then(|n| n.parse().ok()),
+            date: v.get(dose::DATE).map(str::to_owned),
+            vaccine: text("vaccine"),
+            maker: text("maker"),
+            lot: text("lot"),
+            facility: text("facility-code"),
+        }
+    }
+}
+
+/// The text of the ticket fields the projection keeps.
+#[derive(Clone, Default)]
+pub struct TicketText {
+    campaign: Option<String>,
+    dose_number: Option<u32>,
+    status: Option<String>,
+}
+
+impl TicketText {
+    /// The kept fields of a ticket's values.
+    pub fn of(v: &FieldValues) -> TicketText {
+        TicketText {
+            campaign: v.get(ticket::CAMPAIGN).map(str::to_owned),
+            dose_number: v.get(ticket::DOSE_NUMBER).and_then(|n| n.parse().ok()),
+            status: v.get(ticket::STATUS).map(str::to_owned),
+        }
+    }
+}
+
+/// A change a write set makes to the projection, in plaintext: it lives in
+/// memory only, from the draft to the committer.
+#[derive(Clone)]
+pub enum FactChange {
+    /// A person's birth date and status (also: a new person).
+    Resident {
+        /// Person id.
+        person: u64,
+        /// Birth date.
+        birth_date: Option<String>,
+        /// Status.
+        status: Option<String>,
+    },
+    /// A dose stored or changed.
+    Dose {
+        /// Person id.
+        person: u64,
+        /// Dose id.
+        seq: u64,
+        /// Its kept fields.
+        text: Box<DoseText>,
+    },
+    /// A ticket stored or changed.
+    Ticket {
+        /// Person id.
+        person: u64,
+        /// Ticket sequence.
+        seq: u64,
+        /// Its kept fields.
+        text: TicketText,
+    },
+}
+
+// Ids only: the values are personal data.
+impl std::fmt::Debug for FactChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FactChange::Resident { person, .. } => write!(f, "Resident({person})"),
+            FactChange::Dose { person, seq, .. } => write!(f, "Dose({person}, {seq})"),
+            FactChange::Ticket { person, seq, .. } => write!(f, "Ticket({person}, {seq})"),
+        }
+    }
+}
+
+/// Which fields a read returns (requested and granted).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Want {
+    /// Birth date.
+    pub birth_date: bool,
+    /// Status.
+    pub status: bool,
+    /// Dose number, date, vaccine, maker, lot, facility code.
+    pub dose: [bool; 6],
+    /// Ticket campaign, dose number, status.
+    pub ticket: [bool; 3],
+}
+
+impl Want {
+    fn doses(&self) -> bool {
+        self.dose.iter().any(|w| *w)
+    }
+    fn tickets(&self) -> bool {
+        self.ticket.iter().any(|w| *w)
+    }
+}
+
+/// Conditions on a dose; `None` does not restrict.
+#[derive(Debug, Clone, Default)]
+pub struct DoseCondition {
+    /// Vaccine kind.
+    pub vaccine: Option<String>,
+    /// Maker.
+    pub maker: Option<String>,
+    /// Lot.
+    pub lot: Option<String>,
+    /// Facility code.
+    pub facility: Option<String>,
+    /// Dose number.
+    pub dose_number: Option<u32>,
+    /// On or after (days since epoch).
+    pub date_from: Option<i32>,
+    /// On or before.
+    pub date_to: Option<i32>,
+}
+
+/// Which persons a read returns; `None` or empty does not restrict.
+#[derive(Debug, Clone, Default)]
+pub struct Condition {
+    /// Born on or after (days since epoch).
+    pub born_from: Option<i32>,
+    /// Born on or before.
+    pub born_to: Option<i32>,
+    /// Status names, any of.
+    pub statuses: Vec<String>,
+    /// Has a dose meeting all of this.
+    pub dose: Option<DoseCondition>,
+    /// Holds a valid ticket for (campaign, dose number).
+    pub ticket: Option<(String, u32)>,
+}
+
+/// A condition with its text resolved to ids; `None` when it names a value
+/// the tenant has never stored (nothing can match).
+struct Resolved {
+    born_from: Option<i32>,
+    born_to: Option<i32>,
+    statuses: Vec<u8>,
+    dose: Option<ResolvedDose>,
+    ticket: Option<(u32, u32)>,
+}
+
+struct ResolvedDose {
+    /// Vaccine, maker, lot, facility.
+    ids: [Option<u32>; 4],
+    dose_number: Option<u32>,
+    date_from: Option<i32>,
+    date_to: Option<i32>,
+}
+
+impl ResolvedDose {
+    fn matches(&self, d: &DoseFact) -> bool {
+        let got = [d.vaccine, d.maker, d.lot, d.facility];
+        let dated = d.date != NO_DAY;
+        self.ids
+            .iter()
+            .zip(got)
+            .all(|(want, got)| want.is_none_or(|w| w == got))
+            && self.dose_number.is_none_or(|n| n == d.number)
+            && self.date_from.is_none_or(|f| dated && d.date >= f)
+            && self.date_to.is_none_or(|t| dated && d.date <= t)
+    }
+}
+
+impl Resolved {
+    fn matches(&self, p: &PersonFacts) -> bool {
+        let born = p.birth != NO_DAY;
+        if self.born_from.is_some_and(|f| !born || p.birth < f)
+            || self.born_to.is_some_and(|t| !born || p.birth > t)
+        {
+            return false;
+        }
+        if !self.statuses.is_empty() && !self.statuses.contains(&p.status) {
+            return false;
+        }
+        if let Some(d) = &self.dose
+            && !p.doses.iter().any(|f| d.matches(f))
+        {
+            return false;
+        }
+        if let Some((campaign, dose)) = self.ticket
+            && !p
+                .tickets
+                .iter()
+                .any(|t| t.campaign == campaign && t.dose_number == dose && t.status == 1)
+        {
+            return false;
+        }
+        true
+    }
+}
+
+/// One person of a block. Unwanted fields are `None`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockPerson {
+    /// Person id.
+    pub id: u64,
+    /// Birth date (days since epoch).
+    pub birth_date: Option<i32>,
+    /// Status name index into [`STATUS_NAMES`].
+    pub status: Option<u8>,
+}
+
+/// One dose of a block; texts index [`Block::strings`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockDose {
+    /// Index of its person in [`Block::persons`].
+    pub person: u32,
+    /// Dose number.
+    pub dose_number: Option<u32>,
+    /// Date (days since epoch).
+    pub date: Option<i32>,
+    /// Vaccine.
+    pub vaccine: Option<u32>,
+    /// Maker.
+    pub maker: Option<u32>,
+    /// Lot.
+    pub lot: Option<u32>,
+    /// Facility code.
+    pub facility: Option<u32>,
+}
+
+/// One ticket of a block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockTicket {
+    /// Index of its person in [`Block::persons`].
+    pub person: u32,
+    /// Campaign.
+    pub campaign: Option<u32>,
+    /// Dose number.
+    pub dose_number: Option<u32>,
+    /// Valid (not voided).
+    pub valid: Option<bool>,
+}
+
+/// What a read returns.
+#[derive(Debug, Clone, Default)]
+pub struct Block {
+    /// Persons that met the condition.
+    pub persons: Vec<BlockPerson>,
+    /// Their doses.
+    pub doses: Vec<BlockDose>,
+    /// Their tickets.
+    pub tickets: Vec<BlockTicket>,
+    /// Text values referred to by index.
+    pub strings: Vec<String>,
+    /// Last person id looked at.
+    pub next_after: u64,
+    /// No person after `next_after`.
+    pub end: bool,
+}
+
+/// The projection of one tenant at one generation.
+#[derive(Debug, Default)]
+pub struct Facts {
+    generation: u64,
+    persons: BTreeMap<u64, PersonFacts>,
+    strings: Interner,
+}
+
+impl Facts {
+    /// Persons held.
+    pub fn person_count(&self) -> u64 {
+        self.persons.len() as u64
+    }
+
+    fn apply(&mut self, change: FactChange) {
+        match change {
+            FactChange::Resident {
+                person,
+                birth_date,
+                status,
+            } => {
+                let p = self.persons.entry(person).or_default();
+                p.birth = day_of(birth_date.as_deref());
+                p.status = code_of(&STATUS_NAMES, status.as_deref());
+            }
+            FactChange::Dose { person, seq, text } => {
+                let fact = DoseFact {
+                    seq,
+                    number: text.number.unwrap_or(0),
+                    date: day_of(text.date.as_deref()),
+                    vaccine: self.strings.id(text.vaccine.as_deref()),
+                    maker: self.strings.id(text.maker.as_deref()),
+                    lot: self.strings.id(text.lot.as_deref()),
+                    facility: self.strings.id(text.facility.as_deref()),
+                };
+                let doses = &mut self.persons.entry(person).or_default().doses;
+                match doses.binary_search_by_key(&seq, |d| d.seq) {
+                    Ok(i) => doses[i] = fact,
+                    Err(i) => doses.insert(i, fact),
+                }
+            }
+            FactChange::Ticket { person, seq, text } => {
+                let fact = TicketFact {
+                    seq,
+                    campaign: self.strings.id(text.campaign.as_deref()),
+                    dose_number: text.dose_number.unwrap_or(0),
+                    status: code_of(&TICKET_STATUSES, text.status.as_deref()),
+                };
+                let tickets = &mut self.persons.entry(person).or_default().tickets;
+                match tickets.binary_search_by_key(&seq, |t| t.seq) {
+                    Ok(i) => tickets[i] = fact,
+                    Err(i) => tickets.insert(i, fact),
+                }
+            }
+        }
+    }
+
+    fn resolve(&self, c: &Condition) -> Option<Resolved> {
+        let text = |v: &Option<String>| -> Option<Option<u32>> {
+            match v {
+                None => Some(None),
+                Some(v) => self.strings.find(v).map(Some),
+            }
+        };
+        let dose = match &c.dose {
+            None => None,
+            Some(d) => Some(ResolvedDose {
+                ids: [
+                    text(&d.vaccine)?,
+                    text(&d.maker)?,
+                    text(&d.lot)?,
+                    text(&d.facility)?,
+                ],
+                dose_number: d.dose_number,
+                date_from: d.date_from,
+                date_to: d.date_to,
+            }),
+        };
+        let ticket = match &c.ticket {
+            None => None,
+            Some((campaign, n)) => Some((self.strings.find(campaign)?, *n)),
+        };
+        let mut statuses = Vec::new();
+        for s in &c.statuses {
+            statuses.push(code_of(&STATUS_NAMES, Some(s)));
+        }
+        Some(Resolved {
+            born_from: c.born_from,
+            born_to: c.born_to,
+            statuses,
+            dose,
+            ticket,
+        })
+    }
+
+    /// Up to `limit` persons with an id above `after` that meet `condition`,
+    /// with the wanted fields; looks at most at [`MAX_LOOKED_AT_PER_READ`].
+    pub fn read(&self, after: u64, limit: usize, condition: &Condition, want: Want) -> Block {
+        let mut block = Block {
+            next_after: after,
+            ..Block::default()
+        };
+        let Some(resolved) = self.resolve(condition) else {
+            block.next_after = self.persons.keys().next_back().copied().unwrap_or(after);
+            block.end = true;
+            return block;
+        };
+        if after == u64::MAX {
+            block.end = true;
+            return block;
+        }
+        let mut local: HashMap<u32, u32> = HashMap::new();
+        let mut strings = Vec::new();
+        let mut text = |id: u32| -> Option<u32> {
+            if id == NONE {
+                return None;
+            }
+            Some(*local.entry(id).or_insert_with(|| {
+                strings.push(self.strings.values[id as usize].to_string());
+                strings.len() as u32 - 1
+            }))
+        };
+        let candidates = self.persons.range(after + 1..).take(MAX_LOOKED_AT_PER_READ);
+        for (&id, p) in candidates {
+            if block.persons.len() == limit {
+                break;
+            }
+            block.next_after = id;
+            if !resolved.matches(p) {
+                continue;
+            }
+            let index = block.persons.len() as u32;
+            block.persons.push(BlockPerson {
+                id,
+                birth_date: if want.birth_date {
+                    opt_day(p.birth)
+                } else {
+                    None
+                },
+                status: if want.status && p.status > 0 {
+                    Some(p.status - 1)
+                } else {
+                    None
+                },
+            });
+            if want.doses() {
+                let w = want.dose;
+                for d in &p.doses {
+                    block.doses.push(BlockDose {
+                        person: index,
+                        dose_number: (w[0] && d.number > 0).then_some(d.number),
+                        date: if w[1] { opt_day(d.date) } else { None },
+                        vaccine: if w[2] { text(d.vaccine) } else { None },
+                        maker: if w[3] { text(d.maker) } else { None },
+                        lot: if w[4] { text(d.lot) } else { None },
+                        facility: if w[5] { text(d.facility) } else { None },
+                    });
+                }
+            }
+            if want.tickets() {
+                let w = want.ticket;
+                for t in &p.tickets {
+                    block.tickets.push(BlockTicket {
+                        person: index,
+                        campaign: if w[0] { text(t.campaign) } else { None },
+                        dose_number: (w[1] && t.dose_number > 0).then_some(t.dose_number),
+                        valid: (w[2] && t.status > 0).then_some(t.status == 1),
+                    });
+                }
+            }
+        }
+        block.strings = strings;
+        block.end = self.persons.range(block.next_after + 1..).next().is_none();
+        block
+    }
+}
+
+/// A person's records as stored (sealed), for a build step.
+struct Sealed {
+    id: u64,
+    row: Vec<u8>,
+    doses: Vec<(u64, Vec<u8>)>,
+    tickets: Vec<(u64, Vec<u8>)>,
+}
+
+/// A person's kept fields in text, opened from [`Sealed`].
+struct Opened {
+    id: u64,
+    birth_date: Option<String>,
+    status: Option<String>,
+    doses: Vec<(u64, DoseText)>,
+    tickets: Vec<(u64, TicketText)>,
+}
+
+fn open_person(keys: &TenantKeys, sealed: &Sealed) -> StoreResult<Opened> {
+    let tenant = keys.tenant();
+    let row: PersonRow = rows::decode(&sealed.row)?;
+    let key = keys.unwrap(sealed.id, &row.wrapped_key)?;
+    let context = |class: Class, item| SealContext::new(tenant, class.name(), sealed.id, item);
+    let plain = key.open(&context(Class::Resident, 0), &row.resident)?;
+    let resident: FieldValues = rows::decode(&plain)?;
+    let mut opened = Opened {
+        id: sealed.id,
+        birth_date: resident.get(resident::BIRTH_DATE).map(str::to_owned),
+        status: resident.get(resident::STATUS).map(str::to_owned),
+        doses: Vec::with_capacity(sealed.doses.len()),
+        tickets: Vec::with_capacity(sealed.tickets.len()),
+    };
+    for (seq, bytes) in &sealed.doses {
+        let plain = key.open(&context(Class::Dose, *seq), bytes)?;
+        let values: FieldValues = rows::decode(&plain)?;
+        opened
+            .doses
+            .push((*seq, DoseText::of(&values.fit(Class::Dose))));
+    }
+    for (seq, bytes) in &sealed.tickets {
+        let plain = key.open(&context(Class::Ticket, *seq), bytes)?;
+        let values: FieldValues = rows::decode(&plain)?;
+        opened
+            .tickets
+            .push((*seq, TicketText::of(&values.fit(Class::Ticket))));
+    }
+    Ok(opened)
+}
+
+/// Walks a (person, seq)-keyed table alongside the persons table, so a
+/// build reads each table once, in order.
+struct ItemCursor<'t> {
+    rows: Option<redb::Range<'t, (u64, u64), &'static [u8]>>,
+    pending: Option<((u64, u64), Vec<u8>)>,
+}
+
+impl<'t> ItemCursor<'t> {
+    fn new(
+        txn: &'t redb::ReadTransaction,
+        def: redb::TableDefinition<(u64, u64), &'static [u8]>,
+    ) -> StoreResult<ItemCursor<'t>> {
+        let rows = match txn.open_table(def) {
+            Ok(t) => Some(t.range::<(u64, u64)>(..)?),
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
+        Ok(ItemCursor {
+            rows,
+            pending: None,
+        })
+    }
+
+    /// The items of `person` (ids come in ascending order).
+    fn take(&mut self, person: u64) -> StoreResult<Vec<(u64, Vec<u8>)>> {
+        let mut out = Vec::new();
+        loop {
+            if self.pending.is_none() {
+                let Some(rows) = self.rows.as_mut() else {
+                    break;
+                };
+                let Some(entry) = rows.next() else {
+                    self.rows = None;
+                    break;
+                };
+                let (k, v) = entry?;
+                self.pending = Some((k.value(), v.value().to_vec()));
+            }
+            let Some(((p, _), _)) = &self.pending else {
+                break;
+            };
+            if *p > person {
+                break;
+            }
+            let ((p, seq), value) = self.pending.take().expect("checked above");
+            if p == person {
+                out.push((seq, value));
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Facts {
+    fn absorb(&mut self, o: Opened) {
+        self.apply(FactChange::Resident {
+            person: o.id,
+            birth_date: o.birth_date,
+            status: o.status,
+        });
+        for (seq, text) in o.doses {
+            self.apply(FactChange::Dose {
+                person: o.id,
+                seq,
+                text: Box::new(text),
+            });
+        }
+        for (seq, text) in o.tickets {
+            self.apply(FactChange::Ticket {
+                person: o.id,
+                seq,
+                text,
+            });
+        }
+    }
+}
+
+/// Builds the projection from the database as it is now, a step of
+/// persons at a time, opening each step on every core.
+fn build(db: &Database, keys: &TenantKeys) -> StoreResult<Facts> {
+    let txn = db.begin_read()?;
+    let mut facts = Facts {
+        generation: data_generation(&txn)?,
+        ..Facts::default()
+    };
+    let persons = match txn.open_table(PERSONS) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(facts),
+        Err(e) => return Err(e.into()),
+    };
+    let mut doses = ItemCursor::new(&txn, DOSES)?;
+    let mut tickets = ItemCursor::new(&txn, TICKETS)?;
+    let mut step = Vec::with_capacity(BUILD_CHUNK);
+    let mut rows = persons.range::<u64>(..)?.peekable();
+    while let Some(entry) = rows.next() {
+        let (k, v) = entry?;
+        let id = k.value();
+        step.push(Sealed {
+            id,
+            row: v.value().to_vec(),
+            doses: doses.take(id)?,
+            tickets: tickets.take(id)?,
+        });
+        if step.len() == BUILD_CHUNK || rows.peek().is_none() {
+            for opened in in_parallel(&step, |s| open_person(keys, s)) {
+                facts.absorb(opened?);
+            }
+            step.clear();
+        }
+    }
+    Ok(facts)
+}
+
+/// The tenant's data generation as of `txn`.
+pub fn data_generation(txn: &redb::ReadTransaction) -> StoreResult<u64> {
+    Ok(super::read_meta(txn, meta::DATA_GENERATION)?
+        .and_then(|v| v.try_into().ok())
+        .map(u64::from_be_bytes)
+        .unwrap_or(0))
+}
+
+/// A tenant's projection: not built until first read, then kept current.
+#[derive(Debug, Default)]
+pub struct FactsCache {
+    state: RwLock<Option<Facts>>,
+}
+
+impl FactsCache {
+    /// Runs `f` on facts at least as new as `generation` (a reader's
+    /// snapshot), building them first when they are missing or older.
+    pub fn read<R>(
+        &self,
+        db: &Database,
+        keys: &TenantKeys,
+        generation: u64,
+        f: impl FnOnce(&Facts) -> R,
+    ) -> StoreResult<R> {
+        {
+            let state = self.state.read().expect("facts lock");
+            if let Some(facts) = state.as_ref()
+                && facts.generation >= generation
+            {
+                return Ok(f(facts));
+            }
+        }
+        let mut state = self.state.write().expect("facts lock");
+        if state.as_ref().is_none_or(|s| s.generation < generation) {
+            let started = std::time::Instant::now();
+            let facts = build(db, keys)?;
+            tracing::info!(
+                tenant = keys.tenant(),
+                persons = facts.persons.len(),
+                ms = started.elapsed().as_millis() as u64,
+                "cohort facts built"
+            );
+            *state = Some(facts);
+        }
+        Ok(f(state.as_ref().expect("built above")))
+    }
+
+    /// Builds the projection now if it is not built (a server warms it up
+    /// at start so the first campaign does not wait).
+    pub fn warm(&self, db: &Database, keys: &TenantKeys) -> StoreResult<()> {
+        self.read(db, keys, 0, |_| ())
+    }
+
+    /// Commits with the projection locked, then applies the committed
+    /// changes: `commit` returns the generation before and after, and the
+    /// changes of the write sets it accepted.
+    pub fn commit<R>(
+        &self,
+        commit: impl FnOnce() -> StoreResult<(u64, u64, Vec<FactChange>, R)>,
+    ) -> StoreResult<R> {
+        let mut state = self.state.write().expect("facts lock");
+        let (before, after, changes, out) = commit()?;
+        if let Some(facts) = state.as_mut() {
+            if before == after {
+                return Ok(out);
+            }
+            if facts.generation == before {
+                for change in changes {
+                    facts.apply(change);
+                }
+                facts.generation = after;
+            } else {
+                // Another process committed in between: rebuild when read.
+                *state = None;
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(s: &str) -> i32 {
+        day_of(Some(s))
+    }
+
+    fn dose(number: u32, date: &str, maker: &str, lot: &str) -> Box<DoseText> {
+        Box::new(DoseText {
+            number: Some(number),
+            date: Some(date.into()),
+            vaccine: Some("covid-19".into()),
+            maker: Some(maker.into()),
+            lot: Some(lot.into()),
+            facility: None,
+        })
+    }
+
+    /// Three persons: 1 (1950, resident, two Pfizer doses, a valid ticket),
+    /// 2 (1990, moved out, one Moderna dose), 3 (1960, resident, none).
+    fn town() -> Facts {
+        let mut f = Facts::default();
+        for (person, birth, status) in [
+            (1, "1950-05-05", "resident"),
+            (2, "1990-01-01", "moved-out"),
+            (3, "1960-12-31", "resident"),
+        ] {
+            f.apply(FactChange::Resident {
+                person,
+                birth_date: Some(birth.into()),
+                status: Some(status.into()),
+            });
+        }
+        for (person, seq, text) in [
+            (1, 1, dose(1, "2021-06-01", "ファイザー", "FA1234")),
+            (1, 2, dose(2, "2021-07-01", "ファイザー", "FA5678")),
+            (2, 1, dose(1, "2022-03-01", "モデルナ", "MO0001")),
+        ] {
+            f.apply(FactChange::Dose { person, seq, text });
+        }
+        f.apply(FactChange::Ticket {
+            person: 1,
+            seq: 1,
+            text: TicketText {
+                campaign: Some("c1".into()),
+                dose_number: Some(3),
+                status: Some("valid".into()),
+            },
+        });
+        f
+    }
+
+    fn everything() -> Want {
+        Want {
+            birth_date: true,
+            status: true,
+            dose: [true; 6],
+            ticket: [true; 3],
+        }
+    }
+
+    fn ids(b: &Block) -> Vec<u64> {
+        b.persons.iter().map(|p| p.id).collect()
+    }
+
+    #[test]
+    fn conditions_narrow_and_every_part_restricts() {
+        let f = town();
+        let all = f.read(0, 10, &Condition::default(), everything());
+        assert_eq!(ids(&all), [1, 2, 3]);
+        assert!(all.end && all.next_after == 3);
+        let old = Condition {
+            born_to: Some(day("1959-12-31")),
+            ..Condition::default()
+        };
+        assert_eq!(ids(&f.read(0, 10, &old, everything())), [1]);
+        let residents = Condition {
+            statuses: vec!["resident".into()],
+            ..Condition::default()
+        };
+        assert_eq!(ids(&f.read(0, 10, &residents, everything())), [1, 3]);
+        let second_pfizer = Condition {
+            dose: Some(DoseCondition {
+                maker: Some("ファイザー".into()),
+                dose_number: Some(2),
+                date_from: Some(day("2021-07-01")),
+                date_to: Some(day("2021-07-01")),
+                ..DoseCondition::default()
+            }),
+            ..Condition::default()
+        };
+        assert_eq!(ids(&f.read(0, 10, &second_pfizer, everything())), [1]);
+        let mismatched = Condition {
+            dose: Some(DoseCondition {
+                maker: Some("ファイザー".into()),
+                lot: Some("MO0001".into()),
+                ..DoseCondition::default()
+            }),
+            ..Condition::default()
+        };
+        assert!(f.read(0, 10, &mismatched, everything()).persons.is_empty());
+        let ticketed = Condition {
+            ticket: Some(("c1".into(), 3)),
+            ..Condition::default()
+        };
+        assert_eq!(ids(&f.read(0, 10, &ticketed, everything())), [1]);
+        // A value never stored matches nothing, at once.
+        let unknown = Condition {
+            dose: Some(DoseCondition {
+                lot: Some("NOPE".into()),
+                ..DoseCondition::default()
+            }),
+            ..Condition::default()
+        };
+        let none = f.read(0, 10, &unknown, everything());
+        assert!(none.persons.is_empty() && none.end);
+    }
+
+    #[test]
+    fn reads_page_by_cursor_and_return_only_wanted_fields() {
+        let f = town();
+        let first = f.read(0, 2, &Condition::default(), Want::default());
+        assert_eq!(ids(&first), [1, 2]);
+        assert!(!first.end && first.next_after == 2);
+        assert!(first.doses.is_empty() && first.tickets.is_empty() && first.strings.is_empty());
+        assert_eq!(first.persons[0].birth_date, None);
+        let rest = f.read(first.next_after, 2, &Condition::default(), Want::default());
+        assert_eq!(ids(&rest), [3]);
+        assert!(rest.end);
+
+        let makers = Want {
+            dose: [false, false, false, true, false, false],
+            ..Want::default()
+        };
+        let b = f.read(0, 1, &Condition::default(), makers);
+        assert_eq!(b.doses.len(), 2);
+        assert!(b.doses.iter().all(|d| d.date.is_none() && d.lot.is_none()));
+        assert_eq!(b.strings, ["ファイザー"], "only the values the block uses");
+        assert_eq!(b.doses[1].maker, Some(0));
+    }
+
+    #[test]
+    fn changes_replace_by_sequence() {
+        let mut f = town();
+        f.apply(FactChange::Ticket {
+            person: 1,
+            seq: 1,
+            text: TicketText {
+                campaign: Some("c1".into()),
+                dose_number: Some(3),
+                status: Some("voided".into()),
+            },
+        });
+        let ticketed = Condition {
+            ticket: Some(("c1".into(), 3)),
+            ..Condition::default()
+        };
+        assert!(f.read(0, 10, &ticketed, everything()).persons.is_empty());
+        let b = f.read(0, 1, &Condition::default(), everything());
+        assert_eq!(b.tickets.len(), 1);
+        assert_eq!(b.tickets[0].valid, Some(false));
+        f.apply(FactChange::Resident {
+            person: 3,
+            birth_date: Some("1960-12-31".into()),
+            status: Some("deceased".into()),
+        });
+        let b = f.read(2, 1, &Condition::default(), everything());
+        assert_eq!(b.persons[0].status, Some(2));
+    }
+}
