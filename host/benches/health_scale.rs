@@ -220,6 +220,13 @@ async fn main() {
         audit_count(&app, "doses.add")
     );
 
+    if let Some((n, bytes)) = tenant.store.facts().stats() {
+        println!(
+            "cohort facts after the import: {n} persons, about {} MiB",
+            bytes >> 20
+        );
+    }
+
     // 2. Target extraction: preview (dry run), then extract.
     let campaign = json!({"campaign": {
         "id": "bench-autumn", "dose_number": 7, "starts_on": "2026-10-01",

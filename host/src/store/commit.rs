@@ -183,9 +183,16 @@ impl<'t> Tables<'t> {
         })
     }
 
-    fn validate(&self, checks: &[Check]) -> StoreResult<Result<(), Conflict>> {
-        for check in checks {
+    /// Reads every check, except (fused) those the set's own writes verify.
+    fn validate(&self, set: &WriteSet, mode: Mode) -> StoreResult<Result<(), Conflict>> {
+        let (persons, keys) = match mode {
+            Mode::Careful => (BTreeSet::new(), BTreeSet::new()),
+            Mode::Fused => written(&set.ops),
+        };
+        for check in &set.checks {
             match check {
+                Check::PersonVersion { person, .. } if persons.contains(person) => {}
+                Check::Unique { key, .. } if keys.contains(key) => {}
                 Check::PersonVersion { person, version } => {
                     let now = self.versions.get(*person)?.map(|v| v.value());
                     if now != *version {
@@ -215,81 +222,112 @@ impl<'t> Tables<'t> {
         Ok(Ok(()))
     }
 
-    /// Applies `ops`; returns whether they changed a person. `checks` (just
-    /// validated) give the current version of the persons they name.
+    /// Applies a set's ops; returns whether they changed a person, or
+    /// (fused) `None` when a value they replaced was not the one its check
+    /// expected: the transaction is then spoilt and the batch redone.
     fn apply(
         &mut self,
-        ops: Vec<Op>,
-        checks: &[Check],
+        set: &WriteSet,
+        mode: Mode,
         generation: &mut bool,
         metas: &mut Vec<(String, Vec<u8>)>,
-    ) -> StoreResult<bool> {
-        let touched: BTreeSet<u64> = ops.iter().filter_map(Op::person).collect();
-        for op in ops {
+    ) -> StoreResult<Option<bool>> {
+        let touched: BTreeSet<u64> = set.ops.iter().filter_map(Op::person).collect();
+        let mut expected_holders: HashMap<IndexHash, Option<u64>> = HashMap::new();
+        let mut versions: HashMap<u64, Option<u64>> = HashMap::new();
+        for check in &set.checks {
+            match check {
+                Check::Unique { key, holder } => {
+                    expected_holders.insert(*key, *holder);
+                }
+                Check::PersonVersion { person, version } => {
+                    versions.insert(*person, *version);
+                }
+                Check::RequestUnused(_) => {}
+            }
+        }
+        // Fused: the first write of a checked key must replace what the
+        // check saw (later writes replace this set's own).
+        let mut replaced_as_seen = |key: &IndexHash, old: Option<u64>| match mode {
+            Mode::Careful => true,
+            Mode::Fused => expected_holders
+                .remove(key)
+                .is_none_or(|expected| expected == old),
+        };
+        for op in &set.ops {
             match op {
                 Op::PutPerson(p, row) => {
-                    self.persons.insert(p, row.as_slice())?;
+                    self.persons.insert(*p, row.as_slice())?;
                 }
                 Op::PutMyNumber(p, v) => {
-                    self.my_numbers.insert(p, v.as_slice())?;
+                    self.my_numbers.insert(*p, v.as_slice())?;
                 }
                 Op::PutPassport(p, v) => {
-                    self.passports.insert(p, v.as_slice())?;
+                    self.passports.insert(*p, v.as_slice())?;
                 }
                 Op::PutTicket(p, t, v) => {
-                    self.tickets.insert((p, t), v.as_slice())?;
+                    self.tickets.insert((*p, *t), v.as_slice())?;
                 }
                 Op::PutDose(p, d, v) => {
-                    self.doses.insert((p, d), v.as_slice())?;
+                    self.doses.insert((*p, *d), v.as_slice())?;
                 }
                 Op::SetUnique(k, p) => {
-                    self.unique.insert(k, p)?;
+                    let old = self.unique.insert(*k, *p)?.map(|v| v.value());
+                    if !replaced_as_seen(k, old) {
+                        return Ok(None);
+                    }
                 }
                 Op::RemoveUnique(k) => {
-                    self.unique.remove(k)?;
+                    let old = self.unique.remove(*k)?.map(|v| v.value());
+                    if !replaced_as_seen(k, old) {
+                        return Ok(None);
+                    }
                 }
                 Op::AddName(k, p) => {
-                    self.names.insert(k, p)?;
+                    self.names.insert(*k, *p)?;
                 }
                 Op::RemoveName(k, p) => {
-                    self.names.remove(k, p)?;
+                    self.names.remove(*k, *p)?;
                 }
                 Op::PutUser(id, v) => {
                     self.users.insert(id.as_str(), v.as_slice())?;
                 }
                 Op::PutToken(h, id) => {
-                    self.tokens.insert(h, id.as_str())?;
+                    self.tokens.insert(*h, id.as_str())?;
                 }
                 Op::RemoveToken(h) => {
-                    self.tokens.remove(h)?;
+                    self.tokens.remove(*h)?;
                 }
                 Op::PutPlugin(name, v) => {
                     self.plugins.insert(name.as_str(), v.as_slice())?;
                 }
                 Op::PutRequest(id, at, v) => {
                     self.requests.insert(id.as_str(), v.as_slice())?;
-                    self.requests_by_time.insert((at, id.as_str()), ())?;
-                    self.latest_request_ms = self.latest_request_ms.max(Some(at));
+                    self.requests_by_time.insert((*at, id.as_str()), ())?;
+                    self.latest_request_ms = self.latest_request_ms.max(Some(*at));
                 }
-                Op::SetMeta(k, v) => metas.push((k, v)),
+                Op::SetMeta(k, v) => metas.push((k.clone(), v.clone())),
                 Op::BumpGeneration => *generation = true,
             }
         }
-        let checked: HashMap<u64, Option<u64>> = checks
-            .iter()
-            .filter_map(|c| match c {
-                Check::PersonVersion { person, version } => Some((*person, *version)),
-                _ => None,
-            })
-            .collect();
         for &p in &touched {
-            let now = match checked.get(&p) {
-                Some(&v) => v,
-                None => self.versions.get(p)?.map(|v| v.value()),
-            };
-            self.versions.insert(p, now.map_or(1, |v| v + 1))?;
+            // A checked person's version is known; bumping it says (fused)
+            // whether it still was.
+            let next = |v: Option<u64>| v.map_or(1, |v| v + 1);
+            match versions.get(&p) {
+                Some(&seen) => {
+                    let old = self.versions.insert(p, next(seen))?.map(|v| v.value());
+                    if mode == Mode::Fused && old != seen {
+                        return Ok(None);
+                    }
+                }
+                None => {
+                    let now = self.versions.get(p)?.map(|v| v.value());
+                    self.versions.insert(p, next(now))?;
+                }
+            }
         }
-        Ok(!touched.is_empty())
+        Ok(Some(!touched.is_empty()))
     }
 }
 
@@ -341,32 +379,76 @@ pub fn apply_batch(
     }
 }
 
-/// Commits; returns the data generation before and after, and the accepted
-/// fact changes.
-fn commit_sets(
+/// What a commit hands back: the data generation before and after, the
+/// accepted fact changes, and each set's outcome.
+type Committed = (u64, u64, Vec<FactChange>, Outcomes);
+
+/// How a batch verifies its checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Every check is read before the set's writes.
+    Careful,
+    /// A check on a person or index key the set writes is verified by the
+    /// write itself (redb hands back the value it replaced): a campaign's
+    /// batch of tickets does half the lookups. A mismatch has already
+    /// changed the transaction, so the batch is dropped and redone
+    /// carefully; conflicts are rare.
+    Fused,
+}
+
+/// The persons and index keys a set writes.
+fn written(ops: &[Op]) -> (BTreeSet<u64>, BTreeSet<IndexHash>) {
+    let persons = ops.iter().filter_map(Op::person).collect();
+    let keys = ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::SetUnique(k, _) | Op::RemoveUnique(k) => Some(*k),
+            _ => None,
+        })
+        .collect();
+    (persons, keys)
+}
+
+/// Commits, fused first and carefully if that met a changed value.
+fn commit_sets(db: &Database, keys: &TenantKeys, sets: Vec<WriteSet>) -> StoreResult<Committed> {
+    match commit_in(db, keys, sets, Mode::Fused)? {
+        Ok(committed) => Ok(committed),
+        Err(sets) => match commit_in(db, keys, sets, Mode::Careful)? {
+            Ok(committed) => Ok(committed),
+            Err(_) => unreachable!("a careful commit verifies before it writes"),
+        },
+    }
+}
+
+/// One attempt; gives the sets back when a fused check failed (nothing
+/// of the attempt is committed).
+fn commit_in(
     db: &Database,
     keys: &TenantKeys,
     sets: Vec<WriteSet>,
-) -> StoreResult<(u64, u64, Vec<FactChange>, Outcomes)> {
+    mode: Mode,
+) -> StoreResult<Result<Committed, Vec<WriteSet>>> {
     let txn = db.begin_write()?;
-    let mut outcomes = Vec::with_capacity(sets.len());
-    let mut accepted_events = Vec::new();
-    let mut accepted_facts = Vec::new();
+    let mut verdicts = Vec::with_capacity(sets.len());
     let mut generation = false;
     let mut persons_changed = false;
     let mut metas = Vec::new();
     {
         let mut tables = Tables::open(&txn)?;
-        for set in sets {
-            match tables.validate(&set.checks)? {
-                Ok(()) => {
-                    persons_changed |=
-                        tables.apply(set.ops, &set.checks, &mut generation, &mut metas)?;
-                    outcomes.push(Ok(set.events.len()));
-                    accepted_events.extend(set.events);
-                    accepted_facts.extend(set.facts);
-                }
-                Err(conflict) => outcomes.push(Err(conflict)),
+        for set in &sets {
+            match tables.validate(set, mode)? {
+                Ok(()) => match tables.apply(set, mode, &mut generation, &mut metas)? {
+                    Some(changed) => {
+                        persons_changed |= changed;
+                        verdicts.push(Ok(()));
+                    }
+                    None => {
+                        drop(tables);
+                        txn.abort()?;
+                        return Ok(Err(sets));
+                    }
+                },
+                Err(conflict) => verdicts.push(Err(conflict)),
             }
         }
         tables.prune_requests()?;
@@ -392,18 +474,31 @@ fn commit_sets(
             data_generation = (before, before + 1);
         }
     }
+    let mut outcomes = Vec::with_capacity(sets.len());
+    let mut accepted_events = Vec::new();
+    let mut accepted_facts = Vec::new();
+    for (set, verdict) in sets.into_iter().zip(verdicts) {
+        match verdict {
+            Ok(()) => {
+                outcomes.push(Ok(set.events.len()));
+                accepted_events.extend(set.events);
+                accepted_facts.extend(set.facts);
+            }
+            Err(conflict) => outcomes.push(Err(conflict)),
+        }
+    }
     let mut seqs = audit::append(&txn, keys, accepted_events)?.into_iter();
     txn.commit()?;
     let outcomes = outcomes
         .into_iter()
         .map(|o| o.map(|n| seqs.by_ref().take(n).collect()))
         .collect();
-    Ok((
+    Ok(Ok((
         data_generation.0,
         data_generation.1,
         accepted_facts,
         outcomes,
-    ))
+    )))
 }
 
 struct Job {

@@ -84,7 +84,17 @@ enum Resident {
 #[derive(Default)]
 struct Items {
     items: BTreeMap<u64, FieldValues>,
+    /// Stored items not opened yet: adding one needs only the sequence.
+    sealed: BTreeMap<u64, Vec<u8>>,
     dirty: Vec<u64>,
+}
+
+impl Items {
+    /// The sequence of the next item.
+    fn next_seq(&self) -> u64 {
+        let last = |m: Option<&u64>| m.copied().unwrap_or(0);
+        last(self.items.keys().next_back()).max(last(self.sealed.keys().next_back())) + 1
+    }
 }
 
 /// A single sealed value per person (My Number, passport).
@@ -527,8 +537,9 @@ impl Draft {
         Ok(true)
     }
 
-    /// Loads many persons and their items of `class` at once, reading and
-    /// opening them on every core (a batch of tickets would otherwise open
+    /// Loads many persons and their items of `class` at once, on every
+    /// core: each person's data key is unwrapped, their resident fields and
+    /// items stay sealed until read (a batch of tickets would otherwise open
     /// its holders one by one).
     fn preload(&mut self, persons: &[u64], class: Class) -> DraftResult<()> {
         let mut wanted: Vec<u64> = persons
@@ -572,12 +583,7 @@ impl Draft {
             if let Some(t) = items_table {
                 for entry in t.range((id, 0)..=(id, u64::MAX))? {
                     let (k, v) = entry?;
-                    let seq = k.value().1;
-                    let plain = key
-                        .open(&seal_context(store, class, id, seq), v.value())
-                        .map_err(StoreError::from)?;
-                    let values: FieldValues = rows::decode(&plain).map_err(StoreError::from)?;
-                    items.items.insert(seq, values.fit(class));
+                    items.sealed.insert(k.value().1, v.value().to_vec());
                 }
             }
             let person = Person {
@@ -603,14 +609,15 @@ impl Draft {
         Ok(())
     }
 
-    fn items(&mut self, class: Class, person: u64) -> DraftResult<&mut Items> {
+    /// A person's items of `class`, loaded but not opened.
+    fn items_sealed(&mut self, class: Class, person: u64) -> DraftResult<&mut Items> {
         self.person(person)?;
         let loaded = match class {
             Class::Dose => self.doses.contains_key(&person),
             _ => self.tickets.contains_key(&person),
         };
         if !loaded {
-            let mut raw = Vec::new();
+            let mut items = Items::default();
             let t = match class {
                 Class::Dose => table!(self.doses, DOSES),
                 _ => table!(self.tickets, TICKETS),
@@ -618,18 +625,8 @@ impl Draft {
             if let Some(t) = t {
                 for entry in t.range((person, 0)..=(person, u64::MAX))? {
                     let (k, v) = entry?;
-                    raw.push((k.value().1, v.value().to_vec()));
+                    items.sealed.insert(k.value().1, v.value().to_vec());
                 }
-            }
-            let mut items = Items::default();
-            let person_state = self.persons.get(&person).expect("loaded above");
-            for (seq, sealed) in raw {
-                let plain = person_state
-                    .key
-                    .open(&seal_context(&self.store, class, person, seq), &sealed)
-                    .map_err(StoreError::from)?;
-                let values: FieldValues = rows::decode(&plain).map_err(StoreError::from)?;
-                items.items.insert(seq, values.fit(class));
             }
             match class {
                 Class::Dose => self.doses.insert(person, items),
@@ -643,6 +640,25 @@ impl Draft {
         .expect("loaded above"))
     }
 
+    /// A person's items of `class`, every one opened.
+    fn items(&mut self, class: Class, person: u64) -> DraftResult<&mut Items> {
+        self.items_sealed(class, person)?;
+        let key = &self.persons[&person].key;
+        let items = match class {
+            Class::Dose => self.doses.get_mut(&person),
+            _ => self.tickets.get_mut(&person),
+        }
+        .expect("loaded above");
+        for (seq, sealed) in std::mem::take(&mut items.sealed) {
+            let plain = key
+                .open(&seal_context(&self.store, class, person, seq), &sealed)
+                .map_err(StoreError::from)?;
+            let values: FieldValues = rows::decode(&plain).map_err(StoreError::from)?;
+            items.items.insert(seq, values.fit(class));
+        }
+        Ok(items)
+    }
+
     /// A person's doses by dose id.
     pub fn doses(&mut self, person: u64) -> DraftResult<BTreeMap<u64, FieldValues>> {
         Ok(self.items(Class::Dose, person)?.items.clone())
@@ -652,7 +668,7 @@ impl Draft {
     pub fn add_dose(&mut self, person: u64, values: &FieldValues) -> DraftResult<u64> {
         let values = clean_values(Class::Dose, values)?;
         let items = self.items(Class::Dose, person)?;
-        let id = items.items.keys().next_back().map_or(1, |k| k + 1);
+        let id = items.next_seq();
         items.items.insert(id, values);
         items.dirty.push(id);
         Ok(id)
@@ -752,8 +768,8 @@ impl Draft {
 
     fn add_ticket(&mut self, person: u64, values: FieldValues, key: IndexHash) -> DraftResult<u64> {
         self.set_unique(key, Some(person));
-        let items = self.items(Class::Ticket, person)?;
-        let seq = items.items.keys().next_back().map_or(1, |k| k + 1);
+        let items = self.items_sealed(Class::Ticket, person)?;
+        let seq = items.next_seq();
         items.items.insert(seq, values);
         items.dirty.push(seq);
         Ok(seq)

@@ -14,7 +14,7 @@
 //! The projection knows the generation it reflects; one older than a
 //! reader's snapshot (another process wrote) is rebuilt.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::RwLock;
 
 use redb::{Database, ReadableDatabase};
@@ -394,7 +394,9 @@ pub struct Block {
 #[derive(Debug, Default)]
 pub struct Facts {
     generation: u64,
-    persons: BTreeMap<u64, PersonFacts>,
+    /// By person id, ascending: a read is a linear walk of memory, and
+    /// new persons (ids are handed out in order) go at the end.
+    persons: Vec<(u64, PersonFacts)>,
     strings: Interner,
 }
 
@@ -404,6 +406,47 @@ impl Facts {
         self.persons.len() as u64
     }
 
+    /// About how much memory the projection holds (its allocations'
+    /// payload; the allocator's own overhead comes on top).
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        let persons = self.persons.capacity() * size_of::<(u64, PersonFacts)>();
+        let items: usize = self
+            .persons
+            .iter()
+            .map(|(_, p)| {
+                p.doses.capacity() * size_of::<DoseFact>()
+                    + p.tickets.capacity() * size_of::<TicketFact>()
+            })
+            .sum();
+        // Each text is held twice (by id and in the lookup), plus the slots.
+        let strings: usize = self
+            .strings
+            .values
+            .iter()
+            .map(|v| 2 * v.len() + 3 * size_of::<Box<str>>())
+            .sum();
+        persons + items + strings
+    }
+
+    /// The facts of `person`, added empty if missing.
+    fn person_mut(&mut self, person: u64) -> &mut PersonFacts {
+        let at = match self.persons.binary_search_by_key(&person, |(id, _)| *id) {
+            Ok(at) => at,
+            Err(at) => {
+                self.persons.insert(at, (person, PersonFacts::default()));
+                at
+            }
+        };
+        &mut self.persons[at].1
+    }
+
+    /// The persons with an id above `after`.
+    fn after(&self, after: u64) -> &[(u64, PersonFacts)] {
+        let start = self.persons.partition_point(|(id, _)| *id <= after);
+        &self.persons[start..]
+    }
+
     fn apply(&mut self, change: FactChange) {
         match change {
             FactChange::Resident {
@@ -411,7 +454,7 @@ impl Facts {
                 birth_date,
                 status,
             } => {
-                let p = self.persons.entry(person).or_default();
+                let p = self.person_mut(person);
                 p.birth = day_of(birth_date.as_deref());
                 p.status = code_of(&STATUS_NAMES, status.as_deref());
             }
@@ -425,7 +468,7 @@ impl Facts {
                     lot: self.strings.id(text.lot.as_deref()),
                     facility: self.strings.id(text.facility.as_deref()),
                 };
-                let doses = &mut self.persons.entry(person).or_default().doses;
+                let doses = &mut self.person_mut(person).doses;
                 match doses.binary_search_by_key(&seq, |d| d.seq) {
                     Ok(i) => doses[i] = fact,
                     Err(i) => doses.insert(i, fact),
@@ -438,7 +481,7 @@ impl Facts {
                     dose_number: text.dose_number.unwrap_or(0),
                     status: code_of(&TICKET_STATUSES, text.status.as_deref()),
                 };
-                let tickets = &mut self.persons.entry(person).or_default().tickets;
+                let tickets = &mut self.person_mut(person).tickets;
                 match tickets.binary_search_by_key(&seq, |t| t.seq) {
                     Ok(i) => tickets[i] = fact,
                     Err(i) => tickets.insert(i, fact),
@@ -493,7 +536,7 @@ impl Facts {
             ..Block::default()
         };
         let Some(resolved) = self.resolve(condition) else {
-            block.next_after = self.persons.keys().next_back().copied().unwrap_or(after);
+            block.next_after = self.persons.last().map_or(after, |(id, _)| *id);
             block.end = true;
             return block;
         };
@@ -512,8 +555,9 @@ impl Facts {
                 strings.len() as u32 - 1
             }))
         };
-        let candidates = self.persons.range(after + 1..).take(MAX_LOOKED_AT_PER_READ);
-        for (&id, p) in candidates {
+        let candidates = self.after(after).iter().take(MAX_LOOKED_AT_PER_READ);
+        for (id, p) in candidates {
+            let id = *id;
             if block.persons.len() == limit {
                 break;
             }
@@ -562,7 +606,7 @@ impl Facts {
             }
         }
         block.strings = strings;
-        block.end = self.persons.range(block.next_after + 1..).next().is_none();
+        block.end = self.after(block.next_after).is_empty();
         block
     }
 }
@@ -773,6 +817,12 @@ impl FactsCache {
             *state = Some(facts);
         }
         Ok(f(state.as_ref().expect("built above")))
+    }
+
+    /// Persons held and [`Facts::heap_bytes`], if built.
+    pub fn stats(&self) -> Option<(u64, usize)> {
+        let state = self.state.read().expect("facts lock");
+        state.as_ref().map(|f| (f.person_count(), f.heap_bytes()))
     }
 
     /// Builds the projection now if it is not built (a server warms it up
