@@ -6,7 +6,7 @@
 //!    durably issued;
 //! 3. history-list queries, a page of 100, p50 and p99.
 //!
-//! `cargo xtask bench -- --bench health_scale`. Env: `BENCH_PERSONS`
+//! `cargo xtask bench --bench health_scale`. Env: `BENCH_PERSONS`
 //! (default 1000000), `BENCH_DOSE_ROWS` (1000000), `BENCH_QUERIES` (200).
 //! The residents (loaded once through resident-sync and ticket-issuance)
 //! are cached under `target/bench-data/`; each run works on a fresh copy.

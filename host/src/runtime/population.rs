@@ -11,7 +11,9 @@ use super::bindings::residents::ResidentField;
 use super::bindings::types::PersonId;
 use super::bindings::{campaign_ticket_into_values, ticket_batches};
 use super::invocation::{Invocation, Scope};
-use super::records::{HostResult, check_new_ticket, indexes, new_ticket_values};
+use super::records::{
+    HostResult, check_new_ticket, indexes, new_ticket_values, prefixed_field_names,
+};
 use crate::audit::Outcome;
 use crate::fields::{Class, FieldValues, resident, ticket};
 use crate::policy::{Access, Interface};
@@ -165,19 +167,6 @@ fn union(a: &[usize], b: &[usize]) -> Vec<usize> {
     out
 }
 
-/// Field names prefixed by interface, for a bulk event.
-fn prefixed(parts: &[(Interface, &[usize])]) -> Vec<String> {
-    parts
-        .iter()
-        .flat_map(|(iface, fields)| {
-            let class = iface.class().expect("data interfaces");
-            fields
-                .iter()
-                .map(move |&i| format!("{}.{}", iface.name(), class.fields()[i]))
-        })
-        .collect()
-}
-
 impl cohort_facts::Host for Invocation {
     fn count(&mut self) -> HostResult<u64> {
         let action = "cohort-facts.count";
@@ -250,7 +239,7 @@ impl cohort_facts::Host for Invocation {
         };
         // One read event for the call, naming every person returned.
         if !block.persons.is_empty() {
-            let mut event = scope.event(action, None, prefixed(&parts), Outcome::Ok);
+            let mut event = scope.event(action, None, prefixed_field_names(&parts), Outcome::Ok);
             event.subjects = block.persons.iter().map(|p| p.id).collect();
             scope.events.record(event);
         }
@@ -298,7 +287,7 @@ impl ticket_batches::Host for Invocation {
             Ok(()) => {
                 // One write event for the call, naming every holder.
                 if issued > 0 {
-                    let names = prefixed(&[(iface, &written)]);
+                    let names = prefixed_field_names(&[(iface, &written)]);
                     let mut event = scope.event(action, None, names, Outcome::Ok);
                     event.subjects = persons;
                     event.subjects.sort_unstable();

@@ -525,8 +525,9 @@ impl campaign_tickets::Host for Invocation {
     }
 }
 
-/// Field names of a cohort read, prefixed by interface, for its audit event.
-fn cohort_field_names(parts: [(Interface, &[usize]); 3]) -> Vec<String> {
+/// Field names prefixed by interface (`doses.lot`), for the audit event of
+/// a call that reads or writes several interfaces' fields.
+pub(super) fn prefixed_field_names(parts: &[(Interface, &[usize])]) -> Vec<String> {
     parts
         .iter()
         .flat_map(|(iface, fields)| {
@@ -589,7 +590,7 @@ impl cohort::Host for Invocation {
             Ok(ids) => ids,
             Err(e) => return scope.finish(action, None, Interface::Cohort, &[], Err(e)),
         };
-        let names = cohort_field_names(parts);
+        let names = prefixed_field_names(&parts);
         let mut members = Vec::with_capacity(ids.len());
         for &id in &ids {
             let member = (|| -> Result<cohort::Member, DraftError> {
