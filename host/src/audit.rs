@@ -202,7 +202,11 @@ pub fn append(
     };
     let mut audit = txn.open_table(AUDIT)?;
     let mut by_subject = txn.open_table(AUDIT_BY_SUBJECT)?;
-    let mut by_block = txn.open_table(AUDIT_BY_SUBJECT_BLOCK)?;
+    // Only population-wide events need the block index.
+    let mut by_block = match events.iter().any(|e| !e.subjects.is_empty()) {
+        true => Some(txn.open_table(AUDIT_BY_SUBJECT_BLOCK)?),
+        false => None,
+    };
     let mut seqs = Vec::with_capacity(events.len());
     let mut value = Vec::with_capacity(256);
     for mut event in events {
@@ -215,8 +219,10 @@ pub fn append(
         if let Some(subject) = event.subject {
             by_subject.insert((subject, event.seq), ())?;
         }
-        for (block, bits) in subject_blocks(&event.subjects) {
-            by_block.insert((block, event.seq), bits)?;
+        if let Some(by_block) = by_block.as_mut() {
+            for (block, bits) in subject_blocks(&event.subjects) {
+                by_block.insert((block, event.seq), bits)?;
+            }
         }
         head = Head {
             seq: event.seq,
