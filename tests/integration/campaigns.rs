@@ -345,11 +345,7 @@ async fn a_reissued_ticket_voids_the_lost_one() {
     // It cannot be voided twice; the void is audited with its subject.
     let (status, body) = reissue(&host, &old, "lost").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    let voids: Vec<_> = host
-        .audit()
-        .into_iter()
-        .filter(|e| e.action == "campaign-tickets.void" && e.outcome == kiroku::audit::Outcome::Ok)
-        .collect();
+    let voids = host.audit_with("campaign-tickets.void", kiroku::audit::Outcome::Ok);
     assert_eq!(voids.len(), 1);
     assert_eq!(voids[0].subject, Some(person));
     assert_eq!(voids[0].fields, ["status", "void-reason"]);
@@ -601,11 +597,7 @@ async fn a_population_scan_reads_only_what_the_policy_grants() {
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert!(message(&body).contains("doses"), "{body}");
-    let denied: Vec<_> = host
-        .audit()
-        .into_iter()
-        .filter(|e| e.action == "cohort-facts.read" && e.outcome == kiroku::audit::Outcome::Deny)
-        .collect();
+    let denied = host.audit_with("cohort-facts.read", kiroku::audit::Outcome::Deny);
     assert_eq!(denied.len(), 1);
     assert!(denied[0].fields.contains(&"date".to_owned()), "{denied:?}");
 

@@ -123,11 +123,7 @@ async fn a_condition_reads_the_fields_it_names() {
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-    let denied: Vec<_> = host
-        .audit()
-        .into_iter()
-        .filter(|e| e.action == "cohort-facts.read" && e.outcome == kiroku::audit::Outcome::Deny)
-        .collect();
+    let denied = host.audit_with("cohort-facts.read", kiroku::audit::Outcome::Deny);
     assert_eq!(denied.len(), 1);
     assert!(denied[0].fields.contains(&"lot".to_owned()), "{denied:?}");
 }

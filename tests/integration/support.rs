@@ -352,6 +352,14 @@ impl TestHost {
             .collect()
     }
 
+    /// Audit events of one action with one outcome.
+    pub fn audit_with(&self, action: &str, outcome: audit::Outcome) -> Vec<Event> {
+        self.audit()
+            .into_iter()
+            .filter(|e| e.action == action && e.outcome == outcome)
+            .collect()
+    }
+
     /// The person id of a synthetic resident (by address number).
     pub async fn person_of(&self, r: &kiroku::synth::Resident) -> u64 {
         let ticket = self.ticket_of(r).await;

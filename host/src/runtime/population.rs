@@ -10,9 +10,9 @@ use super::bindings::doses::DoseField;
 use super::bindings::residents::ResidentField;
 use super::bindings::types::PersonId;
 use super::bindings::{campaign_ticket_into_values, ticket_batches};
-use super::invocation::{Invocation, Scope};
+use super::invocation::Invocation;
 use super::records::{
-    HostResult, check_new_ticket, indexes, new_ticket_values, prefixed_field_names,
+    HostResult, check_new_ticket, indexes, new_ticket_values, prefixed_field_names, within_limit,
 };
 use crate::audit::Outcome;
 use crate::fields::{Class, FieldValues, resident, ticket};
@@ -245,16 +245,6 @@ impl cohort_facts::Host for Invocation {
         }
         Ok(Ok(to_wit(block)))
     }
-}
-
-fn within_limit(scope: &Scope, limit: u32) -> Result<(), DraftError> {
-    let max = scope.policy.limits.rows;
-    if limit > max {
-        return Err(DraftError::Invalid(format!(
-            "limit {limit} is above the policy's row limit of {max}"
-        )));
-    }
-    Ok(())
 }
 
 impl ticket_batches::Host for Invocation {

@@ -26,6 +26,17 @@ pub(super) fn indexes<T: Copy>(fields: &[T], to_index: impl Fn(T) -> usize) -> V
     out
 }
 
+/// Checks that a call asks for at most the policy's row limit.
+pub(super) fn within_limit(scope: &Scope, limit: u32) -> Result<(), DraftError> {
+    let max = scope.policy.limits.rows;
+    if limit > max {
+        return Err(DraftError::Invalid(format!(
+            "limit {limit} is above the policy's row limit of {max}"
+        )));
+    }
+    Ok(())
+}
+
 /// Checks that a list is within the policy's row limit.
 fn within_rows<T>(scope: &Scope, rows: Vec<T>) -> Result<Vec<T>, DraftError> {
     let limit = scope.policy.limits.rows as usize;
@@ -579,11 +590,7 @@ impl cohort::Host for Invocation {
                 return Ok(Err(e));
             }
         }
-        let max = scope.policy.limits.rows as usize;
-        if limit as usize > max {
-            let e = DraftError::Invalid(format!(
-                "limit {limit} is above the policy's row limit of {max}"
-            ));
+        if let Err(e) = within_limit(scope, limit) {
             return scope.finish(action, None, Interface::Cohort, &[], Err(e));
         }
         let ids = match scope.draft.person_ids_after(after, limit as usize) {

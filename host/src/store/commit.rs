@@ -184,15 +184,18 @@ impl<'t> Tables<'t> {
     }
 
     /// Reads every check, except (fused) those the set's own writes verify.
-    fn validate(&self, set: &WriteSet, mode: Mode) -> StoreResult<Result<(), Conflict>> {
-        let (persons, keys) = match mode {
-            Mode::Careful => (BTreeSet::new(), BTreeSet::new()),
-            Mode::Fused => written(&set.ops),
-        };
+    fn validate(
+        &self,
+        set: &WriteSet,
+        written: &Written,
+        mode: Mode,
+    ) -> StoreResult<Result<(), Conflict>> {
+        let fused = mode == Mode::Fused;
         for check in &set.checks {
             match check {
-                Check::PersonVersion { person, .. } if persons.contains(person) => {}
-                Check::Unique { key, .. } if keys.contains(key) => {}
+                Check::PersonVersion { person, .. }
+                    if fused && written.persons.contains(person) => {}
+                Check::Unique { key, .. } if fused && written.keys.contains(key) => {}
                 Check::PersonVersion { person, version } => {
                     let now = self.versions.get(*person)?.map(|v| v.value());
                     if now != *version {
@@ -228,11 +231,12 @@ impl<'t> Tables<'t> {
     fn apply(
         &mut self,
         set: &WriteSet,
+        written: &Written,
         mode: Mode,
         generation: &mut bool,
         metas: &mut Vec<(String, Vec<u8>)>,
     ) -> StoreResult<Option<bool>> {
-        let touched: BTreeSet<u64> = set.ops.iter().filter_map(Op::person).collect();
+        let touched = &written.persons;
         let mut expected_holders: HashMap<IndexHash, Option<u64>> = HashMap::new();
         let mut versions: HashMap<u64, Option<u64>> = HashMap::new();
         for check in &set.checks {
@@ -310,7 +314,7 @@ impl<'t> Tables<'t> {
                 Op::BumpGeneration => *generation = true,
             }
         }
-        for &p in &touched {
+        for &p in touched {
             // A checked person's version is known; bumping it says (fused)
             // whether it still was.
             let next = |v: Option<u64>| v.map_or(1, |v| v + 1);
@@ -396,17 +400,24 @@ enum Mode {
     Fused,
 }
 
-/// The persons and index keys a set writes.
-fn written(ops: &[Op]) -> (BTreeSet<u64>, BTreeSet<IndexHash>) {
-    let persons = ops.iter().filter_map(Op::person).collect();
-    let keys = ops
-        .iter()
-        .filter_map(|op| match op {
-            Op::SetUnique(k, _) | Op::RemoveUnique(k) => Some(*k),
-            _ => None,
-        })
-        .collect();
-    (persons, keys)
+/// The persons and unique-index keys a set writes.
+struct Written {
+    persons: BTreeSet<u64>,
+    keys: BTreeSet<IndexHash>,
+}
+
+impl Written {
+    fn of(ops: &[Op]) -> Written {
+        let persons = ops.iter().filter_map(Op::person).collect();
+        let keys = ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::SetUnique(k, _) | Op::RemoveUnique(k) => Some(*k),
+                _ => None,
+            })
+            .collect();
+        Written { persons, keys }
+    }
 }
 
 /// Commits, fused first and carefully if that met a changed value.
@@ -436,8 +447,9 @@ fn commit_in(
     {
         let mut tables = Tables::open(&txn)?;
         for set in &sets {
-            match tables.validate(set, mode)? {
-                Ok(()) => match tables.apply(set, mode, &mut generation, &mut metas)? {
+            let written = Written::of(&set.ops);
+            match tables.validate(set, &written, mode)? {
+                Ok(()) => match tables.apply(set, &written, mode, &mut generation, &mut metas)? {
                     Some(changed) => {
                         persons_changed |= changed;
                         verdicts.push(Ok(()));

@@ -222,6 +222,38 @@ pub fn clean_values(class: Class, values: &FieldValues) -> DraftResult<FieldValu
     Ok(out)
 }
 
+/// A stored person with their data key unwrapped; the resident fields stay
+/// sealed until read. `None`: no such person in the snapshot.
+fn read_person(
+    store: &TenantStore,
+    persons: Option<&ReadOnlyTable<u64, &'static [u8]>>,
+    versions: Option<&ReadOnlyTable<u64, u64>>,
+    id: u64,
+) -> DraftResult<Option<Person>> {
+    let Some(row) = (match persons {
+        Some(t) => t.get(id)?,
+        None => None,
+    }) else {
+        return Ok(None);
+    };
+    let row: PersonRow = rows::decode(row.value()).map_err(StoreError::from)?;
+    let version = match versions {
+        Some(t) => t.get(id)?.map(|v| v.value()),
+        None => None,
+    };
+    let key = store
+        .keys()
+        .unwrap(id, &row.wrapped_key)
+        .map_err(StoreError::from)?;
+    Ok(Some(Person {
+        version,
+        key,
+        wrapped: row.wrapped_key,
+        resident: Resident::Sealed(row.resident),
+        dirty: false,
+    }))
+}
+
 /// A new ticket's cleaned values (status valid) and its number.
 fn new_ticket(values: &FieldValues) -> DraftResult<(FieldValues, String)> {
     let mut values = clean_values(Class::Ticket, values)?;
@@ -281,35 +313,16 @@ impl Draft {
 
     fn person(&mut self, id: u64) -> DraftResult<&mut Person> {
         if !self.persons.contains_key(&id) {
-            let row = match table!(self.persons, PERSONS) {
-                Some(t) => t.get(id)?.map(|v| v.value().to_vec()),
-                None => None,
-            };
-            let Some(row) = row else {
+            table!(self.persons, PERSONS);
+            table!(self.versions, PERSON_VERSIONS);
+            let persons = opened(&self.tables.persons);
+            let versions = opened(&self.tables.versions);
+            let Some(person) = read_person(&self.store, persons, versions, id)? else {
                 return Err(DraftError::NotFound(format!(
                     "no person {id} in this tenant"
                 )));
             };
-            let version = match table!(self.versions, PERSON_VERSIONS) {
-                Some(t) => t.get(id)?.map(|v| v.value()),
-                None => None,
-            };
-            let row: PersonRow = rows::decode(&row).map_err(StoreError::from)?;
-            let key = self
-                .store
-                .keys()
-                .unwrap(id, &row.wrapped_key)
-                .map_err(StoreError::from)?;
-            self.persons.insert(
-                id,
-                Person {
-                    version,
-                    key,
-                    wrapped: row.wrapped_key,
-                    resident: Resident::Sealed(row.resident),
-                    dirty: false,
-                },
-            );
+            self.persons.insert(id, person);
         }
         Ok(self.persons.get_mut(&id).expect("just loaded"))
     }
@@ -564,21 +577,9 @@ impl Draft {
         };
         let store = self.store.as_ref();
         let load = |&id: &u64| -> DraftResult<Option<(Person, Items)>> {
-            let Some(row) = (match persons_table {
-                Some(t) => t.get(id)?.map(|v| v.value().to_vec()),
-                None => None,
-            }) else {
+            let Some(person) = read_person(store, persons_table, versions, id)? else {
                 return Ok(None); // `person` reports it when asked.
             };
-            let version = match versions {
-                Some(t) => t.get(id)?.map(|v| v.value()),
-                None => None,
-            };
-            let row: PersonRow = rows::decode(&row).map_err(StoreError::from)?;
-            let key = store
-                .keys()
-                .unwrap(id, &row.wrapped_key)
-                .map_err(StoreError::from)?;
             let mut items = Items::default();
             if let Some(t) = items_table {
                 for entry in t.range((id, 0)..=(id, u64::MAX))? {
@@ -586,13 +587,6 @@ impl Draft {
                     items.sealed.insert(k.value().1, v.value().to_vec());
                 }
             }
-            let person = Person {
-                version,
-                key,
-                wrapped: row.wrapped_key,
-                resident: Resident::Sealed(row.resident),
-                dirty: false,
-            };
             Ok(Some((person, items)))
         };
         let loaded = in_parallel(&wanted, load);
