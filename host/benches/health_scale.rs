@@ -126,11 +126,16 @@ fn audit_count(app: &App, action: &str) -> usize {
 
 /// The process's resident memory (Linux), in MiB.
 fn rss_mib() -> u64 {
+    status_mib("VmRSS:")
+}
+
+/// A memory figure of `/proc/self/status` (Linux), in MiB.
+fn status_mib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .find_map(|l| l.strip_prefix(field))
                 .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
         })
         .map_or(0, |kb| kb / 1024)
@@ -265,6 +270,11 @@ async fn main() {
         }
         (p, e) => println!("extraction failed: {p:?} {e:?}"),
     }
+    println!(
+        "memory after the extraction: resident {} MiB, peak {} MiB",
+        rss_mib(),
+        status_mib("VmHWM:")
+    );
 
     // 3. History-list pages of 100 with varied conditions.
     let makers = ["ファイザー", "モデルナ", "武田", "第一三共"];

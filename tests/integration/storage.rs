@@ -5,6 +5,11 @@ use std::sync::Arc;
 use hyper::StatusCode;
 use serde_json::json;
 
+use kiroku::crypto::{IndexKind, TenantKeys};
+use kiroku::datadir::KeyOwner;
+use kiroku::store::tables;
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
+
 use crate::support::*;
 
 #[tokio::test]
@@ -163,37 +168,7 @@ fn a_crash_mid_write_loses_no_acknowledged_dose_and_keeps_the_chain_intact() {
     let data = tempfile::tempdir().unwrap();
     let d = data.path().to_str().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    // Set up with the real binary: demo tenant with a small population.
-    let (ok, _, err) = run_kiroku(&[
-        "demo",
-        "--data",
-        d,
-        "--persons",
-        "200",
-        "--no-serve",
-        "--plugins",
-        root()
-            .join("target/wasm32-wasip2/release")
-            .to_str()
-            .unwrap(),
-        "--policies",
-        root().join("policies").to_str().unwrap(),
-    ]);
-    assert!(ok, "{err}");
-    let (ok, out, _) = run_kiroku(&[
-        "user",
-        "add",
-        "--data",
-        d,
-        "--tenant",
-        FUJISAWA,
-        "--name",
-        "crash-clerk",
-        "--role",
-        "clerk",
-    ]);
-    assert!(ok);
-    let token = out.lines().last().unwrap().to_owned();
+    let token = demo_with_clerk(d, 200, "crash-clerk");
     let mut server = RealServer::start(data.path());
     let addr = server.addr.clone();
     // Many writers; the server is killed while they run.
@@ -255,4 +230,158 @@ fn a_crash_mid_write_loses_no_acknowledged_dose_and_keeps_the_chain_intact() {
         );
     }
     drop(rt);
+}
+
+/// Records a dose with a ticket number through a real server (demo
+/// residents have histories: the number is given with a reason).
+fn record_by_ticket(server: &RealServer, token: &str, ticket: &str) -> (u16, String) {
+    let body = json!({"ticket_number": ticket, "dose_number": 1, "date": "2026-01-01",
+        "maker": "moderna", "product": "Spikevax", "lot": "AB1234", "amount": "0.5",
+        "facility_code": "1412345678", "doctor": "X", "override_reason": "schema test order"});
+    server.request(
+        "POST",
+        &format!("/v1/{FUJISAWA}/dose-entry/record-dose"),
+        Some(token),
+        &body.to_string(),
+    )
+}
+
+/// The demo tenant's redb file, opened directly (no server running).
+fn tenant_file(d: &str) -> redb::Database {
+    let dir = kiroku::datadir::DataDir::open(std::path::Path::new(d)).unwrap();
+    let code = kiroku::ids::TenantCode::parse(FUJISAWA).unwrap();
+    let file = dir.tenant_db_file(&code, false).unwrap();
+    redb::Database::builder()
+        .create_with_backend(redb::backends::FileBackend::new(file).unwrap())
+        .unwrap()
+}
+
+fn set_schema(txn: &redb::WriteTransaction, version: u64) {
+    txn.open_table(tables::META)
+        .unwrap()
+        .insert(tables::meta::SCHEMA, version.to_be_bytes().as_slice())
+        .unwrap();
+}
+
+/// The demo tenant's derived keys.
+fn tenant_keys(d: &str) -> TenantKeys {
+    let dir = kiroku::datadir::DataDir::open(std::path::Path::new(d)).unwrap();
+    let code = kiroku::ids::TenantCode::parse(FUJISAWA).unwrap();
+    let root = dir.read_key(KeyOwner::Tenant(&code)).unwrap();
+    TenantKeys::derive(&root, FUJISAWA)
+}
+
+/// Rewrites a tenant file the way schema 1 kept tickets (keyed by person)
+/// and indexed their `numbers` (the plain keyed hash).
+fn downgrade_to_schema_1(db: &redb::Database, keys: &TenantKeys, numbers: &[String]) -> u64 {
+    let txn = db.begin_write().unwrap();
+    let mut moved = 0;
+    {
+        let mut unique = txn.open_table(tables::UNIQUE_INDEX).unwrap();
+        for number in numbers {
+            let key = keys.index_hash(IndexKind::Ticket, number);
+            let holder = unique.remove(key).unwrap().unwrap().value();
+            let old = keys.index_hash_v1(IndexKind::Ticket, number);
+            unique.insert(old, holder).unwrap();
+        }
+    }
+    {
+        let ids = txn.open_table(tables::PERSON_TICKETS).unwrap();
+        let tickets = txn.open_table(tables::TICKETS).unwrap();
+        let mut old = txn.open_table(tables::TICKETS_V1).unwrap();
+        for entry in ids.iter().unwrap() {
+            let (key, id) = entry.unwrap();
+            let sealed = tickets.get(id.value()).unwrap().unwrap();
+            old.insert(key.value(), sealed.value()).unwrap();
+            moved += 1;
+        }
+    }
+    txn.delete_table(tables::PERSON_TICKETS).unwrap();
+    txn.delete_table(tables::TICKETS).unwrap();
+    set_schema(&txn, 1);
+    txn.commit().unwrap();
+    moved
+}
+
+#[test]
+fn a_schema_1_file_is_upgraded_when_opened_and_a_newer_one_is_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path().to_str().unwrap();
+    let token = demo_with_clerk(d, 30, "clerk-1");
+    let ticket_of = |person| kiroku_rules::ticket::for_person(person, 0).unwrap();
+    // A lost ticket is reissued: its holder has a voided and a valid one.
+    let server = RealServer::start(data.path());
+    let input = json!({"ticket_number": ticket_of(1), "reason": "lost"}).to_string();
+    let (status, body) = server.request(
+        "POST",
+        &format!("/v1/{FUJISAWA}/ticket-issuance/reissue"),
+        Some(&token),
+        &input,
+    );
+    assert_eq!(status, 200, "{body}");
+    let reissued: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let new_ticket = reissued["ticket"]["ticket_number"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    drop(server);
+
+    let mut numbers: Vec<String> = (1..=30).map(ticket_of).collect();
+    numbers.push(new_ticket.clone());
+    let keys = tenant_keys(d);
+    let moved = downgrade_to_schema_1(&tenant_file(d), &keys, &numbers);
+    assert_eq!(moved, 31, "30 tickets and the reissued one");
+
+    // Opening it upgrades it; every ticket works as before.
+    let server = RealServer::start(data.path());
+    let (status, body) = record_by_ticket(&server, &token, &ticket_of(1));
+    assert_eq!(status, 400, "the voided ticket is refused: {body}");
+    assert!(body.contains("voided"), "{body}");
+    let (status, body) = record_by_ticket(&server, &token, &new_ticket);
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = record_by_ticket(&server, &token, &ticket_of(2));
+    assert_eq!(status, 200, "{body}");
+    drop(server);
+    let db = tenant_file(d);
+    let txn = db.begin_read().unwrap();
+    let schema = kiroku::store::read_meta(&txn, tables::meta::SCHEMA).unwrap();
+    assert_eq!(schema, Some(tables::SCHEMA_VERSION.to_be_bytes().to_vec()));
+    assert!(
+        txn.open_table(tables::TICKETS_V1).is_err(),
+        "the old table is gone"
+    );
+    assert_eq!(
+        txn.open_table(tables::TICKETS).unwrap().len().unwrap(),
+        moved
+    );
+    assert_eq!(
+        txn.open_table(tables::PERSON_TICKETS)
+            .unwrap()
+            .len()
+            .unwrap(),
+        moved
+    );
+    let unique = txn.open_table(tables::UNIQUE_INDEX).unwrap();
+    for number in &numbers {
+        let old = keys.index_hash_v1(IndexKind::Ticket, number);
+        assert!(unique.get(old).unwrap().is_none(), "schema 1's key is gone");
+        let new = keys.index_hash(IndexKind::Ticket, number);
+        assert!(
+            unique.get(new).unwrap().is_some(),
+            "the tagged key is there"
+        );
+    }
+    drop((unique, txn));
+
+    // A file from a newer Kiroku is refused, and left as it is.
+    let txn = db.begin_write().unwrap();
+    set_schema(&txn, tables::SCHEMA_VERSION + 1);
+    txn.commit().unwrap();
+    drop(db);
+    let (ok, out, err) = run_kiroku(&[
+        "user", "add", "--data", d, "--tenant", FUJISAWA, "--name", "clerk-2", "--role", "clerk",
+    ]);
+    assert!(!ok, "{out}");
+    assert!(err.contains("storage schema 3"), "{err}");
+    assert!(err.contains("newer Kiroku"), "{err}");
 }

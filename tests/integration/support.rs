@@ -611,3 +611,29 @@ pub fn raw_request(addr: &str, bytes: &[u8]) -> (u16, String) {
         .unwrap_or_default();
     (status, body)
 }
+
+/// A demo tenant of `persons` residents (with tickets) made by the real
+/// binary, and a clerk; returns the clerk's token.
+pub fn demo_with_clerk(d: &str, persons: usize, clerk: &str) -> String {
+    let plugins = root().join("target/wasm32-wasip2/release");
+    let policies = root().join("policies");
+    let persons = persons.to_string();
+    let (ok, _, err) = run_kiroku(&[
+        "demo",
+        "--data",
+        d,
+        "--persons",
+        &persons,
+        "--no-serve",
+        "--plugins",
+        plugins.to_str().unwrap(),
+        "--policies",
+        policies.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let (ok, out, err) = run_kiroku(&[
+        "user", "add", "--data", d, "--tenant", FUJISAWA, "--name", clerk, "--role", "clerk",
+    ]);
+    assert!(ok, "{err}");
+    out.lines().last().unwrap().to_owned()
+}

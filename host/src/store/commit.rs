@@ -16,8 +16,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::facts::{FactChange, FactsCache};
 use super::tables::{
-    DOSES, META, MY_NUMBERS, NAME_INDEX, PASSPORTS, PERSON_VERSIONS, PERSONS, PLUGINS, REQUESTS,
-    REQUESTS_BY_TIME, TICKETS, TOKENS, UNIQUE_INDEX, USERS, meta,
+    DOSES, META, MY_NUMBERS, NAME_INDEX, PASSPORTS, PERSON_TICKETS, PERSON_VERSIONS, PERSONS,
+    PLUGINS, REQUESTS, REQUESTS_BY_TIME, TICKETS, TOKENS, UNIQUE_INDEX, USERS, meta,
 };
 use super::{StoreError, StoreResult};
 use crate::audit::{self, Event};
@@ -150,7 +150,10 @@ struct Tables<'t> {
     persons: redb::Table<'t, u64, &'static [u8]>,
     my_numbers: redb::Table<'t, u64, &'static [u8]>,
     passports: redb::Table<'t, u64, &'static [u8]>,
-    tickets: redb::Table<'t, (u64, u64), &'static [u8]>,
+    tickets: redb::Table<'t, u64, &'static [u8]>,
+    person_tickets: redb::Table<'t, (u64, u64), u64>,
+    /// The id the next new ticket gets.
+    next_ticket: u64,
     doses: redb::Table<'t, (u64, u64), &'static [u8]>,
     unique: redb::Table<'t, [u8; 16], u64>,
     names: redb::MultimapTable<'t, [u8; 16], u64>,
@@ -165,12 +168,16 @@ struct Tables<'t> {
 
 impl<'t> Tables<'t> {
     fn open(txn: &'t WriteTransaction) -> StoreResult<Tables<'t>> {
+        let tickets = txn.open_table(TICKETS)?;
+        let next_ticket = tickets.last()?.map_or(1, |(id, _)| id.value() + 1);
         Ok(Tables {
             versions: txn.open_table(PERSON_VERSIONS)?,
             persons: txn.open_table(PERSONS)?,
             my_numbers: txn.open_table(MY_NUMBERS)?,
             passports: txn.open_table(PASSPORTS)?,
-            tickets: txn.open_table(TICKETS)?,
+            tickets,
+            person_tickets: txn.open_table(PERSON_TICKETS)?,
+            next_ticket,
             doses: txn.open_table(DOSES)?,
             unique: txn.open_table(UNIQUE_INDEX)?,
             names: txn.open_multimap_table(NAME_INDEX)?,
@@ -270,7 +277,8 @@ impl<'t> Tables<'t> {
                     self.passports.insert(*p, v.as_slice())?;
                 }
                 Op::PutTicket(p, t, v) => {
-                    self.tickets.insert((*p, *t), v.as_slice())?;
+                    let id = self.ticket_id(*p, *t)?;
+                    self.tickets.insert(id, v.as_slice())?;
                 }
                 Op::PutDose(p, d, v) => {
                     self.doses.insert((*p, *d), v.as_slice())?;
@@ -336,6 +344,27 @@ impl<'t> Tables<'t> {
 }
 
 impl Tables<'_> {
+    /// The id of a person's ticket, given the next id when it is new.
+    fn ticket_id(&mut self, person: u64, seq: u64) -> StoreResult<u64> {
+        // Written as new first: one walk of the tree for a new ticket (a
+        // campaign's), two for a change to a stored one (rare).
+        let new = self.next_ticket;
+        let stored = self
+            .person_tickets
+            .insert((person, seq), new)?
+            .map(|id| id.value());
+        match stored {
+            None => {
+                self.next_ticket += 1;
+                Ok(new)
+            }
+            Some(id) => {
+                self.person_tickets.insert((person, seq), id)?;
+                Ok(id)
+            }
+        }
+    }
+
     /// Forgets request ids older than the replay window (a bounded number
     /// per commit).
     fn prune_requests(&mut self) -> StoreResult<()> {

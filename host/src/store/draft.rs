@@ -16,7 +16,8 @@ use super::commit::{Check, Op, WriteSet};
 use super::facts::{self, DoseText, FactChange, TicketText};
 use super::rows::{self, PersonRow};
 use super::tables::{
-    DOSES, MY_NUMBERS, NAME_INDEX, PASSPORTS, PERSON_VERSIONS, PERSONS, TICKETS, UNIQUE_INDEX,
+    DOSES, MY_NUMBERS, NAME_INDEX, PASSPORTS, PERSON_TICKETS, PERSON_VERSIONS, PERSONS, TICKETS,
+    UNIQUE_INDEX,
 };
 use super::{PARALLEL_MIN, StoreError, TenantStore, in_parallel};
 use crate::audit::Event;
@@ -84,8 +85,13 @@ enum Resident {
 #[derive(Default)]
 struct Items {
     items: BTreeMap<u64, FieldValues>,
-    /// Stored items not opened yet: adding one needs only the sequence.
+    /// Stored items read but not opened yet.
     sealed: BTreeMap<u64, Vec<u8>>,
+    /// Whether the stored items were read. Until they are, only the last
+    /// stored sequence is known: adding an item needs no more (a campaign
+    /// issues a ticket to each holder without reading their old ones).
+    read: bool,
+    last_stored: u64,
     dirty: Vec<u64>,
 }
 
@@ -93,7 +99,8 @@ impl Items {
     /// The sequence of the next item.
     fn next_seq(&self) -> u64 {
         let last = |m: Option<&u64>| m.copied().unwrap_or(0);
-        last(self.items.keys().next_back()).max(last(self.sealed.keys().next_back())) + 1
+        let known = last(self.items.keys().next_back()).max(last(self.sealed.keys().next_back()));
+        known.max(self.last_stored) + 1
     }
 }
 
@@ -111,8 +118,79 @@ struct OpenTables {
     persons: Lazy<u64, &'static [u8]>,
     versions: Lazy<u64, u64>,
     doses: Lazy<(u64, u64), &'static [u8]>,
-    tickets: Lazy<(u64, u64), &'static [u8]>,
+    person_tickets: Lazy<(u64, u64), u64>,
+    tickets: Lazy<u64, &'static [u8]>,
     unique: Lazy<[u8; INDEX_HASH_LEN], u64>,
+}
+
+impl OpenTables {
+    /// The opened tables a class's items are read from.
+    fn items(&self, class: Class) -> ItemTables<'_> {
+        match class {
+            Class::Dose => ItemTables::Doses(opened(&self.doses)),
+            _ => ItemTables::Tickets(opened(&self.person_tickets), opened(&self.tickets)),
+        }
+    }
+}
+
+/// Where a class's stored items are (`None`: the table does not exist).
+#[derive(Clone, Copy)]
+enum ItemTables<'a> {
+    Doses(Option<&'a ReadOnlyTable<(u64, u64), &'static [u8]>>),
+    /// Each person's ticket ids, and the tickets by id.
+    Tickets(
+        Option<&'a ReadOnlyTable<(u64, u64), u64>>,
+        Option<&'a ReadOnlyTable<u64, &'static [u8]>>,
+    ),
+}
+
+impl ItemTables<'_> {
+    /// The highest sequence of a person's stored items (0: none).
+    fn last_seq(self, person: u64) -> DraftResult<u64> {
+        let range = (person, 0)..=(person, u64::MAX);
+        let last = match self {
+            ItemTables::Doses(Some(doses)) => doses
+                .range(range)?
+                .next_back()
+                .transpose()?
+                .map(|(k, _)| k.value().1),
+            ItemTables::Tickets(Some(ids), _) => ids
+                .range(range)?
+                .next_back()
+                .transpose()?
+                .map(|(k, _)| k.value().1),
+            ItemTables::Doses(None) | ItemTables::Tickets(None, _) => None,
+        };
+        Ok(last.unwrap_or(0))
+    }
+
+    /// A person's stored items, sealed, by sequence.
+    fn read(self, person: u64) -> DraftResult<BTreeMap<u64, Vec<u8>>> {
+        let mut out = BTreeMap::new();
+        let range = (person, 0)..=(person, u64::MAX);
+        match self {
+            ItemTables::Doses(Some(doses)) => {
+                for entry in doses.range(range)? {
+                    let (k, v) = entry?;
+                    out.insert(k.value().1, v.value().to_vec());
+                }
+            }
+            ItemTables::Tickets(Some(ids), tickets) => {
+                for entry in ids.range(range)? {
+                    let (k, id) = entry?;
+                    let Some(sealed) = tickets.map(|t| t.get(id.value())).transpose()?.flatten()
+                    else {
+                        let message =
+                            format!("ticket {} of person {person} is missing", id.value());
+                        return Err(StoreError::Damaged(message).into());
+                    };
+                    out.insert(k.value().1, sealed.value().to_vec());
+                }
+            }
+            ItemTables::Doses(None) | ItemTables::Tickets(None, _) => {}
+        }
+        Ok(out)
+    }
 }
 
 /// A table not opened yet (`None`), or opened (`Some`, itself `None` when
@@ -550,10 +628,11 @@ impl Draft {
         Ok(true)
     }
 
-    /// Loads many persons and their items of `class` at once, on every
-    /// core: each person's data key is unwrapped, their resident fields and
-    /// items stay sealed until read (a batch of tickets would otherwise open
-    /// its holders one by one).
+    /// Loads many persons at once, on every core, to add items of `class`
+    /// to them: each person's data key is unwrapped and the last sequence
+    /// of their items read; their resident fields and items stay unread or
+    /// sealed until asked for (a batch of tickets would otherwise open its
+    /// holders one by one).
     fn preload(&mut self, persons: &[u64], class: Class) -> DraftResult<()> {
         let mut wanted: Vec<u64> = persons
             .iter()
@@ -565,28 +644,19 @@ impl Draft {
         // Open the snapshot tables once; the workers share them.
         table!(self.persons, PERSONS);
         table!(self.versions, PERSON_VERSIONS);
-        match class {
-            Class::Dose => table!(self.doses, DOSES),
-            _ => table!(self.tickets, TICKETS),
-        };
+        self.open_item_tables(class)?;
         let persons_table = opened(&self.tables.persons);
         let versions = opened(&self.tables.versions);
-        let items_table = match class {
-            Class::Dose => opened(&self.tables.doses),
-            _ => opened(&self.tables.tickets),
-        };
+        let item_tables = self.tables.items(class);
         let store = self.store.as_ref();
         let load = |&id: &u64| -> DraftResult<Option<(Person, Items)>> {
             let Some(person) = read_person(store, persons_table, versions, id)? else {
                 return Ok(None); // `person` reports it when asked.
             };
-            let mut items = Items::default();
-            if let Some(t) = items_table {
-                for entry in t.range((id, 0)..=(id, u64::MAX))? {
-                    let (k, v) = entry?;
-                    items.sealed.insert(k.value().1, v.value().to_vec());
-                }
-            }
+            let items = Items {
+                last_stored: item_tables.last_seq(id)?,
+                ..Items::default()
+            };
             Ok(Some((person, items)))
         };
         let loaded = in_parallel(&wanted, load);
@@ -603,7 +673,19 @@ impl Draft {
         Ok(())
     }
 
-    /// A person's items of `class`, loaded but not opened.
+    /// Opens the snapshot tables a class's items are read from.
+    fn open_item_tables(&mut self, class: Class) -> DraftResult<()> {
+        if class == Class::Dose {
+            table!(self.doses, DOSES);
+        } else {
+            table!(self.person_tickets, PERSON_TICKETS);
+            table!(self.tickets, TICKETS);
+        }
+        Ok(())
+    }
+
+    /// A person's items of `class`, their stored ones read but not opened
+    /// (or, if preloaded to add items, only their last sequence known).
     fn items_sealed(&mut self, class: Class, person: u64) -> DraftResult<&mut Items> {
         self.person(person)?;
         let loaded = match class {
@@ -611,32 +693,39 @@ impl Draft {
             _ => self.tickets.contains_key(&person),
         };
         if !loaded {
-            let mut items = Items::default();
-            let t = match class {
-                Class::Dose => table!(self.doses, DOSES),
-                _ => table!(self.tickets, TICKETS),
-            };
-            if let Some(t) = t {
-                for entry in t.range((person, 0)..=(person, u64::MAX))? {
-                    let (k, v) = entry?;
-                    items.sealed.insert(k.value().1, v.value().to_vec());
-                }
-            }
-            match class {
-                Class::Dose => self.doses.insert(person, items),
-                _ => self.tickets.insert(person, items),
-            };
+            self.read_stored_items(class, person)?;
         }
-        Ok(match class {
+        Ok(self.items_of(class, person))
+    }
+
+    /// Reads a person's stored items of `class` into the draft, sealed.
+    fn read_stored_items(&mut self, class: Class, person: u64) -> DraftResult<()> {
+        self.open_item_tables(class)?;
+        let sealed = self.tables.items(class).read(person)?;
+        let items = match class {
+            Class::Dose => self.doses.entry(person),
+            _ => self.tickets.entry(person),
+        }
+        .or_default();
+        items.sealed = sealed;
+        items.read = true;
+        Ok(())
+    }
+
+    /// A person's items of `class`, already loaded.
+    fn items_of(&mut self, class: Class, person: u64) -> &mut Items {
+        match class {
             Class::Dose => self.doses.get_mut(&person),
             _ => self.tickets.get_mut(&person),
         }
-        .expect("loaded above"))
+        .expect("loaded before")
     }
 
     /// A person's items of `class`, every one opened.
     fn items(&mut self, class: Class, person: u64) -> DraftResult<&mut Items> {
-        self.items_sealed(class, person)?;
+        if !self.items_sealed(class, person)?.read {
+            self.read_stored_items(class, person)?;
+        }
         let key = &self.persons[&person].key;
         let items = match class {
             Class::Dose => self.doses.get_mut(&person),

@@ -12,6 +12,16 @@ pub enum StoreError {
     /// The data directory failed.
     #[error(transparent)]
     DataDir(#[from] crate::datadir::DataDirError),
+    /// The file was written by a newer Kiroku.
+    #[error(
+        "the tenant file has storage schema {found}, and this Kiroku reads up to schema {supported}: open it with a newer Kiroku"
+    )]
+    NewerSchema {
+        /// The file's schema.
+        found: u64,
+        /// The newest this build reads.
+        supported: u64,
+    },
 }
 
 macro_rules! from_redb {

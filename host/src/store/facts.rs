@@ -20,8 +20,8 @@ use std::sync::RwLock;
 use redb::{Database, ReadableDatabase};
 
 use super::rows::{self, PersonRow};
-use super::tables::{DOSES, PERSONS, TICKETS, meta};
-use super::{StoreResult, in_parallel};
+use super::tables::{DOSES, PERSON_TICKETS, PERSONS, TICKETS, meta};
+use super::{StoreError, StoreResult, in_parallel};
 use crate::crypto::{SealContext, TenantKeys};
 use crate::fields::{Class, FieldValues, dose, resident, ticket};
 
@@ -616,7 +616,8 @@ struct Sealed {
     id: u64,
     row: Vec<u8>,
     doses: Vec<(u64, Vec<u8>)>,
-    tickets: Vec<(u64, Vec<u8>)>,
+    /// (seq, ticket id): the tickets are read on the worker.
+    tickets: Vec<(u64, u64)>,
 }
 
 /// A person's kept fields in text, opened from [`Sealed`].
@@ -628,7 +629,11 @@ struct Opened {
     tickets: Vec<(u64, TicketText)>,
 }
 
-fn open_person(keys: &TenantKeys, sealed: &Sealed) -> StoreResult<Opened> {
+fn open_person(
+    keys: &TenantKeys,
+    tickets: Option<&redb::ReadOnlyTable<u64, &'static [u8]>>,
+    sealed: &Sealed,
+) -> StoreResult<Opened> {
     let tenant = keys.tenant();
     let row: PersonRow = rows::decode(&sealed.row)?;
     let key = keys.unwrap(sealed.id, &row.wrapped_key)?;
@@ -649,28 +654,35 @@ fn open_person(keys: &TenantKeys, sealed: &Sealed) -> StoreResult<Opened> {
             .doses
             .push((*seq, DoseText::of(&values.fit(Class::Dose))));
     }
-    for (seq, bytes) in &sealed.tickets {
-        let plain = key.open(&context(Class::Ticket, *seq), bytes)?;
+    for &(seq, id) in &sealed.tickets {
+        let Some(bytes) = tickets.map(|t| t.get(id)).transpose()?.flatten() else {
+            let message = format!("ticket {id} of person {} is missing", sealed.id);
+            return Err(StoreError::Damaged(message));
+        };
+        let plain = key.open(&context(Class::Ticket, seq), bytes.value())?;
         let values: FieldValues = rows::decode(&plain)?;
         opened
             .tickets
-            .push((*seq, TicketText::of(&values.fit(Class::Ticket))));
+            .push((seq, TicketText::of(&values.fit(Class::Ticket))));
     }
     Ok(opened)
 }
 
 /// Walks a (person, seq)-keyed table alongside the persons table, so a
 /// build reads each table once, in order.
-struct ItemCursor<'t> {
-    rows: Option<redb::Range<'t, (u64, u64), &'static [u8]>>,
-    pending: Option<((u64, u64), Vec<u8>)>,
+struct ItemCursor<'t, V: redb::Value + 'static, T> {
+    rows: Option<redb::Range<'t, (u64, u64), V>>,
+    pending: Option<((u64, u64), T)>,
+    /// Takes a value out of its page.
+    own: fn(redb::AccessGuard<'_, V>) -> T,
 }
 
-impl<'t> ItemCursor<'t> {
+impl<'t, V: redb::Value + 'static, T> ItemCursor<'t, V, T> {
     fn new(
         txn: &'t redb::ReadTransaction,
-        def: redb::TableDefinition<(u64, u64), &'static [u8]>,
-    ) -> StoreResult<ItemCursor<'t>> {
+        def: redb::TableDefinition<(u64, u64), V>,
+        own: fn(redb::AccessGuard<'_, V>) -> T,
+    ) -> StoreResult<ItemCursor<'t, V, T>> {
         let rows = match txn.open_table(def) {
             Ok(t) => Some(t.range::<(u64, u64)>(..)?),
             Err(redb::TableError::TableDoesNotExist(_)) => None,
@@ -679,11 +691,12 @@ impl<'t> ItemCursor<'t> {
         Ok(ItemCursor {
             rows,
             pending: None,
+            own,
         })
     }
 
     /// The items of `person` (ids come in ascending order).
-    fn take(&mut self, person: u64) -> StoreResult<Vec<(u64, Vec<u8>)>> {
+    fn take(&mut self, person: u64) -> StoreResult<Vec<(u64, T)>> {
         let mut out = Vec::new();
         loop {
             if self.pending.is_none() {
@@ -695,7 +708,7 @@ impl<'t> ItemCursor<'t> {
                     break;
                 };
                 let (k, v) = entry?;
-                self.pending = Some((k.value(), v.value().to_vec()));
+                self.pending = Some((k.value(), (self.own)(v)));
             }
             let Some(((p, _), _)) = &self.pending else {
                 break;
@@ -749,8 +762,13 @@ fn build(db: &Database, keys: &TenantKeys) -> StoreResult<Facts> {
         Err(redb::TableError::TableDoesNotExist(_)) => return Ok(facts),
         Err(e) => return Err(e.into()),
     };
-    let mut doses = ItemCursor::new(&txn, DOSES)?;
-    let mut tickets = ItemCursor::new(&txn, TICKETS)?;
+    let mut doses = ItemCursor::new(&txn, DOSES, |v| v.value().to_vec())?;
+    let mut ticket_ids = ItemCursor::new(&txn, PERSON_TICKETS, |v| v.value())?;
+    let tickets = match txn.open_table(TICKETS) {
+        Ok(t) => Some(t),
+        Err(redb::TableError::TableDoesNotExist(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
     let mut step = Vec::with_capacity(BUILD_CHUNK);
     let mut rows = persons.range::<u64>(..)?.peekable();
     while let Some(entry) = rows.next() {
@@ -760,10 +778,10 @@ fn build(db: &Database, keys: &TenantKeys) -> StoreResult<Facts> {
             id,
             row: v.value().to_vec(),
             doses: doses.take(id)?,
-            tickets: tickets.take(id)?,
+            tickets: ticket_ids.take(id)?,
         });
         if step.len() == BUILD_CHUNK || rows.peek().is_none() {
-            for opened in in_parallel(&step, |s| open_person(keys, s)) {
+            for opened in in_parallel(&step, |s| open_person(keys, tickets.as_ref(), s)) {
                 facts.absorb(opened?);
             }
             step.clear();

@@ -14,6 +14,7 @@ pub mod draft;
 mod error;
 pub mod facts;
 pub mod rows;
+mod schema;
 pub mod tables;
 
 use std::sync::Arc;
@@ -40,24 +41,19 @@ use tables::{META, PERSONS, TENANTS, meta};
 /// counter request) stay on the caller's thread.
 pub(crate) const PARALLEL_MIN: usize = 4_096;
 
-/// `f` over `items` in order, on every core when there are many.
+/// `f` over `items` in order, on every core when there are many, on a
+/// standing pool of workers (rayon's, which wasmtime builds anyway)
+/// instead of threads spawned per call.
 pub(crate) fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if items.len() < PARALLEL_MIN || workers == 1 {
+    use rayon::prelude::*;
+    if items.len() < PARALLEL_MIN || rayon::current_num_threads() == 1 {
         return items.iter().map(f).collect();
     }
-    let per = items.len().div_ceil(workers);
+    // One piece per worker: rayon halves a piece while each half keeps
+    // at least this many.
+    let per = items.len() / rayon::current_num_threads();
     let f = &f;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(per)
-            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("a worker panicked"))
-            .collect()
-    })
+    items.par_iter().with_min_len(per).map(f).collect()
 }
 
 /// Actor name of the host itself (tenant creation, jobs, demo seeding).
@@ -154,11 +150,15 @@ impl TenantStore {
         create: bool,
     ) -> StoreResult<TenantStore> {
         let db = open_db(dir.tenant_db_file(code, create)?)?;
+        let keys = TenantKeys::derive(root, code.as_str());
+        if !create {
+            schema::upgrade(&db, &keys)?;
+        }
         let next_person = last_person_id(&db)? + 1;
         Ok(TenantStore {
             code: code.clone(),
             db: Arc::new(db),
-            keys: Arc::new(TenantKeys::derive(root, code.as_str())),
+            keys: Arc::new(keys),
             next_person: AtomicU64::new(next_person),
             facts: Arc::default(),
         })

@@ -20,8 +20,15 @@ pub const PERSON_VERSIONS: TableDefinition<u64, u64> = TableDefinition::new("per
 pub const MY_NUMBERS: TableDefinition<u64, &[u8]> = TableDefinition::new("my-numbers");
 /// person id -> sealed passport data.
 pub const PASSPORTS: TableDefinition<u64, &[u8]> = TableDefinition::new("passports");
-/// (person id, ticket seq) -> sealed ticket.
-pub const TICKETS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("tickets");
+/// ticket id, in order of issue -> sealed ticket. A campaign's tickets
+/// are appended at the end of this tree instead of being spread over one
+/// keyed by person, which a campaign would rewrite almost whole.
+pub const TICKETS: TableDefinition<u64, &[u8]> = TableDefinition::new("tickets-by-issue");
+/// (person id, ticket seq) -> ticket id: a person's tickets.
+pub const PERSON_TICKETS: TableDefinition<(u64, u64), u64> = TableDefinition::new("person-tickets");
+/// Schema 1: (person id, ticket seq) -> sealed ticket; moved to [`TICKETS`]
+/// and [`PERSON_TICKETS`] when a tenant file of schema 1 is opened.
+pub const TICKETS_V1: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("tickets");
 /// (person id, dose id) -> sealed dose.
 pub const DOSES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("doses");
 /// keyed hash of a unique identifier (address number, ticket, My Number) -> person id.
@@ -81,5 +88,5 @@ pub mod meta {
     pub const ROLES: &str = "roles";
 }
 
-/// Current storage schema.
-pub const SCHEMA_VERSION: u64 = 1;
+/// Current storage schema: 2 keeps tickets in order of issue.
+pub const SCHEMA_VERSION: u64 = 2;
