@@ -154,6 +154,14 @@ async fn main() {
     let scratch = common::scratch("health");
     copy_dir(&cached, scratch.path());
     let app = app_on(scratch.path());
+    let started = Instant::now();
+    app.tenant(&TenantCode::parse(DEMO_TENANT).unwrap())
+        .unwrap()
+        .unwrap();
+    println!(
+        "tenant opened in {:.2} s (a cache seeded by an older Kiroku is upgraded to the current storage schema here)",
+        started.elapsed().as_secs_f64()
+    );
     // The cache may hold older plugin builds: install the current ones.
     kiroku::demo::prepare(&app, &demo_options(persons))
         .await
