@@ -58,6 +58,7 @@ pub fn upgrade(db: &Database, keys: &TenantKeys) -> StoreResult<()> {
     Ok(())
 }
 
+/// The schema a file's meta names (`None`: not written yet).
 fn schema(
     meta_table: &impl ReadableTable<&'static str, &'static [u8]>,
 ) -> StoreResult<Option<u64>> {
@@ -70,7 +71,7 @@ fn schema(
 /// Moves schema 1's person-keyed tickets to [`TICKETS`] and
 /// [`PERSON_TICKETS`], sealed as they are (a ticket's seal names its
 /// holder and sequence, which do not change). Returns how many moved.
-fn tickets_in_issue_order(txn: &redb::WriteTransaction) -> StoreResult<u64> {
+fn tickets_in_issue_order(txn: &WriteTransaction) -> StoreResult<u64> {
     let old = match txn.open_table(TICKETS_V1) {
         Ok(t) => t,
         Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
