@@ -147,21 +147,18 @@ enum ItemTables<'a> {
 impl ItemTables<'_> {
     /// The highest sequence of a person's stored items (0: none).
     fn last_seq(self, person: u64) -> DraftResult<u64> {
-        let range = (person, 0)..=(person, u64::MAX);
-        let last = match self {
-            ItemTables::Doses(Some(doses)) => doses
-                .range(range)?
-                .next_back()
-                .transpose()?
-                .map(|(k, _)| k.value().1),
-            ItemTables::Tickets(Some(ids), _) => ids
-                .range(range)?
-                .next_back()
-                .transpose()?
-                .map(|(k, _)| k.value().1),
-            ItemTables::Doses(None) | ItemTables::Tickets(None, _) => None,
-        };
-        Ok(last.unwrap_or(0))
+        fn last<V: redb::Value + 'static>(
+            t: &ReadOnlyTable<(u64, u64), V>,
+            person: u64,
+        ) -> DraftResult<u64> {
+            let last = t.range((person, 0)..=(person, u64::MAX))?.next_back();
+            Ok(last.transpose()?.map_or(0, |(k, _)| k.value().1))
+        }
+        match self {
+            ItemTables::Doses(Some(doses)) => last(doses, person),
+            ItemTables::Tickets(Some(ids), _) => last(ids, person),
+            ItemTables::Doses(None) | ItemTables::Tickets(None, _) => Ok(0),
+        }
     }
 
     /// A person's stored items, sealed, by sequence.
