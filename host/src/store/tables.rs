@@ -88,5 +88,6 @@ pub mod meta {
     pub const ROLES: &str = "roles";
 }
 
-/// Current storage schema: 2 keeps tickets in order of issue.
+/// Current storage schema: 2 keeps tickets in order of issue and tags
+/// ticket numbers' index keys (see `schema.rs` for the upgrade from 1).
 pub const SCHEMA_VERSION: u64 = 2;
