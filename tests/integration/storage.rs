@@ -263,6 +263,22 @@ fn set_schema(txn: &redb::WriteTransaction, version: u64) {
         .unwrap();
 }
 
+/// Points a unique-index key at a holder (`None`: removes it); returns
+/// the holder it had.
+fn set_unique(db: &redb::Database, key: [u8; 16], holder: Option<u64>) -> Option<u64> {
+    let txn = db.begin_write().unwrap();
+    let before = {
+        let mut unique = txn.open_table(tables::UNIQUE_INDEX).unwrap();
+        let before = match holder {
+            Some(h) => unique.insert(key, h).unwrap(),
+            None => unique.remove(key).unwrap(),
+        };
+        before.map(|v| v.value())
+    };
+    txn.commit().unwrap();
+    before
+}
+
 /// The demo tenant's derived keys.
 fn tenant_keys(d: &str) -> TenantKeys {
     let dir = kiroku::datadir::DataDir::open(std::path::Path::new(d)).unwrap();
@@ -332,6 +348,27 @@ fn a_schema_1_file_is_upgraded_when_opened_and_a_newer_one_is_refused() {
     let moved = downgrade_to_schema_1(&tenant_file(d), &keys, &numbers);
     assert_eq!(moved, 31, "30 tickets and the reissued one");
 
+    // A ticket whose number is not indexed: the upgrade fails, clearly,
+    // and leaves the file as it was.
+    let lost = keys.index_hash_v1(IndexKind::Ticket, &numbers[1]);
+    let holder = set_unique(&tenant_file(d), lost, None).unwrap();
+    let (ok, out, err) = run_kiroku(&[
+        "user", "add", "--data", d, "--tenant", FUJISAWA, "--name", "clerk-2", "--role", "clerk",
+    ]);
+    assert!(!ok, "{out}");
+    assert!(err.contains("missing from the unique index"), "{err}");
+    let db = tenant_file(d);
+    let txn = db.begin_read().unwrap();
+    let schema = kiroku::store::read_meta(&txn, tables::meta::SCHEMA).unwrap();
+    assert_eq!(schema, Some(1u64.to_be_bytes().to_vec()), "still schema 1");
+    assert_eq!(
+        txn.open_table(tables::TICKETS_V1).unwrap().len().unwrap(),
+        moved
+    );
+    drop(txn);
+    set_unique(&db, lost, Some(holder));
+    drop(db);
+
     // Opening it upgrades it; every ticket works as before.
     let server = RealServer::start(data.path());
     let (status, body) = record_by_ticket(&server, &token, &ticket_of(1));
@@ -379,7 +416,7 @@ fn a_schema_1_file_is_upgraded_when_opened_and_a_newer_one_is_refused() {
     txn.commit().unwrap();
     drop(db);
     let (ok, out, err) = run_kiroku(&[
-        "user", "add", "--data", d, "--tenant", FUJISAWA, "--name", "clerk-2", "--role", "clerk",
+        "user", "add", "--data", d, "--tenant", FUJISAWA, "--name", "clerk-3", "--role", "clerk",
     ]);
     assert!(!ok, "{out}");
     assert!(err.contains("storage schema 3"), "{err}");
