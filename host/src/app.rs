@@ -3,7 +3,9 @@
 //! plugins, reloaded when the CLI changes them from another process).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::Duration;
 
 use redb::ReadableDatabase;
 
@@ -13,6 +15,10 @@ use crate::ids::{Digest, TenantCode};
 use crate::policy::Policy;
 use crate::roles::Roles;
 use crate::runtime::{InvokeError, InvokeOutput, LoadedPlugin, RequestInfo, Runtime};
+
+/// How long a request for a plugin still loading (being compiled and
+/// described, as after a restart) waits for it before 503.
+pub const MAX_LOAD_WAIT_MS: u64 = 15_000;
 use crate::store::commit::Committer;
 use crate::store::{StoreError, TenantStore, registry_generation};
 
@@ -21,9 +27,74 @@ use crate::store::{StoreError, TenantStore, registry_generation};
 pub enum PluginSlot {
     /// Loaded and runnable.
     Ready(Arc<LoadedPlugin>),
-    /// Refused at load (digest mismatch, ungranted import, ...): requests
-    /// get 503 with this reason until an administrator fixes it.
+    /// Refused or failed at load (digest mismatch, ungranted import, a
+    /// `describe` past its deadline, ...): requests get 503 with this
+    /// reason until an administrator fixes it.
     Refused(String),
+    /// Being compiled and described in the background; requests for it
+    /// wait for it (at most [`MAX_LOAD_WAIT_MS`]), others are not held up.
+    Loading(Arc<Loading>),
+}
+
+/// A load under way.
+#[derive(Debug, Default)]
+pub struct Loading {
+    result: OnceLock<Result<Arc<LoadedPlugin>, String>>,
+    done: tokio::sync::Notify,
+}
+
+impl Loading {
+    fn finish(&self, result: Result<Arc<LoadedPlugin>, String>) {
+        let _ = self.result.set(result);
+        self.done.notify_waiters();
+    }
+}
+
+impl PluginSlot {
+    /// The slot as it stands: a finished load is `Ready` or `Refused`.
+    pub fn now(&self) -> PluginSlot {
+        match self {
+            PluginSlot::Loading(l) => match l.result.get() {
+                Some(Ok(p)) => PluginSlot::Ready(p.clone()),
+                Some(Err(reason)) => PluginSlot::Refused(reason.clone()),
+                None => self.clone(),
+            },
+            other => other.clone(),
+        }
+    }
+
+    /// `ready`, `loading` or `refused`.
+    pub fn state(&self) -> &'static str {
+        match self.now() {
+            PluginSlot::Ready(_) => "ready",
+            PluginSlot::Refused(_) => "refused",
+            PluginSlot::Loading(_) => "loading",
+        }
+    }
+
+    /// The loaded plugin, waiting for a load under way at most `wait`.
+    pub async fn ready(&self, wait: Duration) -> Result<Arc<LoadedPlugin>, String> {
+        let loading = match self.now() {
+            PluginSlot::Ready(p) => return Ok(p),
+            PluginSlot::Refused(reason) => return Err(reason),
+            PluginSlot::Loading(l) => l,
+        };
+        let waited = tokio::time::timeout(wait, async {
+            loop {
+                let notified = loading.done.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if let Some(r) = loading.result.get() {
+                    return r.clone();
+                }
+                notified.await;
+            }
+        });
+        match waited.await {
+            Ok(result) => result,
+            Err(_) => Err("the plugin is still loading; try again shortly".into()),
+        }
+    }
 }
 
 /// Roles and plugins of a tenant at one registry generation.
@@ -35,6 +106,18 @@ pub struct Registry {
     pub roles: Roles,
     /// Installed plugins by name.
     pub plugins: BTreeMap<String, PluginSlot>,
+    /// What each slot was loaded from (digest, policy text): an unchanged
+    /// plugin keeps its slot when the registry reloads.
+    sources: BTreeMap<String, (String, String)>,
+}
+
+impl Registry {
+    /// Whether every plugin has finished loading (ready or refused).
+    pub fn settled(&self) -> bool {
+        self.plugins
+            .values()
+            .all(|s| !matches!(s.now(), PluginSlot::Loading(_)))
+    }
 }
 
 /// An open tenant.
@@ -49,6 +132,11 @@ pub struct Tenant {
 }
 
 impl Tenant {
+    /// The registry as last loaded, without looking for changes.
+    pub fn current_registry(&self) -> Arc<Registry> {
+        self.registry.read().expect("registry lock").clone()
+    }
+
     /// The registry, reloaded first if users, roles or plugins changed.
     pub async fn registry(&self, app: &App) -> Result<Arc<Registry>, StoreError> {
         let generation = {
@@ -64,7 +152,7 @@ impl Tenant {
         if current.generation == generation {
             return Ok(current);
         }
-        let fresh = Arc::new(load_registry(app, &self.store, generation).await?);
+        let fresh = Arc::new(load_registry(app, &self.store, generation, &current)?);
         *self.registry.write().expect("registry lock") = fresh.clone();
         Ok(fresh)
     }
@@ -91,10 +179,14 @@ impl Tenant {
     }
 }
 
-async fn load_registry(
+/// The registry at `generation`: roles parsed now, plugins whose digest
+/// and policy are unchanged kept as they are, the others loaded in the
+/// background (a slow or hostile `describe` delays only its own plugin).
+fn load_registry(
     app: &App,
     store: &TenantStore,
     generation: u64,
+    previous: &Registry,
 ) -> Result<Registry, StoreError> {
     let roles = match admin::roles(store) {
         Ok(r) => r,
@@ -104,35 +196,70 @@ async fn load_registry(
         }
     };
     let mut plugins = BTreeMap::new();
+    let mut sources = BTreeMap::new();
     let installed = admin::list_plugins(store).map_err(|e| match e {
         admin::AdminError::Store(s) => s,
         other => StoreError::Damaged(other.to_string()),
     })?;
     for row in installed {
-        let slot = match load_installed(app, &row.digest, &row.policy).await {
-            Ok(p) => PluginSlot::Ready(Arc::new(p)),
-            Err(reason) => {
-                tracing::error!(tenant = %store.code(), plugin = %row.name, "plugin refused: {reason}");
-                PluginSlot::Refused(reason)
-            }
+        let source = (row.digest.clone(), row.policy.clone());
+        let kept = match (
+            previous.sources.get(&row.name),
+            previous.plugins.get(&row.name),
+        ) {
+            (Some(old), Some(slot)) if *old == source => Some(slot.clone()),
+            _ => None,
         };
-        plugins.insert(row.name, slot);
+        let slot =
+            kept.unwrap_or_else(|| start_load(app, store, &row.name, &row.digest, &row.policy));
+        plugins.insert(row.name.clone(), slot);
+        sources.insert(row.name, source);
     }
     Ok(Registry {
         generation,
         roles,
         plugins,
+        sources,
     })
 }
 
-async fn load_installed(app: &App, digest: &str, policy: &str) -> Result<LoadedPlugin, String> {
-    let pinned = Digest::parse(digest).ok_or("the pinned digest is malformed")?;
-    let policy = Policy::parse(policy).map_err(|e| e.to_string())?;
-    let bytes = app.dir.read_component(&pinned).map_err(|e| e.to_string())?;
-    app.runtime
-        .load(&bytes, Arc::new(policy), Some(&pinned))
-        .await
-        .map_err(|e| e.to_string())
+/// Starts loading an installed plugin in the background.
+fn start_load(
+    app: &App,
+    store: &TenantStore,
+    name: &str,
+    digest: &str,
+    policy: &str,
+) -> PluginSlot {
+    let prepared = (|| {
+        let pinned = Digest::parse(digest).ok_or("the pinned digest is malformed")?;
+        let policy = Policy::parse(policy).map_err(|e| e.to_string())?;
+        let bytes = app.dir.read_component(&pinned).map_err(|e| e.to_string())?;
+        Ok::<_, String>((pinned, policy, bytes))
+    })();
+    let (pinned, policy, bytes) = match prepared {
+        Ok(p) => p,
+        Err(reason) => {
+            tracing::error!(tenant = %store.code(), plugin = %name, "plugin refused: {reason}");
+            return PluginSlot::Refused(reason);
+        }
+    };
+    let loading = Arc::new(Loading::default());
+    let slot = PluginSlot::Loading(loading.clone());
+    let runtime = app.runtime.clone();
+    let (tenant, name) = (store.code().to_string(), name.to_owned());
+    tokio::spawn(async move {
+        let result = runtime
+            .load(&bytes, Arc::new(policy), Some(&pinned))
+            .await
+            .map(Arc::new)
+            .map_err(|e| e.to_string());
+        if let Err(reason) = &result {
+            tracing::error!(%tenant, plugin = %name, "plugin refused at load: {reason}");
+        }
+        loading.finish(result);
+    });
+    slot
 }
 
 /// The host: data directory, runtime, open tenants.
@@ -145,6 +272,8 @@ pub struct App {
     /// Jobs started on this server.
     pub jobs: crate::jobs::Jobs,
     tenants: Mutex<HashMap<TenantCode, Arc<Tenant>>>,
+    /// Set once [`App::open_all`] has opened every tenant.
+    opened: AtomicBool,
 }
 
 impl App {
@@ -155,6 +284,7 @@ impl App {
             runtime,
             jobs: crate::jobs::Jobs::default(),
             tenants: Mutex::new(HashMap::new()),
+            opened: AtomicBool::new(false),
         }
     }
 
@@ -176,7 +306,36 @@ impl App {
                 })
                 .map_err(|e| StoreError::Damaged(format!("spawning a thread: {e}")))?;
         }
+        self.opened.store(true, Ordering::SeqCst);
         Ok(codes)
+    }
+
+    /// Whether the server is ready (every tenant open, every plugin loaded
+    /// or refused), and each tenant's plugins with their state.
+    pub fn readiness(&self) -> (bool, serde_json::Value) {
+        let mut ready = self.opened.load(Ordering::SeqCst);
+        let tenants: Vec<Arc<Tenant>> = self
+            .tenants
+            .lock()
+            .expect("tenants lock")
+            .values()
+            .cloned()
+            .collect();
+        let mut out = serde_json::Map::new();
+        for tenant in tenants {
+            let registry = tenant.current_registry();
+            ready &= registry.generation != u64::MAX && registry.settled();
+            let plugins: serde_json::Map<String, serde_json::Value> = registry
+                .plugins
+                .iter()
+                .map(|(name, slot)| (name.clone(), slot.state().into()))
+                .collect();
+            out.insert(
+                tenant.store.code().to_string(),
+                serde_json::json!({ "plugins": plugins }),
+            );
+        }
+        (ready, serde_json::json!({ "ready": ready, "tenants": out }))
     }
 
     /// The open tenant with this code, opening it on first use.

@@ -68,7 +68,28 @@ pub struct Event {
     /// Every person a population scan returned, in id order (empty for
     /// other events): one event per scan call instead of one per person,
     /// and each person is still found by "who looked at this person".
+    /// For merged denials, the persons they concerned (bounded).
     pub subjects: Vec<u64>,
+    /// How many calls the event stands for: 1, or more for denials and
+    /// failures of one kind merged within an invocation.
+    pub count: u64,
+}
+
+/// The layout of events written before `count` existed.
+#[derive(Deserialize)]
+struct EventV2 {
+    seq: u64,
+    time_ms: i64,
+    request_id: String,
+    actor: String,
+    plugin: Option<String>,
+    digest: Option<String>,
+    action: String,
+    subject: Option<u64>,
+    fields: Vec<String>,
+    outcome: Outcome,
+    reason: Option<String>,
+    subjects: Vec<u64>,
 }
 
 /// The layout of events written before `subjects` existed.
@@ -87,9 +108,29 @@ struct EventV1 {
     reason: Option<String>,
 }
 
-/// Decodes a stored event body, in the current layout or the first one.
+/// Decodes a stored event body, in the current layout or an earlier one.
 pub fn decode_event(body: &[u8]) -> Result<Event, postcard::Error> {
-    postcard::from_bytes::<Event>(body).or_else(|_| {
+    if let Ok(e) = postcard::from_bytes::<Event>(body) {
+        return Ok(e);
+    }
+    if let Ok(v2) = postcard::from_bytes::<EventV2>(body) {
+        return Ok(Event {
+            seq: v2.seq,
+            time_ms: v2.time_ms,
+            request_id: v2.request_id,
+            actor: v2.actor,
+            plugin: v2.plugin,
+            digest: v2.digest,
+            action: v2.action,
+            subject: v2.subject,
+            fields: v2.fields,
+            outcome: v2.outcome,
+            reason: v2.reason,
+            subjects: v2.subjects,
+            count: 1,
+        });
+    }
+    {
         let v1: EventV1 = postcard::from_bytes(body)?;
         Ok(Event {
             seq: v1.seq,
@@ -104,8 +145,9 @@ pub fn decode_event(body: &[u8]) -> Result<Event, postcard::Error> {
             outcome: v1.outcome,
             reason: v1.reason,
             subjects: Vec::new(),
+            count: 1,
         })
-    })
+    }
 }
 
 impl Event {
@@ -130,6 +172,7 @@ impl Event {
             outcome,
             reason: None,
             subjects: Vec::new(),
+            count: 1,
         }
     }
 

@@ -94,6 +94,7 @@ pub struct TenantKeys {
     wrap: [u8; KEY_LEN],
     index: [u8; KEY_LEN],
     audit: [u8; KEY_LEN],
+    handles: [u8; KEY_LEN],
     #[zeroize(skip)]
     tenant: String,
 }
@@ -120,6 +121,7 @@ impl TenantKeys {
             wrap: derive(root, tenant, "wrap"),
             index: derive(root, tenant, "index"),
             audit: derive(root, tenant, "audit"),
+            handles: derive(root, tenant, "person-handles"),
             tenant: tenant.to_owned(),
         }
     }
@@ -182,6 +184,12 @@ impl TenantKeys {
         mac.update(prev);
         mac.update(body);
         mac.finalize().into_bytes().into()
+    }
+
+    /// The tenant's person handles (the person ids that leave the host).
+    pub fn person_handles(&self) -> crate::handles::PersonHandles {
+        let key: [u8; 16] = self.handles[..16].try_into().expect("32 bytes");
+        crate::handles::PersonHandles::new(key)
     }
 
     /// The tenant these keys belong to.

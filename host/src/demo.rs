@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 
 use crate::admin::{self, AdminActor};
-use crate::app::{App, PluginSlot, Tenant};
+use crate::app::{App, Tenant};
 use crate::ids::{Digest, TenantCode};
 use crate::runtime::RequestInfo;
 use crate::store::{SYSTEM_ACTOR, TenantStore};
@@ -139,12 +139,19 @@ async fn seed_residents(app: &App, tenant: &Arc<Tenant>, opts: &DemoOptions) -> 
     let today = app.runtime.clock().today();
     let residents = crate::synth::residents(opts.persons, opts.seed, today);
     let registry = tenant.registry(app).await?;
-    let plugin = |name: &str| match registry.plugins.get(name) {
-        Some(PluginSlot::Ready(p)) => Ok(p.clone()),
-        _ => bail!("plugin {name} is not ready"),
-    };
-    let (sync, tickets) = (plugin("resident-sync")?, plugin("ticket-issuance")?);
-    let import = plugin("dose-import")?;
+    let wait = std::time::Duration::from_millis(crate::app::MAX_LOAD_WAIT_MS);
+    let mut ready = Vec::new();
+    for name in ["resident-sync", "ticket-issuance", "dose-import"] {
+        let Some(slot) = registry.plugins.get(name) else {
+            bail!("plugin {name} is not installed");
+        };
+        match slot.ready(wait).await {
+            Ok(p) => ready.push(p),
+            Err(reason) => bail!("plugin {name} is not ready: {reason}"),
+        }
+    }
+    let [sync, tickets, import]: [Arc<crate::runtime::LoadedPlugin>; 3] =
+        ready.try_into().expect("three plugins");
     let histories = if opts.doses {
         crate::synth::dose_histories(&residents, opts.seed)
     } else {

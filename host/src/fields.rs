@@ -115,6 +115,8 @@ pub mod dose {
     #![allow(missing_docs)]
     pub const DOSE_NUMBER: usize = 0;
     pub const DATE: usize = 1;
+    pub const DOCTOR: usize = 8;
+    pub const OVERRIDE_REASON: usize = 9;
     pub const ENTERED_BY: usize = 10;
     pub const ENTERED_AT: usize = 11;
     pub const VERIFIED_BY: usize = 12;
@@ -152,6 +154,18 @@ impl Class {
             Class::Dose => "dose",
             Class::MyNumber => "my-number",
             Class::Passport => "passport",
+        }
+    }
+
+    /// Whether a field holds a value that identifies or describes a
+    /// person, which a plugin's log lines and error messages must never
+    /// repeat (the others are codes, statuses, product data and staff ids).
+    pub fn is_personal(self, field: usize) -> bool {
+        match self {
+            Class::Resident => !matches!(field, resident::SEX | resident::STATUS),
+            Class::Ticket => field == ticket::NUMBER,
+            Class::Dose => matches!(field, dose::DOCTOR | dose::OVERRIDE_REASON),
+            Class::MyNumber | Class::Passport => true,
         }
     }
 
@@ -206,13 +220,28 @@ impl FieldValues {
         out
     }
 
+    /// The present values of the personal fields of `class`.
+    pub fn personal(&self, class: Class) -> impl Iterator<Item = &str> + '_ {
+        self.0
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| class.is_personal(*i))
+            .filter_map(|(_, v)| v.as_deref())
+    }
+
     /// Overwrites the fields present in `changes`; returns whether anything changed.
     pub fn apply(&mut self, changes: &FieldValues) -> bool {
-        let mut changed = false;
+        !self.apply_fields(changes).is_empty()
+    }
+
+    /// Overwrites the fields present in `changes`; returns the fields whose
+    /// value changed.
+    pub fn apply_fields(&mut self, changes: &FieldValues) -> Vec<usize> {
+        let mut changed = Vec::new();
         for i in changes.present() {
             if self.0[i] != changes.0[i] {
                 self.0[i] = changes.0[i].clone();
-                changed = true;
+                changed.push(i);
             }
         }
         changed

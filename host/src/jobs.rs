@@ -19,6 +19,7 @@ pub struct Progress {
     done: AtomicU64,
     total: AtomicU64,
     cancel: AtomicBool,
+    cancelled: tokio::sync::Notify,
 }
 
 impl Progress {
@@ -29,14 +30,29 @@ impl Progress {
         self.cancel.load(Ordering::Relaxed)
     }
 
-    /// Asks the job to stop at its next report.
+    /// Stops the job: the host ends its invocation at once if it waits,
+    /// else at its next epoch tick or progress report; nothing is applied.
     pub fn request_cancel(&self) {
-        self.cancel.store(true, Ordering::Relaxed);
+        self.cancel.store(true, Ordering::SeqCst);
+        self.cancelled.notify_waiters();
+    }
+
+    /// Resolves once cancelling is asked.
+    pub async fn cancelled(&self) {
+        loop {
+            let notified = self.cancelled.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.cancel_requested() {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// Whether cancelling was asked.
     pub fn cancel_requested(&self) -> bool {
-        self.cancel.load(Ordering::Relaxed)
+        self.cancel.load(Ordering::SeqCst)
     }
 
     /// (done, total) as last reported.
@@ -156,5 +172,15 @@ impl Jobs {
     pub fn running(&self) -> usize {
         let guard = self.jobs.lock().expect("jobs lock");
         guard.1.values().filter(|j| !j.is_finished()).count()
+    }
+
+    /// How many jobs of a tenant are running (its share of the job slots).
+    pub fn running_in(&self, tenant: &str) -> usize {
+        let guard = self.jobs.lock().expect("jobs lock");
+        guard
+            .1
+            .values()
+            .filter(|j| j.tenant == tenant && !j.is_finished())
+            .count()
     }
 }

@@ -11,8 +11,10 @@ pub mod crypto;
 pub mod datadir;
 pub mod demo;
 pub mod fields;
+pub mod handles;
 pub mod ids;
 pub mod jobs;
+pub mod json_shape;
 pub mod limits;
 /// Name and value normalisation (shared with plugins).
 pub use kiroku_rules::normalize;

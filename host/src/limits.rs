@@ -14,8 +14,22 @@ pub const MAX_MEMORY_BYTES: u64 = 512 << 20;
 pub const DEFAULT_DEADLINE_MS: u64 = 1_000;
 /// Longest budget a policy may set (bulk jobs such as resident sync).
 pub const MAX_DEADLINE_MS: u64 = 10 * 60 * 1_000;
-/// Granularity of the engine's epoch clock. Deadlines are rounded up to it.
-pub const EPOCH_TICK_MS: u64 = 5;
+/// Granularity of the engine's epoch clock: a running plugin yields to the
+/// scheduler at each tick, and deadlines are rounded up to it. 2 ms keeps a
+/// looping plugin's first slice on a request worker short (see
+/// [`FIRST_SLICE_MS`]); a yield costs about a microsecond.
+pub const EPOCH_TICK_MS: u64 = 2;
+/// How long an invocation runs on the worker that received its request
+/// before it moves to the plugin lane (low-priority threads): a counter
+/// operation takes well under a millisecond and never moves, a runaway
+/// costs the request workers at most this slice and one tick.
+pub const FIRST_SLICE_MS: u64 = 2;
+/// OS scheduling priority (nice) of the plugin lane's threads: long plugin
+/// runs give way to request handling and to fresh invocations.
+pub const PLUGIN_LANE_NICE: i32 = 10;
+/// Longest a plugin's `describe` may take, at install and at load; a
+/// description is a constant list, so a slow one is refused.
+pub const DESCRIBE_DEADLINE_MS: u64 = 2_000;
 
 /// Default number of host calls one invocation may make ("host-call fuel").
 pub const DEFAULT_HOST_CALLS: u64 = 10_000;
@@ -41,14 +55,56 @@ pub const MAX_JOB_BODY_BYTES: usize = 128 << 20;
 /// Jobs running at once per server; more get 503. Each may hold a large
 /// draft in memory until it commits.
 pub const MAX_RUNNING_JOBS: usize = 4;
+/// Jobs running at once per tenant: one municipality cannot take every
+/// job slot of a shared node.
+pub const MAX_RUNNING_JOBS_PER_TENANT: usize = 2;
 /// Longest log message a plugin may write; longer ones are truncated.
 pub const MAX_LOG_MESSAGE_BYTES: usize = 512;
+/// Log lines (log messages, stdout and stderr writes) one invocation may
+/// put in the server log; the rest are counted in one closing line.
+pub const MAX_LOG_LINES_PER_INVOCATION: u32 = 32;
+/// Plugin log lines per second per plugin, all invocations together (a
+/// token bucket): many invocations cannot flood the log either.
+pub const PLUGIN_LOG_LINES_PER_SECOND: u32 = 100;
+/// Denied or failed host calls of one kind (action and reason) that one
+/// invocation records with their persons; past this, the event counts them.
+pub const MAX_AGGREGATED_SUBJECTS: usize = 256;
 /// Longest string value the host accepts in any record field.
 pub const MAX_FIELD_BYTES: usize = 1_024;
+/// Longest name `residents.find-by-name` accepts: a name and its readings
+/// fit in far less, and normalising a longer one is host time for nothing.
+pub const MAX_NAME_BYTES: usize = 256;
+/// Longest identifier a lookup accepts (address, ticket and My Numbers,
+/// dates, campaign ids, reasons): all are a few dozen bytes at most.
+pub const MAX_KEY_BYTES: usize = 64;
+/// Longest list of field names a call may pass: each interface has at
+/// most 15 fields, so a longer list only repeats them.
+pub const MAX_FIELD_LIST: usize = 64;
+/// Most operations a plugin may describe, and the longest name and
+/// summary of one: a description is read at every load.
+pub const MAX_OPERATIONS: usize = 128;
+/// Longest operation summary.
+pub const MAX_SUMMARY_BYTES: usize = 500;
+/// Deepest JSON nesting the host accepts in a request body or a plugin's
+/// output: real documents nest a handful of levels, and common parsers
+/// (serde_json's 128, browsers' stacks) fail on much deeper ones.
+pub const MAX_JSON_DEPTH: usize = 64;
 
 /// Concurrent plugin instances per node: the pooling allocator's slots and
 /// the semaphore in front of them.
 pub const INSTANCE_POOL_SLOTS: u32 = 256;
+/// Concurrent invocations of one plugin of one tenant: two cores run at
+/// most two at a time, and 16 in flight keep a busy counter fed, while a
+/// runaway plugin holds at most this share of the pool. More wait, at most
+/// their deadline, then get 503.
+pub const PLUGIN_SHARE: u32 = 16;
+/// Longest an invocation waits for a slot of its shares (never more than
+/// its deadline): past this the node is saturated and the client should
+/// hear so at once.
+pub const MAX_ADMISSION_WAIT_MS: u64 = 5_000;
+/// Concurrent invocations of one tenant, all plugins together: a quarter of
+/// the pool, so one municipality cannot take a shared node.
+pub const TENANT_SHARE: u32 = 64;
 /// Guest stack for async host calls (fibers).
 pub const ASYNC_STACK_BYTES: usize = 512 << 10;
 

@@ -1,21 +1,22 @@
 //! `kiroku`: the server and its admin and vendor CLI.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
+mod cli;
+
+use cli::job::JobCmd;
+use cli::{ServerArgs, TenantArgs, tenant_code};
 use kiroku::admin::{self, AdminActor};
 use kiroku::app::App;
-use kiroku::audit::Verified;
 use kiroku::clock::{Clock, OsEntropy, SystemClock, format_timestamp};
 use kiroku::datadir::DataDir;
-use kiroku::ids::TenantCode;
-use kiroku::policy::Policy;
 use kiroku::runtime::Runtime;
-use kiroku::store::{SYSTEM_ACTOR, SystemStore, TenantStore, open_tenant_for_verify};
+use kiroku::store::{SYSTEM_ACTOR, SystemStore, TenantStore};
 
 /// mimalloc: per-thread free lists instead of glibc's contended arenas (a
 /// measured 12% of server CPU went to malloc/free under load).
@@ -121,66 +122,6 @@ enum Command {
     },
 }
 
-/// Where a tenant is: the data directory and the tenant's code.
-#[derive(clap::Args)]
-struct TenantArgs {
-    /// Data directory.
-    #[arg(long)]
-    data: PathBuf,
-    /// 6-digit local government code.
-    #[arg(long)]
-    tenant: String,
-}
-
-/// A staff user on a running server.
-#[derive(clap::Args)]
-struct ServerArgs {
-    /// The server's base URL.
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    server: String,
-    /// 6-digit local government code.
-    #[arg(long)]
-    tenant: String,
-    /// The staff user's bearer token.
-    #[arg(long, env = "KIROKU_TOKEN", hide_env_values = true)]
-    token: String,
-}
-
-#[derive(Subcommand)]
-enum JobCmd {
-    /// Starts PLUGIN/OPERATION as a job, draws its progress, prints its
-    /// output. Ctrl-C cancels it (a cancelled job applies nothing).
-    Run {
-        #[command(flatten)]
-        at: ServerArgs,
-        /// `plugin/operation`, e.g. `target-extraction/extract`.
-        what: String,
-        /// The input as a JSON file.
-        #[arg(long, conflicts_with = "file")]
-        input: Option<PathBuf>,
-        /// A file to upload as is (CSV in UTF-8 or Shift_JIS).
-        #[arg(long)]
-        file: Option<PathBuf>,
-        /// An option sent with --file, as key=value (repeatable).
-        #[arg(long = "option", requires = "file")]
-        options: Vec<String>,
-    },
-    /// Shows a job's state.
-    Status {
-        #[command(flatten)]
-        at: ServerArgs,
-        /// The job id.
-        id: String,
-    },
-    /// Cancels a job.
-    Cancel {
-        #[command(flatten)]
-        at: ServerArgs,
-        /// The job id.
-        id: String,
-    },
-}
-
 #[derive(Subcommand)]
 enum TenantCmd {
     /// Creates a tenant (validates the code's check digit).
@@ -216,7 +157,9 @@ enum PluginCmd {
         /// The component (.wasm).
         component: PathBuf,
     },
-    /// Lists a tenant's plugins with their pinned digests.
+    /// Lists a tenant's plugins with their pinned digests, and loads each
+    /// as a server would (compiled, imports checked, described within its
+    /// deadline) to say whether it is ready or why it is refused.
     List {
         #[command(flatten)]
         at: TenantArgs,
@@ -302,6 +245,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colours only for a terminal: a log file gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -321,10 +266,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn tenant_code(code: &str) -> anyhow::Result<TenantCode> {
-    TenantCode::parse(code).map_err(|e| anyhow::anyhow!("{code:?}: {e}"))
 }
 
 fn open_tenant(at: &TenantArgs) -> anyhow::Result<(DataDir, TenantStore)> {
@@ -385,81 +326,16 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             component,
         }) => {
             let (dir, store) = open_tenant(&at)?;
-            let policy_text = std::fs::read_to_string(&policy)
-                .with_context(|| format!("reading {}", policy.display()))?;
-            let bytes = std::fs::read(&component)
-                .with_context(|| format!("reading {}", component.display()))?;
-            let runtime = new_runtime()?;
-            let done = admin::install_plugin(
-                &dir,
-                &runtime,
-                &store,
-                &policy_text,
-                &bytes,
-                &cli_actor(&clock, "install"),
-            )
-            .await?;
-            println!("installed {} for tenant {}", done.name, at.tenant);
-            for op in &done.operations {
-                println!(
-                    "  {} {}: {}",
-                    if op.writes { "writes" } else { "reads " },
-                    op.name,
-                    op.summary
-                );
-            }
-            println!("sha256:{}", done.digest);
+            let actor = cli_actor(&clock, "install");
+            cli::plugins::install(&dir, &store, &*new_runtime()?, &policy, &component, &actor)
+                .await?;
         }
         Command::Plugin(PluginCmd::List { at }) => {
-            let (_, store) = open_tenant(&at)?;
-            for p in admin::list_plugins(&store)? {
-                println!(
-                    "{}  sha256:{}  installed {}",
-                    p.name,
-                    p.digest,
-                    format_timestamp(p.installed_ms)
-                );
-            }
+            let (dir, store) = open_tenant(&at)?;
+            cli::plugins::list(&dir, &store, &*new_runtime()?).await?;
         }
         Command::Policy(PolicyCmd::Check { policy, component }) => {
-            let text = std::fs::read_to_string(&policy)
-                .with_context(|| format!("reading {}", policy.display()))?;
-            let parsed = Policy::parse(&text)?;
-            print!("{}", parsed.explain());
-            if let Some(component) = component {
-                let bytes = std::fs::read(&component)
-                    .with_context(|| format!("reading {}", component.display()))?;
-                let runtime = new_runtime()?;
-                let mut refused = false;
-                println!(
-                    "Component {} (sha256:{}):",
-                    component.display(),
-                    kiroku::ids::Digest::of(&bytes)
-                );
-                for import in runtime.imports(&bytes)? {
-                    let name = &import.name;
-                    match parsed.check_import(name, import.calls_functions) {
-                        Ok(kiroku::policy::ImportKind::Types) => println!("  types    {name}"),
-                        Ok(_) => println!("  granted  {name}"),
-                        Err(denied) => {
-                            refused = true;
-                            println!("  REFUSED  {name}: {denied}");
-                        }
-                    }
-                }
-                if refused {
-                    bail!("the component imports what the policy does not grant");
-                }
-                let loaded = runtime.load(&bytes, Arc::new(parsed), None).await?;
-                for op in &loaded.operations {
-                    println!(
-                        "  operation {} ({}): {}",
-                        op.name,
-                        if op.writes { "writes" } else { "reads" },
-                        op.summary
-                    );
-                }
-            }
+            cli::plugins::policy_check(&policy, component.as_deref()).await?;
         }
         Command::User(UserCmd::Add { at, name, role }) => {
             let (_, store) = open_tenant(&at)?;
@@ -512,9 +388,9 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             print!("{}", String::from_utf8_lossy(&text));
         }
         Command::Audit(AuditCmd::Verify { data, tenant }) => {
-            return audit_verify(&data, tenant.as_deref());
+            return cli::audit::audit_verify(&data, tenant.as_deref());
         }
-        Command::Job(cmd) => return job(cmd).await,
+        Command::Job(cmd) => return cli::job::job(cmd).await,
         Command::PrintBatch {
             at,
             campaign,
@@ -531,7 +407,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Serve { data, listen } => {
             let app = Arc::new(App::new(DataDir::open(&data)?, new_runtime()?));
-            serve(app, &listen).await?;
+            cli::serve::serve(app, &listen).await?;
         }
         Command::Demo {
             data,
@@ -560,7 +436,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 println!("  {:<10} {:<16} {}", u.role, u.name, u.token);
             }
             if !no_serve {
-                serve(app, &listen).await?;
+                cli::serve::serve(app, &listen).await?;
             }
         }
         Command::Synth {
@@ -581,130 +457,4 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-async fn job(cmd: JobCmd) -> anyhow::Result<ExitCode> {
-    use kiroku::client::{JobClient, JobInput};
-    let client = |at: &ServerArgs| JobClient::new(&at.server, &at.tenant, &at.token);
-    match cmd {
-        JobCmd::Run {
-            at,
-            what,
-            input,
-            file,
-            options,
-        } => {
-            let input = match (input, file) {
-                (Some(path), None) => JobInput::Json(
-                    std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?,
-                ),
-                (None, Some(path)) => {
-                    let bytes = std::fs::read(&path)
-                        .with_context(|| format!("reading {}", path.display()))?;
-                    let mut query = form_urlencoded::Serializer::new(String::new());
-                    for option in &options {
-                        let (k, v) = option
-                            .split_once('=')
-                            .with_context(|| format!("--option {option:?} is not key=value"))?;
-                        query.append_pair(k, v);
-                    }
-                    JobInput::File(bytes, query.finish())
-                }
-                _ => JobInput::Json(b"{}".to_vec()),
-            };
-            let client = client(&at);
-            let id = client.start(&what, input).await?;
-            eprintln!("job {id} started");
-            let end = client.follow(&id).await?;
-            match end["state"].as_str() {
-                Some("done") => {
-                    println!("{}", serde_json::to_string_pretty(&end["output"])?);
-                    Ok(ExitCode::SUCCESS)
-                }
-                state => {
-                    let message = end["error"]["message"].as_str().unwrap_or("no details");
-                    eprintln!("job {id} {}: {message}", state.unwrap_or("ended"));
-                    Ok(ExitCode::FAILURE)
-                }
-            }
-        }
-        JobCmd::Status { at, id } => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&client(&at).status(&id).await?)?
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        JobCmd::Cancel { at, id } => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&client(&at).cancel(&id).await?)?
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-    }
-}
-
-async fn serve(app: Arc<App>, listen: &str) -> anyhow::Result<()> {
-    let tenants = app.open_all().await?;
-    let (listener, addr) = kiroku::server::bind(listen)
-        .await
-        .with_context(|| format!("listening on {listen}"))?;
-    let pooling = if app.runtime.info().pooling {
-        "pooling"
-    } else {
-        "on-demand"
-    };
-    println!(
-        "kiroku listening on http://{addr} ({} tenants, {pooling} instance allocation)",
-        tenants.len()
-    );
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-        eprintln!("shutting down");
-    };
-    kiroku::server::serve(app, listener, shutdown).await
-}
-
-fn audit_verify(data: &Path, tenant: Option<&str>) -> anyhow::Result<ExitCode> {
-    let dir = DataDir::open(data)?;
-    let codes = match tenant {
-        Some(code) => vec![tenant_code(code)?],
-        None => dir.tenant_codes()?,
-    };
-    let mut intact = true;
-    let mut report = |label: String, verified: Verified, started: std::time::Instant| {
-        let secs = started.elapsed().as_secs_f64();
-        match verified {
-            Verified::Intact(n) => {
-                println!(
-                    "{label}: intact, {n} events ({:.0} events/s)",
-                    n as f64 / secs.max(1e-9)
-                );
-            }
-            Verified::Broken(b) => {
-                intact = false;
-                println!("{label}: BROKEN at event {}: {}", b.seq, b.problem);
-            }
-        }
-    };
-    for code in codes {
-        let (db, keys) = open_tenant_for_verify(&dir, &code)
-            .with_context(|| format!("opening tenant {code}"))?;
-        let started = std::time::Instant::now();
-        report(format!("tenant {code}"), db.verify(&keys)?, started);
-    }
-    if tenant.is_none()
-        && let Ok((db, keys)) = SystemStore::open_for_verify(&dir)
-    {
-        let started = std::time::Instant::now();
-        report("system".into(), db.verify(&keys)?, started);
-    }
-    Ok(if intact {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(2)
-    })
 }

@@ -26,6 +26,10 @@ pub struct Role {
     /// May administer users and plugins over the API.
     #[serde(default)]
     pub admin: bool,
+    /// May resolve the review queue: conflicts the host did not answer to
+    /// a plugin (a My Number from the registry feed that another holds).
+    #[serde(default)]
+    pub review: bool,
 }
 
 /// All roles of a tenant.

@@ -6,6 +6,7 @@ pub mod date;
 pub mod local_gov_code;
 pub mod my_number;
 pub mod normalize;
+pub mod person;
 pub mod ticket;
 
 pub use date::Date;

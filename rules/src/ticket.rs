@@ -37,8 +37,11 @@ pub const MAX_PERSON_ID: u64 = 1_000_000_000 / MAX_PER_PERSON - 1;
 
 /// The number of a person's next ticket when they already hold `held`:
 /// every issuing plugin uses this, so numbers never collide within a
-/// tenant. `None` past [`MAX_PER_PERSON`] tickets or [`MAX_PERSON_ID`].
+/// tenant. `person` is the id the host hands out; its serial (see
+/// [`crate::person`]) numbers the ticket. `None` past [`MAX_PER_PERSON`]
+/// tickets or a serial above [`MAX_PERSON_ID`].
 pub fn for_person(person: u64, held: u64) -> Option<String> {
+    let person = crate::person::serial(person);
     if held >= MAX_PER_PERSON || person > MAX_PERSON_ID {
         return None;
     }

@@ -46,7 +46,7 @@ async fn records_who_looked_at_whom_with_plugin_digest_and_fields() {
         .find(|e| e.action == "residents.get")
         .expect("a read event");
     assert_eq!(read.actor, "clerk");
-    assert_eq!(read.subject, Some(person));
+    assert_eq!(read.subject, Some(host.serial(person)));
     assert_eq!(read.plugin.as_deref(), Some("dose-entry"));
     assert!(
         read.fields.contains(&"kanji-name".to_owned())

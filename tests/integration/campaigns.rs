@@ -106,7 +106,7 @@ async fn preview_counts_the_targets_and_extract_tickets_each_once() {
     // The walk is on record: one event per facts call naming every person
     // returned, and "who looked at this person" finds it; the chain
     // verifies. The host narrowed the town to the campaign's ages.
-    let person = preview["sample"][0]["person_id"].as_u64().unwrap();
+    let person = host.serial(preview["sample"][0]["person_id"].as_u64().unwrap());
     let store = host.store();
     let query = kiroku::audit::Query {
         subject: Some(person),
@@ -347,7 +347,7 @@ async fn a_reissued_ticket_voids_the_lost_one() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let voids = host.audit_with("campaign-tickets.void", kiroku::audit::Outcome::Ok);
     assert_eq!(voids.len(), 1);
-    assert_eq!(voids[0].subject, Some(person));
+    assert_eq!(voids[0].subject, Some(host.serial(person)));
     assert_eq!(voids[0].fields, ["status", "void-reason"]);
 }
 
@@ -453,7 +453,7 @@ async fn a_cancelled_job_applies_nothing() {
         .await;
     let number = kiroku_rules::ticket::for_person(1, 5).unwrap();
     let token = host.token("admin").to_owned();
-    let body = json!({"person": 1, "number": number}).to_string();
+    let body = json!({"person": host.person(1), "number": number}).to_string();
     let (status, started) = host
         .request(
             "POST",

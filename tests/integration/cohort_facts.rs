@@ -50,7 +50,7 @@ async fn persons_with_lot(host: &TestHost, lot: &str) -> Vec<u64> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| p["person_id"].as_u64().unwrap())
+        .map(|p| host.serial(p["person_id"].as_u64().unwrap()))
         .collect()
 }
 
@@ -81,7 +81,7 @@ async fn facts_follow_this_servers_commits_and_another_process() {
         })
         .expect("someone in town without doses") as u64
         + 1;
-    let mut form = dose_form(first_timer, 1, "2026-03-01");
+    let mut form = dose_form(host.person(first_timer), 1, "2026-03-01");
     form["lot"] = json!(NEW_LOT);
     let (status, body) = host.call("clerk", "dose-entry", "record-dose", form).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -198,7 +198,7 @@ async fn a_ticket_batch_is_all_or_nothing() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{found}");
-    assert_eq!(found["persons"][0]["person_id"], 2);
+    assert_eq!(found["persons"][0]["person_id"], host.person(2));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

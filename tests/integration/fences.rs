@@ -111,6 +111,69 @@ async fn bounds_huge_output_and_refuses_output_that_is_not_json() {
     assert_eq!(body["error"]["code"], "plugin-bad-output", "{body}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refuses_output_and_bodies_nested_past_the_limit() {
+    let host = hostile_host("hostile-output").await;
+    let (status, body) = contained_while_others_served(&host, "hostile-output", "deep").await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(body["error"]["code"], "plugin-bad-output", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("64 levels"),
+        "{body}"
+    );
+    // As a job it fails the same way (it used to end `done` with nothing).
+    let token = host.token("supervisor").to_owned();
+    let (status, started) = host
+        .request(
+            "POST",
+            &format!("/v1/{FUJISAWA}/jobs/hostile-output/deep"),
+            Some(&token),
+            "{}".into(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    let id = started["job_id"].as_str().unwrap().to_owned();
+    let mut end = serde_json::Value::Null;
+    for _ in 0..500 {
+        let (_, body) = host
+            .request(
+                "GET",
+                &format!("/v1/{FUJISAWA}/jobs/{id}"),
+                Some(&token),
+                Default::default(),
+            )
+            .await;
+        if body["state"] != "running" {
+            end = body;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(end["state"], "failed", "{end}");
+    assert_eq!(end["error"]["code"], "plugin-bad-output", "{end}");
+    // A request body nested that deep never reaches a plugin.
+    let deep = "{\"a\":".repeat(100_000) + "1" + &"}".repeat(100_000);
+    let (status, body) = host
+        .request(
+            "POST",
+            &format!("/v1/{FUJISAWA}/noop/noop"),
+            Some(&token),
+            deep.into(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("64 levels"),
+        "{body}"
+    );
+}
+
 #[tokio::test]
 async fn refuses_an_ungranted_import_at_install_naming_it() {
     let host = TestHost::new().start().await;
@@ -133,6 +196,10 @@ async fn refuses_an_ungranted_import_at_install_naming_it() {
     .to_string();
     assert!(err.contains("kiroku:records/my-number@0.1.0"), "{err}");
     assert!(err.contains("does not grant my-number"), "{err}");
+    assert!(
+        err.contains("does not grant passport"),
+        "every refused import is named: {err}"
+    );
     assert!(
         admin::list_plugins(&store).unwrap().is_empty(),
         "nothing is installed"
@@ -159,17 +226,7 @@ async fn refuses_an_ungranted_import_at_install_naming_it() {
 #[tokio::test]
 async fn denies_my_number_to_dose_entry() {
     let host = TestHost::new().plugin("dose-entry").start().await;
-    let registry = host
-        .app
-        .tenant(&host.code)
-        .unwrap()
-        .unwrap()
-        .registry(&host.app)
-        .await
-        .unwrap();
-    let Some(kiroku::app::PluginSlot::Ready(plugin)) = registry.plugins.get("dose-entry") else {
-        panic!("dose-entry not ready")
-    };
+    let plugin = host.loaded("dose-entry").await.expect("dose-entry loads");
     assert!(
         !plugin
             .imports
@@ -204,12 +261,14 @@ async fn denies_an_ungranted_field_lookup_and_write_with_deny_events() {
         &host,
         "[admin]\ninvoke = [\"hostile-field/*\", \"resident-sync/*\", \"ticket-issuance/*\"]\nadmin = true\n[clerk]\ninvoke = [\"dose-entry/*\"]\n",
     );
+    // The request names the person by the id the host handed out.
+    let person = host.person(1);
     let (status, body) = host
         .call(
             "supervisor",
             "hostile-field",
             "read-kana",
-            json!({"person": 1}),
+            json!({ "person": person }),
         )
         .await;
     assert_eq!(
@@ -223,7 +282,12 @@ async fn denies_an_ungranted_field_lookup_and_write_with_deny_events() {
     ] {
         let before = host.audit().len();
         let (status, body) = host
-            .call("supervisor", "hostile-field", op, json!({"person": 1}))
+            .call(
+                "supervisor",
+                "hostile-field",
+                op,
+                json!({ "person": person }),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         let answer = body.as_str().unwrap();
@@ -315,11 +379,10 @@ async fn refuses_to_run_a_stored_component_that_was_swapped() {
     );
     let tenant = app.tenant(&host.code).unwrap().unwrap();
     let registry = tenant.registry(&app).await.unwrap();
-    match registry.plugins.get("noop") {
-        Some(kiroku::app::PluginSlot::Refused(reason)) => {
-            assert!(reason.contains("does not match the pinned"), "{reason}")
-        }
-        other => panic!("expected a refusal, got {other:?}"),
+    let slot = registry.plugins.get("noop").expect("installed");
+    match slot.ready(Duration::from_secs(30)).await {
+        Err(reason) => assert!(reason.contains("does not match the pinned"), "{reason}"),
+        Ok(_) => panic!("a swapped component was loaded"),
     }
 }
 

@@ -12,7 +12,7 @@ use kiroku::fields::{Class, FieldValues, dose, resident};
 use kiroku::ids::TenantCode;
 use kiroku::store::TenantStore;
 use kiroku::store::commit::apply_batch;
-use kiroku::store::draft::{Draft, DraftError};
+use kiroku::store::draft::{Draft, DraftError, Intake};
 use kiroku::synth::SplitMix;
 use kiroku_rules::Date;
 
@@ -96,7 +96,7 @@ fn run(draft: &mut Draft, step: &Step) -> Result<bool, DraftError> {
                 return Err(DraftError::Conflict("exists".into()));
             }
             let id = draft.create_person(&resident_values(address, kana))?;
-            draft.set_my_number(id, my_number)?;
+            intake(draft, id, my_number)?;
             Ok(true)
         }
         Step::Phone { address, phone } => {
@@ -105,13 +105,13 @@ fn run(draft: &mut Draft, step: &Step) -> Result<bool, DraftError> {
                 .ok_or(DraftError::NotFound("no".into()))?;
             let mut v = FieldValues::empty(Class::Resident);
             v.set(8, Some(phone.clone()));
-            draft.update_person(id, &v)
+            Ok(!draft.update_person(id, &v)?.is_empty())
         }
         Step::MyNumber { address, my_number } => {
             let id = draft
                 .find_unique(IndexKind::AddressNumber, address)?
                 .ok_or(DraftError::NotFound("no".into()))?;
-            draft.set_my_number(id, my_number)
+            intake(draft, id, my_number)
         }
         Step::Dose { address } => {
             let id = draft
@@ -124,6 +124,23 @@ fn run(draft: &mut Draft, step: &Step) -> Result<bool, DraftError> {
             draft.add_dose(id, &v)?;
             Ok(true)
         }
+    }
+}
+
+/// The registry feed's intake of a My Number: `Ok(true)` when stored; a
+/// number held by another is queued for review, which the model counts as
+/// refused (nothing of the persons changes).
+fn intake(draft: &mut Draft, id: u64, number: &str) -> Result<bool, DraftError> {
+    let raised = kiroku::store::reviews::Raised {
+        plugin: "model".into(),
+        actor: "model".into(),
+        request_id: "model".into(),
+        time_ms: 0,
+    };
+    match draft.intake_my_number(id, number, &raised)? {
+        Intake::Stored => Ok(true),
+        Intake::Unchanged => Ok(false),
+        Intake::Queued { .. } => Err(DraftError::Conflict("queued for review".into())),
     }
 }
 

@@ -360,6 +360,28 @@ impl TestHost {
             .collect()
     }
 
+    /// The person id (handle) the host hands out for an internal serial.
+    pub fn person(&self, serial: u64) -> u64 {
+        self.store().keys().person_handles().handle(serial)
+    }
+
+    /// The internal serial (what audit events store) behind a person id.
+    pub fn serial(&self, person: u64) -> u64 {
+        self.store()
+            .keys()
+            .person_handles()
+            .serial(person)
+            .expect("a person id the host handed out")
+    }
+
+    /// A loaded plugin of the tenant (waiting for its load).
+    pub async fn loaded(&self, name: &str) -> Result<Arc<kiroku::runtime::LoadedPlugin>, String> {
+        let tenant = self.app.tenant(&self.code).unwrap().unwrap();
+        let registry = tenant.registry(&self.app).await.unwrap();
+        let slot = registry.plugins.get(name).ok_or("not installed")?;
+        slot.ready(Duration::from_secs(30)).await
+    }
+
     /// The person id of a synthetic resident (by address number).
     pub async fn person_of(&self, r: &kiroku::synth::Resident) -> u64 {
         let ticket = self.ticket_of(r).await;
@@ -436,6 +458,35 @@ impl TestHost {
         }
         out
     }
+}
+
+/// A roles file whose `admin` and `supervisor` roles may invoke every
+/// operation of `plugins` (and load residents), the supervisor also
+/// resolving reviews; clerks use dose-entry.
+pub fn roles_for(plugins: &[&str]) -> String {
+    let mut invoke: Vec<String> = plugins.iter().map(|p| format!("\"{p}/*\"")).collect();
+    for p in ["resident-sync", "ticket-issuance", "dose-import"] {
+        invoke.push(format!("\"{p}/*\""));
+    }
+    let invoke = invoke.join(", ");
+    format!(
+        "[admin]\ninvoke = [{invoke}]\nadmin = true\n[supervisor]\ninvoke = [{invoke}]\nreview = true\n[clerk]\ninvoke = [\"dose-entry/*\"]\n[auditor]\naudit = true\n"
+    )
+}
+
+/// A host with `plugins` (shipped or test policies), `residents`
+/// synthetic residents, and a supervisor who may invoke them all.
+pub async fn hostile(plugins: &[&str], residents: usize) -> TestHost {
+    let mut b = TestHost::new()
+        .roles(&roles_for(plugins))
+        .residents(residents)
+        .user("supervisor", "supervisor")
+        .user("clerk", "clerk")
+        .user("auditor", "auditor");
+    for p in plugins {
+        b = b.plugin(p);
+    }
+    b.start().await
 }
 
 /// A valid dose form for `person`.
@@ -532,7 +583,20 @@ pub struct RealServer {
 }
 
 impl RealServer {
+    /// Starts `kiroku serve` and waits until it is ready.
     pub fn start(data: &Path) -> RealServer {
+        let server = RealServer::spawn(data, None);
+        server.wait_ready();
+        server
+    }
+
+    /// Starts `kiroku serve` and returns once it listens (it may still be
+    /// loading plugins); its log (`RUST_LOG=info`) goes to `log` if given.
+    pub fn spawn(data: &Path, log: Option<&Path>) -> RealServer {
+        let (filter, stderr) = match log {
+            Some(path) => ("info", Stdio::from(std::fs::File::create(path).unwrap())),
+            None => ("warn", Stdio::inherit()),
+        };
         let mut child = kiroku()
             .args([
                 "serve",
@@ -541,9 +605,9 @@ impl RealServer {
                 "--listen",
                 "127.0.0.1:0",
             ])
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", filter)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let mut line = String::new();
@@ -557,6 +621,19 @@ impl RealServer {
             .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
             .to_owned();
         RealServer { child, addr }
+    }
+
+    /// Waits until `/readyz` says every tenant is open and every plugin
+    /// loaded (the server binds before it loads them).
+    pub fn wait_ready(&self) {
+        let until = std::time::Instant::now() + Duration::from_secs(60);
+        while std::time::Instant::now() < until {
+            if self.request("GET", "/readyz", None, "").0 == 200 {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("the server did not become ready");
     }
 
     /// Sends one HTTP/1.1 request; returns status and body.
@@ -636,4 +713,31 @@ pub fn demo_with_clerk(d: &str, persons: usize, clerk: &str) -> String {
     ]);
     assert!(ok, "{err}");
     out.lines().last().unwrap().to_owned()
+}
+
+/// Awaits every future together, in place (no spawning: they may borrow),
+/// and returns their outputs in order.
+pub async fn join_all<F: std::future::Future>(
+    futures: impl IntoIterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut pending: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut all = true;
+        for (f, out) in pending.iter_mut().zip(outputs.iter_mut()) {
+            if out.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *out = Some(v),
+                    std::task::Poll::Pending => all = false,
+                }
+            }
+        }
+        if all {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    outputs.into_iter().map(|o| o.expect("finished")).collect()
 }

@@ -14,6 +14,7 @@ use wasmtime_wasi_io::bytes::Bytes;
 use wasmtime_wasi_io::poll::Pollable;
 use wasmtime_wasi_io::streams::{OutputStream, StreamError};
 
+use super::guest_log::{Level, SharedLog};
 use super::invocation::Invocation;
 use crate::clock::{Clock, Entropy};
 use crate::limits::{ASYNC_STACK_BYTES, EPOCH_TICK_MS, INSTANCE_POOL_SLOTS, MAX_MEMORY_BYTES};
@@ -27,8 +28,9 @@ const CORE_INSTANCES_PER_COMPONENT: u32 = 16;
 const FALLBACK_MEMORY_RESERVATION: u64 = 16 << 20;
 /// Guard region per memory in that case.
 const FALLBACK_GUARD_BYTES: u64 = 64 << 10;
-/// Bytes of guest stdout/stderr logged per stream; the rest is dropped.
-const MAX_GUEST_OUTPUT_LOGGED: usize = 4 << 10;
+/// Bytes of one guest stdout/stderr write that are looked at; the rest is
+/// dropped (the log keeps at most a few lines per invocation anyway).
+const MAX_GUEST_WRITE_READ: usize = 4 << 10;
 
 /// How the engine ended up configured.
 #[derive(Debug, Clone)]
@@ -159,8 +161,9 @@ impl wasmtime_wasi::HostWallClock for InjectedWallClock {
 }
 
 /// An empty WASI context: no args, env, preopens or network; stdin closed;
-/// stdout and stderr go to the host log; clock and randomness injected.
-pub fn empty_wasi_ctx(clock: Arc<dyn Clock>, entropy: Arc<dyn Entropy>) -> WasiCtx {
+/// stdout and stderr go to the invocation's bounded, redacted log; clock
+/// and randomness injected.
+pub fn empty_wasi_ctx(clock: Arc<dyn Clock>, entropy: Arc<dyn Entropy>, log: SharedLog) -> WasiCtx {
     use rand::SeedableRng;
     let mut seed = [0u8; 32];
     entropy.fill(&mut seed);
@@ -168,8 +171,16 @@ pub fn empty_wasi_ctx(clock: Arc<dyn Clock>, entropy: Arc<dyn Entropy>) -> WasiC
     entropy.fill(&mut seed);
     let insecure = rand::rngs::StdRng::from_seed(seed);
     WasiCtx::builder()
-        .stdout(GuestOutput("stdout"))
-        .stderr(GuestOutput("stderr"))
+        .stdout(GuestOutput {
+            name: "stdout",
+            level: Level::Info,
+            log: log.clone(),
+        })
+        .stderr(GuestOutput {
+            name: "stderr",
+            level: Level::Warn,
+            log,
+        })
         .wall_clock(InjectedWallClock(clock))
         .secure_random(secure)
         .insecure_random(insecure)
@@ -182,9 +193,14 @@ pub fn empty_wasi_ctx(clock: Arc<dyn Clock>, entropy: Arc<dyn Entropy>) -> WasiC
         .build()
 }
 
-/// Guest stdout/stderr, forwarded to tracing (bounded).
-#[derive(Clone, Copy)]
-struct GuestOutput(&'static str);
+/// Guest stdout/stderr, into the invocation's log (each write a line or
+/// more, each line counted against the log's limits).
+#[derive(Clone)]
+struct GuestOutput {
+    name: &'static str,
+    level: Level,
+    log: SharedLog,
+}
 
 impl IsTerminal for GuestOutput {
     fn is_terminal(&self) -> bool {
@@ -194,10 +210,7 @@ impl IsTerminal for GuestOutput {
 
 impl StdoutStream for GuestOutput {
     fn p2_stream(&self) -> Box<dyn OutputStream> {
-        Box::new(GuestOutputStream {
-            name: self.0,
-            logged: 0,
-        })
+        Box::new(GuestOutputStream(self.clone()))
     }
 
     fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
@@ -205,23 +218,18 @@ impl StdoutStream for GuestOutput {
     }
 }
 
-struct GuestOutputStream {
-    name: &'static str,
-    logged: usize,
-}
+struct GuestOutputStream(GuestOutput);
 
 #[wasmtime_wasi_io::async_trait]
 impl OutputStream for GuestOutputStream {
     fn write(&mut self, bytes: Bytes) -> Result<(), StreamError> {
-        let room = MAX_GUEST_OUTPUT_LOGGED.saturating_sub(self.logged);
-        if room > 0 {
-            let shown = &bytes[..bytes.len().min(room)];
-            self.logged += shown.len();
-            tracing::info!(
-                stream = self.name,
-                "plugin output: {}",
-                crate::redact::digits(String::from_utf8_lossy(shown).trim_end())
-            );
+        let out = &self.0;
+        // Bounded before decoding: a plugin may write megabytes at once.
+        let shown = &bytes[..bytes.len().min(MAX_GUEST_WRITE_READ)];
+        let text = String::from_utf8_lossy(shown);
+        let mut log = out.log.lock().expect("guest log lock");
+        for line in text.lines() {
+            log.plugin_line(out.level, out.name, line);
         }
         Ok(())
     }

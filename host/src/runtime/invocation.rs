@@ -1,8 +1,8 @@
 //! The state of one plugin invocation (a wasmtime `Store`'s data): its
-//! WASI context (empty), its limits, and — while it serves a request — the
-//! request's scope: policy, actor, draft of changes and audit events.
+//! WASI context (empty), its limits, its log, and — while it serves a
+//! request — the request's scope: policy, actor, who it may reach, draft of
+//! changes and audit events.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -11,8 +11,12 @@ use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::types::Error as WitError;
+use super::events::EventLog;
+use super::guest_log::SharedLog;
+use super::reach::Reach;
 use crate::audit::{Event, Outcome};
 use crate::ids::Digest;
+use crate::jobs::Progress;
 use crate::policy::{Access, Denied, Interface, Policy};
 use crate::store::StoreError;
 use crate::store::draft::{Draft, DraftError};
@@ -41,7 +45,7 @@ pub struct RequestInfo {
     /// are applied at most once, a replay is refused.
     pub replay_guard: Option<String>,
     /// Progress of the job this invocation runs as, if it is one.
-    pub job: Option<Arc<crate::jobs::Progress>>,
+    pub job: Option<Arc<Progress>>,
 }
 
 /// The plugin made more host calls than its policy allows.
@@ -54,6 +58,11 @@ pub struct HostCallBudgetExhausted(pub u64);
 #[error("the plugin ran past its {0} ms deadline")]
 pub struct DeadlineExceeded(pub u64);
 
+/// The job the plugin runs as was cancelled.
+#[derive(Debug, thiserror::Error)]
+#[error("the job was cancelled; nothing was applied")]
+pub struct JobCancelled;
+
 /// The plugin touched data outside a request (e.g. while describing itself).
 #[derive(Debug, thiserror::Error)]
 #[error("the plugin called a records function outside a request")]
@@ -64,63 +73,27 @@ pub struct NoRequestScope;
 #[error("storage failed during a host call: {0}")]
 pub struct HostStorageFailure(pub StoreError);
 
-/// Host calls that change a record: each gets its own audit event, so an
-/// auditor can count every dose, ticket or change written.
-const WRITE_ACTIONS: &[&str] = &[
-    "residents.create",
-    "residents.update",
-    "tickets.issue",
-    "campaign-tickets.issue",
-    "campaign-tickets.void",
-    "ticket-batches.issue-many",
-    "doses.add",
-    "doses.verify",
-    "my-number.register",
-    "passport.set",
-];
-
-/// Audit events of one invocation. Reads merge into one event per
-/// (action, subject, outcome), so a plugin reading a person's fields in
-/// several calls makes one event; each successful write, and each
-/// population scan call (one event naming every person it returned), is
-/// its own event.
-#[derive(Debug, Default)]
-pub struct EventLog {
-    events: Vec<Event>,
-    index: HashMap<(String, Option<u64>, Outcome), usize>,
-}
-
-impl EventLog {
-    /// Records an access, merging field names into an earlier event of the
-    /// same action, subject and outcome.
-    pub fn record(&mut self, event: Event) {
-        let bulk = !event.subjects.is_empty();
-        if bulk || (event.outcome == Outcome::Ok && WRITE_ACTIONS.contains(&event.action.as_str()))
-        {
-            self.events.push(event);
-            return;
-        }
-        let key = (event.action.clone(), event.subject, event.outcome);
-        match self.index.get(&key) {
-            Some(&i) => {
-                let existing = &mut self.events[i];
-                for f in event.fields {
-                    if !existing.fields.contains(&f) {
-                        existing.fields.push(f);
-                    }
-                }
-            }
-            None => {
-                self.index.insert(key, self.events.len());
-                self.events.push(event);
-            }
-        }
-    }
-
-    /// The events, in first-occurrence order.
-    pub fn into_events(self) -> Vec<Event> {
-        self.events
-    }
+/// An audit event of `plugin` serving `request`.
+pub fn plugin_event(
+    plugin: &PluginIdentity,
+    request: &RequestInfo,
+    action: &str,
+    subject: Option<u64>,
+    fields: Vec<String>,
+    outcome: Outcome,
+) -> Event {
+    let mut e = Event::new(
+        request.now_ms,
+        &request.request_id,
+        &request.actor,
+        action,
+        outcome,
+    );
+    e.plugin = Some(plugin.name.clone());
+    e.digest = Some(plugin.digest.to_string());
+    e.subject = subject;
+    e.fields = fields;
+    e
 }
 
 /// A request's scope inside an invocation.
@@ -135,6 +108,10 @@ pub struct Scope {
     pub draft: Draft,
     /// Audit events so far.
     pub events: EventLog,
+    /// Who the plugin may reach.
+    pub reach: Reach,
+    /// The invocation's log (and the values it must not show).
+    pub log: SharedLog,
     calls_left: u64,
 }
 
@@ -145,20 +122,27 @@ impl std::fmt::Debug for Scope {
 }
 
 impl Scope {
-    /// A scope with the policy's host-call budget.
+    /// A scope with the policy's host-call budget; the plugin reaches the
+    /// persons `input` names (or everyone, with the population grant).
     pub fn new(
         policy: Arc<Policy>,
         plugin: Arc<PluginIdentity>,
         request: Arc<RequestInfo>,
         draft: Draft,
+        input: &Arc<str>,
     ) -> Scope {
         let calls_left = policy.limits.host_calls;
+        let reach = Reach::new(draft.person_handles(), policy.reaches_population(), input);
+        let redactor = crate::redact::Redactor::with_input(input.clone());
+        let log = super::guest_log::GuestLog::shared(&plugin.name, redactor);
         Scope {
             policy,
             plugin,
             request,
             draft,
             events: EventLog::default(),
+            reach,
+            log,
             calls_left,
         }
     }
@@ -171,18 +155,49 @@ impl Scope {
         fields: Vec<String>,
         outcome: Outcome,
     ) -> Event {
-        let mut e = Event::new(
-            self.request.now_ms,
-            &self.request.request_id,
-            &self.request.actor,
+        plugin_event(
+            &self.plugin,
+            &self.request,
             action,
+            subject,
+            fields,
             outcome,
-        );
-        e.plugin = Some(self.plugin.name.clone());
-        e.digest = Some(self.plugin.digest.to_string());
-        e.subject = subject;
-        e.fields = fields;
-        e
+        )
+    }
+
+    /// Remembers values handed to the plugin, so its log lines and error
+    /// messages cannot repeat them.
+    pub fn served<'a>(&self, values: impl IntoIterator<Item = &'a str>) {
+        let mut log = self.log.lock().expect("guest log lock");
+        for v in values {
+            log.redactor.served(v);
+        }
+    }
+
+    /// Writes the closing line of the invocation's log.
+    pub fn close_log(&self) {
+        self.log.lock().expect("guest log lock").close();
+    }
+
+    /// The serial of a person the plugin may reach; else the guest's
+    /// `not-found`, audited like a missing person.
+    pub fn person(&mut self, action: &str, iface: Interface, handle: u64) -> Result<u64, WitError> {
+        match self.reach.person(handle) {
+            Ok(serial) => Ok(serial),
+            Err(e) => {
+                self.record(
+                    self.event(action, None, field_names(iface, &[]), Outcome::Error)
+                        .with_reason("not-found"),
+                );
+                Err(WitError::NotFound(e.to_string()))
+            }
+        }
+    }
+
+    /// Records an event; the first of its kind of a denial also gets a log
+    /// line (bounded, like the plugin's own).
+    fn record(&mut self, event: Event) -> bool {
+        self.events.record(event)
     }
 
     /// Asks the policy about `fields`; a denial is audited and returned as
@@ -210,6 +225,17 @@ impl Scope {
         self.settle(action, None, iface, &[], decision)
     }
 
+    /// Asks the policy whether the plugin may list records of `iface`.
+    pub fn check_listing(
+        &mut self,
+        iface: Interface,
+        action: &str,
+        subject: u64,
+    ) -> Result<(), WitError> {
+        let decision = self.policy.check_listing(iface);
+        self.settle(action, Some(subject), iface, &[], decision)
+    }
+
     fn settle(
         &mut self,
         action: &str,
@@ -225,8 +251,10 @@ impl Scope {
                 let event = self
                     .event(action, subject, names, Outcome::Deny)
                     .with_reason(reason.clone());
-                self.events.record(event);
-                tracing::warn!(plugin = %self.plugin.name, action, "denied: {reason}");
+                if self.record(event) {
+                    let line = format!("{action} denied: {reason}");
+                    self.log.lock().expect("guest log lock").host_warn(&line);
+                }
                 Err(WitError::AccessDenied(reason))
             }
         }
@@ -245,8 +273,7 @@ impl Scope {
         let names = field_names(iface, fields);
         match result {
             Ok(v) => {
-                self.events
-                    .record(self.event(action, subject, names, Outcome::Ok));
+                self.record(self.event(action, subject, names, Outcome::Ok));
                 Ok(Ok(v))
             }
             Err(DraftError::Store(e)) => Err(HostStorageFailure(e).into()),
@@ -257,7 +284,7 @@ impl Scope {
                     DraftError::Conflict(m) => ("conflict", WitError::Conflict(m)),
                     DraftError::Store(_) => unreachable!("handled above"),
                 };
-                self.events.record(
+                self.record(
                     self.event(action, subject, names, Outcome::Error)
                         .with_reason(code),
                 );
@@ -267,7 +294,8 @@ impl Scope {
     }
 }
 
-fn field_names(iface: Interface, fields: &[usize]) -> Vec<String> {
+/// The field names of `fields` of an interface's class.
+pub fn field_names(iface: Interface, fields: &[usize]) -> Vec<String> {
     match iface.class() {
         Some(class) => fields
             .iter()
@@ -287,6 +315,8 @@ pub struct Invocation {
     pub deadline: Instant,
     /// The deadline's length, for the error message.
     pub deadline_ms: u64,
+    /// The job this invocation runs as: cancelling it traps at the next tick.
+    pub job: Option<Arc<Progress>>,
     /// The request being served; `None` while the plugin describes itself.
     pub scope: Option<Scope>,
 }
@@ -298,18 +328,26 @@ impl std::fmt::Debug for Invocation {
 }
 
 impl Invocation {
-    /// State for one invocation under `policy`'s limits.
-    pub fn new(policy: &Policy, wasi: WasiCtx, scope: Option<Scope>) -> Invocation {
+    /// State for one invocation under `policy`'s memory limit, ending
+    /// `deadline_ms` from now.
+    pub fn new(
+        policy: &Policy,
+        wasi: WasiCtx,
+        scope: Option<Scope>,
+        deadline_ms: u64,
+    ) -> Invocation {
         let limits = StoreLimitsBuilder::new()
             .memory_size(policy.limits.memory_bytes as usize)
             .trap_on_grow_failure(true)
             .build();
+        let job = scope.as_ref().and_then(|s| s.request.job.clone());
         Invocation {
             wasi,
             table: ResourceTable::new(),
             limits,
-            deadline: Instant::now() + std::time::Duration::from_millis(policy.limits.deadline_ms),
-            deadline_ms: policy.limits.deadline_ms,
+            deadline: Instant::now() + std::time::Duration::from_millis(deadline_ms),
+            deadline_ms,
+            job,
             scope,
         }
     }

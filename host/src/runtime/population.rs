@@ -11,11 +11,15 @@ use super::bindings::residents::ResidentField;
 use super::bindings::types::PersonId;
 use super::bindings::{campaign_ticket_into_values, ticket_batches};
 use super::invocation::Invocation;
+use super::reach::Reach;
 use super::records::{
-    HostResult, check_new_ticket, indexes, new_ticket_values, prefixed_field_names, within_limit,
+    HostResult, bounded, check_new_ticket, guest_try, indexes, new_ticket_values,
+    prefixed_field_names, within_limit,
 };
+use super::sched::blocking_section;
 use crate::audit::Outcome;
 use crate::fields::{Class, FieldValues, resident, ticket};
+use crate::limits::MAX_KEY_BYTES;
 use crate::policy::{Access, Interface};
 use crate::store::draft::{DraftError, STATUSES, at_position};
 use crate::store::facts::{self, Block, Want};
@@ -113,7 +117,32 @@ fn to_condition(c: Condition) -> facts::Condition {
     }
 }
 
-fn to_wit(block: Block) -> FactBlock {
+/// Checks a condition's strings against [`MAX_KEY_BYTES`].
+fn bounded_condition(c: &Condition) -> Result<(), DraftError> {
+    if let Some(d) = &c.dose {
+        for (name, value) in [
+            ("vaccine", &d.vaccine),
+            ("maker", &d.maker),
+            ("lot", &d.lot),
+            ("facility-code", &d.facility_code),
+        ] {
+            if let Some(v) = value {
+                bounded(name, v, MAX_KEY_BYTES)?;
+            }
+        }
+    }
+    if let Some((campaign, _)) = &c.ticket {
+        bounded("campaign", campaign, MAX_KEY_BYTES)?;
+    }
+    if c.statuses.len() > STATUSES.len() * 4 {
+        return Err(DraftError::Invalid(
+            "a condition names at most a few statuses".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn to_wit(block: Block, reach: &Reach) -> FactBlock {
     use cohort_facts::{DoseFacts, PersonFacts, TicketFacts};
     let status = |s: u8| match s {
         0 => Status::Resident,
@@ -125,7 +154,7 @@ fn to_wit(block: Block) -> FactBlock {
             .persons
             .into_iter()
             .map(|p| PersonFacts {
-                id: p.id,
+                id: reach.handle(p.id),
                 birth_date: p.birth_date,
                 status: p.status.map(status),
             })
@@ -154,7 +183,10 @@ fn to_wit(block: Block) -> FactBlock {
             })
             .collect(),
         strings: block.strings,
-        next_after: block.next_after,
+        next_after: match block.next_after {
+            0 | u64::MAX => block.next_after,
+            serial => reach.handle(serial),
+        },
         end: block.end,
     }
 }
@@ -190,21 +222,28 @@ impl cohort_facts::Host for Invocation {
         ticket_fields: Vec<CampaignTicketField>,
     ) -> HostResult<FactBlock> {
         let action = "cohort-facts.read";
-        let resident_fields = indexes(&resident_fields, |f| f as usize);
-        let dose_fields = indexes(&dose_fields, |f| f as usize);
-        let ticket_fields = indexes(&ticket_fields, |f| f as usize);
+        let iface = Interface::CohortFacts;
         let scope = self.enter()?;
-        if let Err(e) = scope.check_search(Interface::CohortFacts, action, "population") {
-            return Ok(Err(e));
-        }
+        guest_try!(scope.check_search(iface, action, "population"));
+        let lists = indexes(&resident_fields, |f| f as usize).and_then(|r| {
+            let d = indexes(&dose_fields, |f| f as usize)?;
+            let t = indexes(&ticket_fields, |f| f as usize)?;
+            bounded_condition(&matching)?;
+            Ok((r, d, t))
+        });
+        let (resident_fields, dose_fields, ticket_fields) = match lists {
+            Ok(l) => l,
+            Err(e) => return scope.finish(action, None, iface, &[], Err(e)),
+        };
         let fact_doses: Vec<usize> = FACT_DOSE_FIELDS.iter().map(|n| dose_field(n)).collect();
         let shape = carried(Class::Resident, &resident_fields, &FACT_RESIDENT_FIELDS)
             .and_then(|()| carried(Class::Dose, &dose_fields, &fact_doses))
             .and_then(|()| carried(Class::Ticket, &ticket_fields, &FACT_TICKET_FIELDS))
             .and_then(|()| within_limit(scope, limit));
-        if let Err(e) = shape {
-            return scope.finish(action, None, Interface::CohortFacts, &[], Err(e));
-        }
+        let after = match shape.and_then(|()| scope.reach.cursor(after)) {
+            Ok(a) => a,
+            Err(e) => return scope.finish(action, None, iface, &[], Err(e)),
+        };
         // What the call reads: the fields returned and the fields the
         // condition looks at; each needs its read grant.
         let [cond_res, cond_doses, cond_tickets] = condition_fields(&matching);
@@ -230,12 +269,14 @@ impl cohort_facts::Host for Invocation {
             ticket: FACT_TICKET_FIELDS.map(|f| ticket_fields.contains(&f)),
         };
         let condition = to_condition(matching);
-        let block = match scope
-            .draft
-            .read_facts(after, limit as usize, &condition, want)
-        {
+        let block = blocking_section(|| {
+            scope
+                .draft
+                .read_facts(after, limit as usize, &condition, want)
+        });
+        let block = match block {
             Ok(b) => b,
-            Err(e) => return scope.finish(action, None, Interface::CohortFacts, &[], Err(e)),
+            Err(e) => return scope.finish(action, None, iface, &[], Err(e)),
         };
         // One read event for the call, naming every person returned.
         if !block.persons.is_empty() {
@@ -243,28 +284,34 @@ impl cohort_facts::Host for Invocation {
             event.subjects = block.persons.iter().map(|p| p.id).collect();
             scope.events.record(event);
         }
-        Ok(Ok(to_wit(block)))
+        Ok(Ok(to_wit(block, &scope.reach)))
     }
 }
 
 impl ticket_batches::Host for Invocation {
     fn issue_many(&mut self, batch: Vec<(PersonId, CampaignTicket)>) -> HostResult<u32> {
         let action = "ticket-batches.issue-many";
+        let iface = Interface::CampaignTickets;
         let scope = self.enter()?;
+        if let Err(e) = within_limit(scope, u32::try_from(batch.len()).unwrap_or(u32::MAX)) {
+            return scope.finish(action, None, iface, &[], Err(e));
+        }
+        let mut holders = Vec::with_capacity(batch.len());
+        for (i, (p, _)) in batch.iter().enumerate() {
+            match scope.reach.person(*p) {
+                Ok(serial) => holders.push(serial),
+                Err(e) => return scope.finish(action, None, iface, &[], Err(at_position(i, e))),
+            }
+        }
         let batch: Vec<(u64, FieldValues)> = batch
             .into_iter()
-            .map(|(p, t)| (p, new_ticket_values(campaign_ticket_into_values(t))))
+            .zip(holders)
+            .map(|((_, t), p)| (p, new_ticket_values(campaign_ticket_into_values(t))))
             .collect();
         let mut written: Vec<usize> = batch.iter().flat_map(|(_, v)| v.present()).collect();
         written.sort_unstable();
         written.dedup();
-        let iface = Interface::CampaignTickets;
-        if let Err(e) = scope.check_fields(iface, Access::Write, action, None, &written) {
-            return Ok(Err(e));
-        }
-        if let Err(e) = within_limit(scope, batch.len() as u32) {
-            return scope.finish(action, None, iface, &written, Err(e));
-        }
+        guest_try!(scope.check_fields(iface, Access::Write, action, None, &written));
         let checked = batch.iter().enumerate().try_for_each(|(i, (_, values))| {
             check_new_ticket(values).map_err(|e| at_position(i, e))
         });
@@ -273,7 +320,7 @@ impl ticket_batches::Host for Invocation {
         }
         let persons: Vec<u64> = batch.iter().map(|(p, _)| *p).collect();
         let issued = persons.len() as u32;
-        match scope.draft.issue_tickets(batch) {
+        match blocking_section(|| scope.draft.issue_tickets(batch)) {
             Ok(()) => {
                 // One write event for the call, naming every holder.
                 if issued > 0 {

@@ -86,12 +86,13 @@ pub(super) async fn list_plugins(ctx: Ctx) -> Result<Response<Full<Bytes>>, ApiE
         .registry
         .plugins
         .iter()
-        .map(|(name, slot)| match slot {
+        .map(|(name, slot)| match slot.now() {
             PluginSlot::Ready(p) => json!({"name": name, "digest": p.identity.digest.to_string(),
                 "status": "ready", "imports": p.imports, "operations": p.operations}),
             PluginSlot::Refused(reason) => {
                 json!({"name": name, "status": "refused", "reason": reason})
             }
+            PluginSlot::Loading(_) => json!({"name": name, "status": "loading"}),
         })
         .collect();
     Ok(json_response(

@@ -10,19 +10,20 @@ use super::ctx::{Ctx, blocking};
 use super::{ApiError, json_response};
 use crate::audit::{self, Event, Outcome};
 use crate::clock::{format_timestamp, parse_timestamp};
+use crate::handles::PersonHandles;
 use crate::limits::MAX_AUDIT_QUERY_ROWS;
 
 /// `GET /v1/{tenant}/audit?subject=&actor=&from=&to=&after=&limit=`
 pub(super) async fn query(ctx: Ctx, query: &str) -> Result<Response<Full<Bytes>>, ApiError> {
     let user = ctx.require_auditor().await?;
-    let query = parse_query(query)?;
+    let handles = ctx.tenant.store.keys().person_handles();
+    let query = parse_query(query, &handles)?;
     let (db, q) = (ctx.tenant.store.db().clone(), query.clone());
     let events = blocking(move || audit::query(db.as_ref(), &q).map_err(ApiError::from)).await?;
     let next = (events.len() == query.limit)
         .then(|| events.last().map(|e| e.seq))
         .flatten();
-    let body =
-        json!({ "events": events.iter().map(event_json).collect::<Vec<_>>(), "next_after": next });
+    let body = json!({ "events": events.iter().map(|e| event_json(e, &handles)).collect::<Vec<_>>(), "next_after": next });
     let mut seen = Event::new(
         ctx.now_ms,
         &ctx.request_id,
@@ -61,7 +62,8 @@ pub(super) async fn verify(ctx: Ctx) -> Result<Response<Full<Bytes>>, ApiError> 
     Ok(json_response(StatusCode::OK, &body, &ctx.request_id))
 }
 
-fn parse_query(query: &str) -> Result<audit::Query, ApiError> {
+/// Persons are named by the handles staff and plugins see (`person_id`).
+fn parse_query(query: &str, handles: &PersonHandles) -> Result<audit::Query, ApiError> {
     let mut q = audit::Query {
         limit: MAX_AUDIT_QUERY_ROWS,
         ..audit::Query::default()
@@ -71,10 +73,12 @@ fn parse_query(query: &str) -> Result<audit::Query, ApiError> {
     for (k, v) in form_urlencoded::parse(query.as_bytes()) {
         match k.as_ref() {
             "subject" => {
-                q.subject = Some(
-                    v.parse()
-                        .map_err(|_| bad("subject", "a person id (number)"))?,
-                )
+                let subject = v
+                    .parse()
+                    .ok()
+                    .and_then(|h| handles.serial(h))
+                    .ok_or_else(|| bad("subject", "a person id as the host hands it out"))?;
+                q.subject = Some(subject);
             }
             "actor" => q.actor = Some(v.into_owned()),
             "from" => {
@@ -110,7 +114,7 @@ fn parse_query(query: &str) -> Result<audit::Query, ApiError> {
     Ok(q)
 }
 
-fn event_json(e: &Event) -> serde_json::Value {
+fn event_json(e: &Event, handles: &PersonHandles) -> serde_json::Value {
     json!({
         "seq": e.seq,
         "time": format_timestamp(e.time_ms),
@@ -119,8 +123,9 @@ fn event_json(e: &Event) -> serde_json::Value {
         "plugin": e.plugin,
         "digest": e.digest,
         "action": e.action,
-        "subject": e.subject,
-        "subjects": e.subjects,
+        "subject": e.subject.map(|s| handles.handle(s)),
+        "subjects": e.subjects.iter().map(|&s| handles.handle(s)).collect::<Vec<_>>(),
+        "count": e.count,
         "fields": e.fields,
         "outcome": e.outcome.as_str(),
         "reason": e.reason,

@@ -151,6 +151,15 @@ impl Ctx {
             .await
     }
 
+    /// Authenticates a reviewer (a role with `review = true`).
+    pub async fn require_reviewer(&self) -> Result<UserRow, ApiError> {
+        self.require(
+            |r, u| r.roles.get(&u.role).is_some_and(|r| r.review),
+            "the review queue",
+        )
+        .await
+    }
+
     /// Authenticates an auditor.
     pub async fn require_auditor(&self) -> Result<UserRow, ApiError> {
         self.require(
@@ -230,8 +239,8 @@ where
 }
 
 fn parse_json_object(body: &[u8]) -> Result<serde_json::Value, ApiError> {
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request("invalid-json", format!("the body is not JSON ({e})"))
+    let value = crate::json_shape::parse(body).map_err(|e| {
+        ApiError::bad_request("invalid-json", format!("the body cannot be used: {e}"))
     })?;
     if !value.is_object() {
         return Err(ApiError::bad_request(

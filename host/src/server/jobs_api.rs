@@ -16,7 +16,7 @@ use super::{ApiError, json_response};
 use crate::app::App;
 use crate::audit::{Event, Outcome};
 use crate::jobs::{Job, JobState};
-use crate::limits::{MAX_JOB_BODY_BYTES, MAX_RUNNING_JOBS};
+use crate::limits::{MAX_JOB_BODY_BYTES, MAX_RUNNING_JOBS, MAX_RUNNING_JOBS_PER_TENANT};
 
 /// `POST /v1/{tenant}/jobs/{plugin}/{operation}`: starts the operation as
 /// a job whose id is the request id; answers 202 at once.
@@ -40,6 +40,15 @@ where
         ));
     }
     let tenant_code = ctx.tenant.store.code().to_string();
+    if app.jobs.running_in(&tenant_code) >= MAX_RUNNING_JOBS_PER_TENANT {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            format!(
+                "this tenant runs {MAX_RUNNING_JOBS_PER_TENANT} jobs already; try again when one ends"
+            ),
+        ));
+    }
     if app.jobs.get(&tenant_code, &ctx.request_id).is_some() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -130,8 +139,9 @@ pub(super) async fn status(
     ))
 }
 
-/// `DELETE /v1/{tenant}/jobs/{id}`: asks the job to stop; it stops at its
-/// next progress report and applies nothing.
+/// `DELETE /v1/{tenant}/jobs/{id}`: stops the job: the host ends its
+/// invocation within one epoch tick (or at once if it waits) and applies
+/// nothing.
 pub(super) async fn cancel(
     app: &App,
     ctx: Ctx,

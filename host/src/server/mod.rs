@@ -6,6 +6,7 @@ mod audit_api;
 mod ctx;
 mod error;
 mod jobs_api;
+mod reviews_api;
 pub mod router;
 
 use std::net::SocketAddr;

@@ -1,7 +1,10 @@
 //! Routing and request handling.
 //!
 //! ```text
-//! GET  /healthz
+//! GET  /healthz                              alive
+//! GET  /readyz                               every tenant open, every plugin loaded (503 until then)
+//! GET  /v1/{tenant}/reviews                  reviewer: conflicts plugins were not told about
+//! POST /v1/{tenant}/reviews/{id}             reviewer {"decision": "assign"|"dismiss"}
 //! POST /v1/{tenant}/{plugin}/{operation}      staff, by role
 //! GET  /v1/{tenant}/plugins                   staff: what they may invoke
 //! GET  /v1/{tenant}/audit?subject=&actor=&from=&to=&after=&limit=   auditor
@@ -27,6 +30,7 @@ use serde_json::json;
 use super::ctx::{Ctx, read_plugin_input};
 use super::{
     ApiError, REQUEST_ID_HEADER, admin_api, audit_api, jobs_api, json_response, raw_json_response,
+    reviews_api,
 };
 use crate::app::{App, PluginSlot};
 use crate::audit::{Event, Outcome};
@@ -86,6 +90,23 @@ where
             &json!({"status": "ok"}),
             request_id,
         )),
+        (Method::GET, ["readyz"]) => {
+            let (ready, body) = app.readiness();
+            let status = if ready {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            Ok(json_response(status, &body, request_id))
+        }
+        (Method::GET, ["v1", tenant, "reviews"]) => {
+            reviews_api::list(Ctx::new(app, &req, tenant, request_id).await?).await
+        }
+        (Method::POST, ["v1", tenant, "reviews", id]) => {
+            let ctx = Ctx::new(app, &req, tenant, request_id).await?;
+            let id = (*id).to_owned();
+            reviews_api::resolve(app, ctx, req, &id).await
+        }
         (Method::POST, ["v1", "admin", tenant, "users"]) => {
             let ctx = Ctx::new(app, &req, tenant, request_id).await?;
             admin_api::add_user(app, ctx, req).await
@@ -132,6 +153,9 @@ where
             invoke(app, ctx, req, &plugin, &operation).await
         }
         (_, ["healthz"])
+        | (_, ["readyz"])
+        | (_, ["v1", _, "reviews"])
+        | (_, ["v1", _, "reviews", _])
         | (_, ["v1", "admin", _, "users"])
         | (_, ["v1", "admin", _, "users", _, "revoke"])
         | (_, ["v1", "admin", _, "plugins"])
@@ -161,7 +185,7 @@ async fn my_plugins(ctx: Ctx) -> Result<Response<Full<Bytes>>, ApiError> {
         .registry
         .plugins
         .iter()
-        .filter_map(|(name, slot)| match slot {
+        .filter_map(|(name, slot)| match slot.now() {
             PluginSlot::Ready(p) => {
                 let ops: Vec<_> = p
                     .operations
@@ -170,7 +194,7 @@ async fn my_plugins(ctx: Ctx) -> Result<Response<Full<Bytes>>, ApiError> {
                     .collect();
                 (!ops.is_empty()).then(|| json!({"name": name, "operations": ops}))
             }
-            PluginSlot::Refused(_) => None,
+            PluginSlot::Refused(_) | PluginSlot::Loading(_) => None,
         })
         .collect();
     let body = json!({ "user": user.name, "role": user.role, "plugins": plugins });
@@ -206,22 +230,20 @@ pub(super) async fn resolve<B>(
             &what,
         )
         .await?;
-    let loaded = match ctx.registry.plugins.get(plugin) {
-        None => {
-            return Err(ApiError::not_found(
-                "unknown-plugin",
-                format!("no plugin {plugin} is installed for this tenant"),
-            ));
-        }
-        Some(PluginSlot::Refused(reason)) => {
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "plugin-unavailable",
-                reason.clone(),
-            ));
-        }
-        Some(PluginSlot::Ready(p)) => p.clone(),
+    let Some(slot) = ctx.registry.plugins.get(plugin) else {
+        return Err(ApiError::not_found(
+            "unknown-plugin",
+            format!("no plugin {plugin} is installed for this tenant"),
+        ));
     };
+    let wait = std::time::Duration::from_millis(crate::app::MAX_LOAD_WAIT_MS);
+    let loaded = slot.ready(wait).await.map_err(|reason| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "plugin-unavailable",
+            reason,
+        )
+    })?;
     let Some(op) = loaded.operation(operation) else {
         return Err(ApiError::not_found(
             "unknown-operation",

@@ -15,11 +15,12 @@ use redb::{Database, ReadableTable, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
 
 use super::facts::{FactChange, FactsCache};
+use super::reviews::{ReviewId, ReviewRow};
 use super::tables::{
     DOSES, META, MY_NUMBERS, NAME_INDEX, PASSPORTS, PERSON_TICKETS, PERSON_VERSIONS, PERSONS,
-    PLUGINS, REQUESTS, REQUESTS_BY_TIME, TICKETS, TOKENS, UNIQUE_INDEX, USERS, meta,
+    PLUGINS, REQUESTS, REQUESTS_BY_TIME, REVIEWS, TICKETS, TOKENS, UNIQUE_INDEX, USERS, meta,
 };
-use super::{StoreError, StoreResult};
+use super::{StoreError, StoreResult, rows};
 use crate::audit::{self, Event};
 use crate::crypto::{IndexHash, TenantKeys};
 use crate::limits::{
@@ -46,6 +47,8 @@ pub enum Check {
         /// Person id seen.
         holder: Option<u64>,
     },
+    /// The review exists and is not resolved yet.
+    ReviewOpen(ReviewId),
 }
 
 /// One change. Every op on a person bumps that person's version.
@@ -55,6 +58,8 @@ pub enum Op {
     PutPerson(u64, Vec<u8>),
     /// Stores a sealed My Number.
     PutMyNumber(u64, Vec<u8>),
+    /// Removes a person's My Number (a review gave it to another person).
+    RemoveMyNumber(u64),
     /// Stores sealed passport data.
     PutPassport(u64, Vec<u8>),
     /// Stores a sealed ticket.
@@ -79,6 +84,8 @@ pub enum Op {
     PutPlugin(String, Vec<u8>),
     /// Records an applied writing request (id, when, row).
     PutRequest(String, i64, Vec<u8>),
+    /// Stores a review row.
+    PutReview(ReviewId, Vec<u8>),
     /// Sets a meta value.
     SetMeta(String, Vec<u8>),
     /// Tells running servers that users, roles or plugins changed.
@@ -90,6 +97,7 @@ impl Op {
         match self {
             Op::PutPerson(p, _)
             | Op::PutMyNumber(p, _)
+            | Op::RemoveMyNumber(p)
             | Op::PutPassport(p, _)
             | Op::PutTicket(p, _, _)
             | Op::PutDose(p, _, _) => Some(*p),
@@ -162,6 +170,7 @@ struct Tables<'t> {
     plugins: redb::Table<'t, &'static str, &'static [u8]>,
     requests: redb::Table<'t, &'static str, &'static [u8]>,
     requests_by_time: redb::Table<'t, (i64, &'static str), ()>,
+    reviews: redb::Table<'t, ReviewId, &'static [u8]>,
     /// Latest request time applied in this batch, for pruning.
     latest_request_ms: Option<i64>,
 }
@@ -186,6 +195,7 @@ impl<'t> Tables<'t> {
             plugins: txn.open_table(PLUGINS)?,
             requests: txn.open_table(REQUESTS)?,
             requests_by_time: txn.open_table(REQUESTS_BY_TIME)?,
+            reviews: txn.open_table(REVIEWS)?,
             latest_request_ms: None,
         })
     }
@@ -227,6 +237,21 @@ impl<'t> Tables<'t> {
                         return Ok(Err(Conflict::changed(message)));
                     }
                 }
+                Check::ReviewOpen(id) => {
+                    let open = match self.reviews.get(id)? {
+                        Some(row) => rows::decode::<ReviewRow>(row.value())
+                            .map_err(StoreError::from)?
+                            .resolution
+                            .is_none(),
+                        None => false,
+                    };
+                    if !open {
+                        return Ok(Err(Conflict {
+                            message: "the review was resolved meanwhile".into(),
+                            replay: true,
+                        }));
+                    }
+                }
             }
         }
         Ok(Ok(()))
@@ -254,7 +279,7 @@ impl<'t> Tables<'t> {
                 Check::PersonVersion { person, version } => {
                     versions.insert(*person, *version);
                 }
-                Check::RequestUnused(_) => {}
+                Check::RequestUnused(_) | Check::ReviewOpen(_) => {}
             }
         }
         // Fused: the first write of a checked key must replace what the
@@ -272,6 +297,12 @@ impl<'t> Tables<'t> {
                 }
                 Op::PutMyNumber(p, v) => {
                     self.my_numbers.insert(*p, v.as_slice())?;
+                }
+                Op::RemoveMyNumber(p) => {
+                    self.my_numbers.remove(*p)?;
+                }
+                Op::PutReview(id, v) => {
+                    self.reviews.insert(id, v.as_slice())?;
                 }
                 Op::PutPassport(p, v) => {
                     self.passports.insert(*p, v.as_slice())?;

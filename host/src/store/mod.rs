@@ -13,6 +13,7 @@ pub mod commit;
 pub mod draft;
 mod error;
 pub mod facts;
+pub mod reviews;
 pub mod rows;
 mod schema;
 pub mod tables;

@@ -65,6 +65,10 @@ pub const REQUESTS: TableDefinition<&str, &[u8]> = TableDefinition::new("request
 pub const REQUESTS_BY_TIME: TableDefinition<(i64, &str), ()> =
     TableDefinition::new("requests-by-time");
 
+/// review id -> [`super::reviews::ReviewRow`]: conflicts a plugin was not
+/// told about, for a supervisor to resolve.
+pub const REVIEWS: TableDefinition<[u8; 16], &[u8]> = TableDefinition::new("reviews");
+
 /// System file: tenant code -> [`super::rows::TenantRow`].
 pub const TENANTS: TableDefinition<&str, &[u8]> = TableDefinition::new("tenants");
 

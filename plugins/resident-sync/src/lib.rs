@@ -4,7 +4,9 @@
 //! The whole batch is validated first; any bad row refuses the batch with
 //! every problem listed by row and field (never by value), and nothing is
 //! stored. Applying is idempotent by address number: re-applying a batch
-//! changes nothing and the output says so.
+//! stores nothing new (the host writes only values that differ). The feed
+//! may write residents but not read them back, so the host never tells it
+//! whether a stored value differed, and the output counts rows by kind.
 
 #[allow(unsafe_code)] // generated ABI glue
 mod bindings {
@@ -41,7 +43,6 @@ fn host_error(row: usize, e: HostError) -> Error {
 struct Tally {
     created: u32,
     updated: u32,
-    unchanged: u32,
     moved_out: u32,
     deceased: u32,
     outcomes: Vec<&'static str>,
@@ -53,8 +54,7 @@ impl Tally {
             "created" => self.created += 1,
             "updated" => self.updated += 1,
             "moved-out" => self.moved_out += 1,
-            "deceased" => self.deceased += 1,
-            _ => self.unchanged += 1,
+            _ => self.deceased += 1,
         }
         self.outcomes.push(outcome);
     }
@@ -92,11 +92,11 @@ fn apply_record(row: usize, r: &Record) -> Result<&'static str, Error> {
             Ok("created")
         }
         (Op::Add | Op::Update, Some(id)) => {
-            let mut changed = residents::update(id, &resident_fields(r)).map_err(err)?;
+            residents::update(id, &resident_fields(r)).map_err(err)?;
             if let Some(n) = &r.my_number {
-                changed |= my_number_intake::register(id, n).map_err(err)?;
+                my_number_intake::register(id, n).map_err(err)?;
             }
-            Ok(if changed { "updated" } else { "unchanged" })
+            Ok("updated")
         }
         (Op::Update | Op::MoveOut | Op::Death, None) => Err(Error::NotFound(format!(
             "row {row}: no resident has this address number"
@@ -108,11 +108,8 @@ fn apply_record(row: usize, r: &Record) -> Result<&'static str, Error> {
                 destination: r.destination.clone(),
                 ..empty()
             };
-            Ok(if residents::update(id, &change).map_err(err)? {
-                "moved-out"
-            } else {
-                "unchanged"
-            })
+            residents::update(id, &change).map_err(err)?;
+            Ok("moved-out")
         }
         (Op::Death, Some(id)) => {
             let change = residents::Resident {
@@ -120,11 +117,8 @@ fn apply_record(row: usize, r: &Record) -> Result<&'static str, Error> {
                 status_date: r.date.clone(),
                 ..empty()
             };
-            Ok(if residents::update(id, &change).map_err(err)? {
-                "deceased"
-            } else {
-                "unchanged"
-            })
+            residents::update(id, &change).map_err(err)?;
+            Ok("deceased")
         }
     }
 }
@@ -175,15 +169,12 @@ impl Guest for ResidentSync {
                 for (i, r) in records.iter().enumerate() {
                     tally.note(apply_record(i + 1, r)?);
                 }
-                let changed = tally.created + tally.updated + tally.moved_out + tally.deceased > 0;
                 Ok(json!({
                     "rows": records.len(),
-                    "changed": changed,
                     "created": tally.created,
                     "updated": tally.updated,
                     "moved_out": tally.moved_out,
                     "deceased": tally.deceased,
-                    "unchanged": tally.unchanged,
                     "outcomes": tally.outcomes,
                 })
                 .to_string())

@@ -112,6 +112,8 @@ fn collect(page: &Page, code: &str) -> Result<(Vec<Printed>, Option<u64>), Error
             return Ok((out, None));
         }
         for m in batch {
+            // Person ids are opaque: a page resumes after the last one seen.
+            let before = after;
             after = m.id;
             let ticket = m.tickets.iter().find(|t| {
                 t.status.as_deref() == Some("valid")
@@ -121,7 +123,7 @@ fn collect(page: &Page, code: &str) -> Result<(Vec<Printed>, Option<u64>), Error
             let Some(ticket) = ticket else { continue };
             if out.len() as u64 == page.limit {
                 // Resume at this person: the page ended just before them.
-                return Ok((out, Some(m.id - 1)));
+                return Ok((out, Some(before)));
             }
             let number = ticket.number.clone().unwrap_or_default();
             let ocr = kiroku_rules::ticket::ocr_line(

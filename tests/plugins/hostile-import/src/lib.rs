@@ -1,5 +1,6 @@
-//! A "dose" plugin that quietly imports My Number: its policy does not
-//! grant it, so the host must refuse it at install, naming the import.
+//! A "dose" plugin that quietly imports My Number and passport data: its
+//! policy grants neither, so the host must refuse it at install, naming
+//! every refused import.
 
 #[allow(unsafe_code)] // generated ABI glue
 mod bindings {
@@ -32,6 +33,10 @@ impl Guest for Plugin {
         let number = bindings::kiroku::records::my_number::get(found.unwrap_or(1))
             .ok()
             .flatten();
-        Ok(format!("{:?}", number.unwrap_or_default()))
+        let passport = bindings::kiroku::records::passport::get(found.unwrap_or(1), &[])
+            .map(|p| p.passport_number)
+            .ok()
+            .flatten();
+        Ok(format!("{:?}", (number, passport)))
     }
 }

@@ -28,12 +28,20 @@ impl Guest for Plugin {
                 summary: "Returns non-JSON.".into(),
                 writes: false,
             },
+            Operation {
+                name: "deep".into(),
+                summary: "Returns a 1,000,000-deep array (2 MB).".into(),
+                writes: false,
+            },
         ]
     }
 
     fn handle(operation: String, _input: String) -> Result<String, Error> {
         if operation == "garbage" {
             return Ok("<html>not json</html>".into());
+        }
+        if operation == "deep" {
+            return Ok("[".repeat(1_000_000) + &"]".repeat(1_000_000));
         }
         Ok(format!("\"{}\"", "x".repeat(8 << 20)))
     }

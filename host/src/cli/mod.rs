@@ -1,0 +1,40 @@
+//! The CLI's commands that are more than a line or two, one module each.
+
+pub mod audit;
+pub mod job;
+pub mod plugins;
+pub mod serve;
+
+use std::path::PathBuf;
+
+use kiroku::ids::TenantCode;
+
+/// Where a tenant is: the data directory and the tenant's code.
+#[derive(clap::Args)]
+pub struct TenantArgs {
+    /// Data directory.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// 6-digit local government code.
+    #[arg(long)]
+    pub tenant: String,
+}
+
+/// A staff user on a running server.
+#[derive(clap::Args)]
+pub struct ServerArgs {
+    /// The server's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub server: String,
+    /// 6-digit local government code.
+    #[arg(long)]
+    pub tenant: String,
+    /// The staff user's bearer token.
+    #[arg(long, env = "KIROKU_TOKEN", hide_env_values = true)]
+    pub token: String,
+}
+
+/// A tenant code from the command line, check digit verified.
+pub fn tenant_code(code: &str) -> anyhow::Result<TenantCode> {
+    TenantCode::parse(code).map_err(|e| anyhow::anyhow!("{code:?}: {e}"))
+}

@@ -1,0 +1,164 @@
+//! A request's invocation: the call, its audit events (the reads it made
+//! and how it ended, even when it failed) and the commit of its changes
+//! through the tenant's group committer, re-run on a conflict.
+
+use std::sync::Arc;
+
+use super::call::{Export, Returned};
+use super::invocation::{RequestInfo, Scope, plugin_event};
+use super::{InvokeError, InvokeOutput, LoadedPlugin, Runtime};
+use crate::audit::{Event, Outcome};
+use crate::limits::MAX_CONFLICT_RETRIES;
+use crate::store::TenantStore;
+use crate::store::commit::{Check, CommitError, Committer, Op, WriteSet};
+use crate::store::draft::Draft;
+use crate::store::rows::{self, AppliedRequest};
+
+impl Runtime {
+    /// Runs one operation for a request and commits its writes and audit
+    /// events through the tenant's group committer. An invocation whose
+    /// writes conflict with a concurrent one is re-run on fresh state; what
+    /// every attempt read stays in the audit log.
+    pub async fn invoke(
+        &self,
+        plugin: &LoadedPlugin,
+        tenant: &Arc<TenantStore>,
+        committer: &Committer,
+        request: Arc<RequestInfo>,
+        operation: &str,
+        input: &str,
+    ) -> Result<InvokeOutput, InvokeError> {
+        let action = format!("invoke {}/{operation}", plugin.identity.name);
+        let outcome_event = |outcome: Outcome, reason: Option<&str>| {
+            let mut e = plugin_event(
+                &plugin.identity,
+                &request,
+                &action,
+                None,
+                Vec::new(),
+                outcome,
+            );
+            e.reason = reason.map(str::to_owned);
+            e
+        };
+        let code = tenant.code().to_string();
+        let input: Arc<str> = Arc::from(input);
+        let mut seen: Vec<Event> = Vec::new();
+        for attempt in 0..=MAX_CONFLICT_RETRIES {
+            let draft = Draft::new(tenant.clone(), self.entropy.clone());
+            let scope = Scope::new(
+                plugin.policy.clone(),
+                plugin.identity.clone(),
+                request.clone(),
+                draft,
+                &input,
+            );
+            let export = Export::Handle {
+                operation: operation.to_owned(),
+                input: input.clone(),
+            };
+            let called = self.call(plugin, Some(scope), export, Some(&code)).await;
+            let output = match called.result {
+                Ok(Returned::Handled(output)) => output,
+                Ok(Returned::Described(_)) => unreachable!("handle was called"),
+                Err(error) => {
+                    let reason = match &error {
+                        InvokeError::Plugin { code, .. } | InvokeError::Contained { code, .. } => {
+                            (*code).to_owned()
+                        }
+                        InvokeError::Busy(_) => "busy".to_owned(),
+                        other => other.to_string(),
+                    };
+                    // The failure is recorded; its changes are dropped.
+                    seen.extend(called.events);
+                    seen.push(outcome_event(Outcome::Error, Some(&reason)));
+                    record_only(committer, seen).await?;
+                    return Err(error);
+                }
+            };
+            let reads = called.events;
+            let mut set = called.changes.unwrap_or_default();
+            let mut events = seen.clone();
+            events.extend(reads.iter().cloned());
+            events.push(outcome_event(Outcome::Ok, None));
+            set.events = events;
+            guard_replay(&mut set, &request, &plugin.identity.name, operation);
+            match committer.commit(set).await {
+                Ok(audit_seqs) => return Ok(InvokeOutput { output, audit_seqs }),
+                Err(CommitError::Conflict(c)) if c.replay => {
+                    seen.extend(reads);
+                    seen.push(outcome_event(Outcome::Deny, Some("replayed")));
+                    record_only(committer, seen).await?;
+                    return Err(InvokeError::Replayed(c.message));
+                }
+                Err(CommitError::Conflict(c)) => {
+                    tracing::debug!(attempt, "conflict, re-running: {c}");
+                    tenant
+                        .resync_person_ids()
+                        .map_err(|e| InvokeError::Storage(e.to_string()))?;
+                    seen.extend(reads);
+                }
+                Err(CommitError::Overloaded) => return Err(InvokeError::Overloaded),
+                Err(CommitError::Store(e)) => return Err(InvokeError::Storage(e.to_string())),
+            }
+        }
+        record_only(committer, seen).await?;
+        Err(InvokeError::Conflict(MAX_CONFLICT_RETRIES + 1))
+    }
+
+    /// Calls an operation in a fresh instance outside any request: the
+    /// plugin can use no records interface (any host call traps) and
+    /// nothing is committed. For benchmarks and diagnostics of pure logic.
+    pub async fn invoke_detached(
+        &self,
+        plugin: &LoadedPlugin,
+        operation: &str,
+        input: &str,
+    ) -> Result<String, InvokeError> {
+        let export = Export::Handle {
+            operation: operation.to_owned(),
+            input: Arc::from(input),
+        };
+        match self.call(plugin, None, export, None).await.result? {
+            Returned::Handled(output) => Ok(output),
+            Returned::Described(_) => unreachable!("handle was called"),
+        }
+    }
+}
+
+/// Commits audit events alone (a failed or refused request's record).
+async fn record_only(committer: &Committer, events: Vec<Event>) -> Result<(), InvokeError> {
+    match committer
+        .commit(WriteSet {
+            events,
+            ..WriteSet::default()
+        })
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(CommitError::Overloaded) => Err(InvokeError::Overloaded),
+        Err(e) => Err(InvokeError::Storage(e.to_string())),
+    }
+}
+
+/// Makes a writing request's changes conditional on its client-supplied id
+/// being unused, and records the id with them.
+fn guard_replay(set: &mut WriteSet, request: &RequestInfo, plugin: &str, operation: &str) {
+    let Some(id) = &request.replay_guard else {
+        return;
+    };
+    if set.ops.is_empty() {
+        return;
+    }
+    let applied = AppliedRequest {
+        actor: request.actor.clone(),
+        action: format!("{plugin}/{operation}"),
+        time_ms: request.now_ms,
+    };
+    set.checks.push(Check::RequestUnused(id.clone()));
+    set.ops.push(Op::PutRequest(
+        id.clone(),
+        request.now_ms,
+        rows::encode(&applied),
+    ));
+}

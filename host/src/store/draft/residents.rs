@@ -1,0 +1,125 @@
+//! Residents: creating and changing them, and walking the population.
+
+use super::*;
+
+impl Draft {
+    /// Creates a person from cleaned resident values.
+    pub fn create_person(&mut self, values: &FieldValues) -> DraftResult<u64> {
+        let values = clean_values(Class::Resident, values)?;
+        for &i in resident::REQUIRED {
+            if values.get(i).is_none() {
+                return Err(DraftError::Invalid(format!(
+                    "{} is required",
+                    Class::Resident.fields()[i]
+                )));
+            }
+        }
+        let mut values = values;
+        if values.get(resident::STATUS).is_none() {
+            values.set(resident::STATUS, Some("resident".into()));
+        }
+        let id = self.store.allocate_person_id();
+        let address_number = values
+            .get(resident::ADDRESS_NUMBER)
+            .unwrap_or_default()
+            .to_owned();
+        self.claim_unique(
+            IndexKind::AddressNumber,
+            None,
+            &address_number,
+            id,
+            "the address number",
+        )?;
+        let key = DataKey::generate(self.entropy.as_ref());
+        let wrapped = self.store.keys().wrap(id, &key, self.entropy.as_ref());
+        self.reindex_names(id, None, &values);
+        self.persons.insert(
+            id,
+            Person {
+                version: None,
+                key,
+                wrapped,
+                resident: Resident::Open(values),
+                dirty: true,
+            },
+        );
+        Ok(id)
+    }
+
+    /// Changes a person's resident fields; returns the fields whose value
+    /// changed (nothing is written when none did).
+    pub fn update_person(&mut self, id: u64, changes: &FieldValues) -> DraftResult<Vec<usize>> {
+        let changes = clean_values(Class::Resident, changes)?;
+        let old = self.open_resident(id)?.clone();
+        let mut new = old.clone();
+        let changed = new.apply_fields(&changes);
+        if changed.is_empty() {
+            return Ok(changed);
+        }
+        if old.get(resident::ADDRESS_NUMBER) != new.get(resident::ADDRESS_NUMBER) {
+            let address_number = new
+                .get(resident::ADDRESS_NUMBER)
+                .unwrap_or_default()
+                .to_owned();
+            self.claim_unique(
+                IndexKind::AddressNumber,
+                old.get(resident::ADDRESS_NUMBER),
+                &address_number,
+                id,
+                "the address number",
+            )?;
+        }
+        self.reindex_names(id, Some(&old), &new);
+        let person = self.person(id)?;
+        person.resident = Resident::Open(new);
+        person.dirty = true;
+        Ok(changed)
+    }
+
+    /// Up to `limit` person ids above `after`, in id order, as of the
+    /// draft's snapshot (persons created by this draft are not included).
+    pub fn person_ids_after(&mut self, after: u64, limit: usize) -> DraftResult<Vec<u64>> {
+        let Some(t) = table!(self.persons, PERSONS) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::with_capacity(limit);
+        if after == u64::MAX {
+            return Ok(out);
+        }
+        for entry in t.range(after + 1..)? {
+            if out.len() == limit {
+                break;
+            }
+            out.push(entry?.0.value());
+        }
+        Ok(out)
+    }
+
+    /// Cohort facts of up to `limit` persons above `after` meeting
+    /// `condition`, as of the last commit (at least the draft's snapshot);
+    /// this draft's own changes are not included.
+    pub fn read_facts(
+        &mut self,
+        after: u64,
+        limit: usize,
+        condition: &facts::Condition,
+        want: facts::Want,
+    ) -> DraftResult<facts::Block> {
+        let generation = facts::data_generation(self.snapshot()?)?;
+        let store = self.store.clone();
+        Ok(store
+            .facts()
+            .read(store.db(), store.keys(), generation, |f| {
+                f.read(after, limit, condition, want)
+            })?)
+    }
+
+    /// How many persons the snapshot holds.
+    pub fn person_count(&mut self) -> DraftResult<u64> {
+        use redb::ReadableTableMetadata;
+        Ok(match table!(self.persons, PERSONS) {
+            Some(t) => t.len()?,
+            None => 0,
+        })
+    }
+}
