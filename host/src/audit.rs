@@ -113,41 +113,41 @@ pub fn decode_event(body: &[u8]) -> Result<Event, postcard::Error> {
     if let Ok(e) = postcard::from_bytes::<Event>(body) {
         return Ok(e);
     }
-    if let Ok(v2) = postcard::from_bytes::<EventV2>(body) {
-        return Ok(Event {
-            seq: v2.seq,
-            time_ms: v2.time_ms,
-            request_id: v2.request_id,
-            actor: v2.actor,
-            plugin: v2.plugin,
-            digest: v2.digest,
-            action: v2.action,
-            subject: v2.subject,
-            fields: v2.fields,
-            outcome: v2.outcome,
-            reason: v2.reason,
-            subjects: v2.subjects,
-            count: 1,
-        });
-    }
-    {
-        let v1: EventV1 = postcard::from_bytes(body)?;
-        Ok(Event {
-            seq: v1.seq,
-            time_ms: v1.time_ms,
-            request_id: v1.request_id,
-            actor: v1.actor,
-            plugin: v1.plugin,
-            digest: v1.digest,
-            action: v1.action,
-            subject: v1.subject,
-            fields: v1.fields,
-            outcome: v1.outcome,
-            reason: v1.reason,
-            subjects: Vec::new(),
-            count: 1,
-        })
-    }
+    let v2 = match postcard::from_bytes::<EventV2>(body) {
+        Ok(v2) => v2,
+        Err(_) => {
+            let v1: EventV1 = postcard::from_bytes(body)?;
+            EventV2 {
+                seq: v1.seq,
+                time_ms: v1.time_ms,
+                request_id: v1.request_id,
+                actor: v1.actor,
+                plugin: v1.plugin,
+                digest: v1.digest,
+                action: v1.action,
+                subject: v1.subject,
+                fields: v1.fields,
+                outcome: v1.outcome,
+                reason: v1.reason,
+                subjects: Vec::new(),
+            }
+        }
+    };
+    Ok(Event {
+        seq: v2.seq,
+        time_ms: v2.time_ms,
+        request_id: v2.request_id,
+        actor: v2.actor,
+        plugin: v2.plugin,
+        digest: v2.digest,
+        action: v2.action,
+        subject: v2.subject,
+        fields: v2.fields,
+        outcome: v2.outcome,
+        reason: v2.reason,
+        subjects: v2.subjects,
+        count: 1,
+    })
 }
 
 impl Event {

@@ -380,31 +380,6 @@ async fn a_resident_who_moved_in_gets_one_ticket_per_campaign_dose() {
     assert!(message(&body).contains("not a current resident"));
 }
 
-async fn wait_for_job(
-    host: &TestHost,
-    user: &str,
-    id: &str,
-    until: impl Fn(&Value) -> bool,
-) -> Value {
-    let token = host.token(user).to_owned();
-    for _ in 0..600 {
-        let (status, body) = host
-            .request(
-                "GET",
-                &format!("/v1/{FUJISAWA}/jobs/{id}"),
-                Some(&token),
-                Default::default(),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        if until(&body) {
-            return body;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("job {id} never got there");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_extraction_runs_as_a_job_with_progress() {
     let host = host(300).await;

@@ -79,26 +79,6 @@ async fn many_sleepers_hold_only_their_plugins_share_while_others_are_served() {
     );
 }
 
-/// Polls a job until `done` holds.
-async fn job_until(host: &TestHost, id: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let token = host.token("admin").to_owned();
-    for _ in 0..500 {
-        let (_, body) = host
-            .request(
-                "GET",
-                &format!("/v1/{FUJISAWA}/jobs/{id}"),
-                Some(&token),
-                Default::default(),
-            )
-            .await;
-        if done(&body) {
-            return body;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("job {id} never got there");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_job_stops_within_a_tick_whether_it_sleeps_or_spins() {
     let long = |name: &str| {
@@ -138,7 +118,7 @@ async fn a_cancelled_job_stops_within_a_tick_whether_it_sleeps_or_spins() {
             )
             .await;
         assert_eq!(status, StatusCode::ACCEPTED);
-        let end = job_until(&host, &id, |b| b["state"] != "running").await;
+        let end = wait_for_job(&host, "admin", &id, |b| b["state"] != "running").await;
         assert_eq!(end["state"], "cancelled", "{end}");
         assert_eq!(end["error"]["code"], "job-cancelled", "{end}");
         assert!(

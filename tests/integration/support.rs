@@ -741,3 +741,29 @@ pub async fn join_all<F: std::future::Future>(
     .await;
     outputs.into_iter().map(|o| o.expect("finished")).collect()
 }
+
+/// Polls a job as `user` until `until` holds of its status.
+pub async fn wait_for_job(
+    host: &TestHost,
+    user: &str,
+    id: &str,
+    until: impl Fn(&Value) -> bool,
+) -> Value {
+    let token = host.token(user).to_owned();
+    for _ in 0..600 {
+        let (status, body) = host
+            .request(
+                "GET",
+                &format!("/v1/{FUJISAWA}/jobs/{id}"),
+                Some(&token),
+                Default::default(),
+            )
+            .await;
+        assert_eq!(status, hyper::StatusCode::OK, "{body}");
+        if until(&body) {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("job {id} never got there");
+}

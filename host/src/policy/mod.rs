@@ -306,6 +306,24 @@ mod tests {
     }
 
     #[test]
+    fn listing_needs_a_read_grant_and_population_is_its_own_grant() {
+        let p = Policy::parse(DOSE_ENTRY).unwrap();
+        assert!(p.check_listing(Interface::Doses).is_ok());
+        let write_only = Policy::parse(
+            "[plugin]\nname = \"w\"\npurpose = \"testing\"\n[grants.passport]\nwrite = [\"nationality\"]\n",
+        )
+        .unwrap();
+        let denied = write_only.check_listing(Interface::Passport).unwrap_err();
+        assert!(denied.0.contains("needs a read grant"), "{denied}");
+        assert!(!p.reaches_population());
+        let scanner = Policy::parse(
+            "[plugin]\nname = \"s\"\npurpose = \"statistics\"\n[grants.cohort]\nsearch = [\"population\"]\n",
+        )
+        .unwrap();
+        assert!(scanner.reaches_population());
+    }
+
+    #[test]
     fn never_links_files_or_sockets() {
         let p = Policy::parse(DOSE_ENTRY).unwrap();
         assert_eq!(

@@ -4,7 +4,9 @@
 //! computes, calls the host or waits. Traps are classified for the request;
 //! the store's audit events and (on success) its sealed changes come back.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use wasmtime::Store;
@@ -180,11 +182,17 @@ async fn run_export(
                     .map(Answer::Handled),
             }
         };
-        tokio::select! {
-            biased;
-            r = call => r.map_err(CallFailure::Trap),
-            () = tokio::time::sleep_until(until) => Err(CallFailure::Stopped(Stopped::Deadline(deadline_ms))),
-            () = cancelled => Err(CallFailure::Stopped(Stopped::Cancelled)),
+        let mut call = std::pin::pin!(call);
+        // Most calls finish in their first poll: no timer is armed for them.
+        let first = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
+        match first {
+            Poll::Ready(r) => r.map_err(CallFailure::Trap),
+            Poll::Pending => tokio::select! {
+                biased;
+                r = call => r.map_err(CallFailure::Trap),
+                () = tokio::time::sleep_until(until) => Err(CallFailure::Stopped(Stopped::Deadline(deadline_ms))),
+                () = cancelled => Err(CallFailure::Stopped(Stopped::Cancelled)),
+            },
         }
     };
     (returned, store)

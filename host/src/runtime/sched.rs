@@ -36,17 +36,18 @@ pub struct Busy(pub String);
 #[derive(Debug)]
 pub struct Slots(#[allow(dead_code)] Vec<OwnedSemaphorePermit>);
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Share {
-    Tenant(String),
-    Plugin(String, String),
+/// A tenant's share and its plugins' shares.
+#[derive(Debug)]
+struct TenantShares {
+    tenant: Arc<Semaphore>,
+    plugins: HashMap<String, Arc<Semaphore>>,
 }
 
 /// The instance pool and the per-tenant and per-plugin shares of it.
 #[derive(Debug)]
 pub struct Admission {
     pool: Arc<Semaphore>,
-    shares: Mutex<HashMap<Share, Arc<Semaphore>>>,
+    shares: Mutex<HashMap<String, TenantShares>>,
 }
 
 impl Default for Admission {
@@ -59,17 +60,22 @@ impl Default for Admission {
 }
 
 impl Admission {
-    fn share(&self, share: Share) -> Arc<Semaphore> {
-        let size = match share {
-            Share::Tenant(_) => TENANT_SHARE,
-            Share::Plugin(..) => PLUGIN_SHARE,
-        };
-        self.shares
-            .lock()
-            .expect("shares lock")
-            .entry(share)
-            .or_insert_with(|| Arc::new(Semaphore::new(size as usize)))
-            .clone()
+    /// The plugin's and the tenant's semaphores (made on first use).
+    fn shares(&self, tenant: &str, plugin: &str) -> (Arc<Semaphore>, Arc<Semaphore>) {
+        let mut shares = self.shares.lock().expect("shares lock");
+        if !shares.contains_key(tenant) {
+            let fresh = TenantShares {
+                tenant: Arc::new(Semaphore::new(TENANT_SHARE as usize)),
+                plugins: HashMap::new(),
+            };
+            shares.insert(tenant.to_owned(), fresh);
+        }
+        let t = shares.get_mut(tenant).expect("just made");
+        if !t.plugins.contains_key(plugin) {
+            let share = Arc::new(Semaphore::new(PLUGIN_SHARE as usize));
+            t.plugins.insert(plugin.to_owned(), share);
+        }
+        (t.plugins[plugin].clone(), t.tenant.clone())
     }
 
     /// Takes a slot of the plugin's share (when it serves a tenant), of the
@@ -84,24 +90,35 @@ impl Admission {
         let until = tokio::time::Instant::now() + wait;
         let mut queues = Vec::with_capacity(3);
         if let Some(tenant) = tenant {
-            queues.push((
-                self.share(Share::Plugin(tenant.to_owned(), plugin.to_owned())),
-                format!("plugin {plugin} is running its share of {PLUGIN_SHARE} invocations"),
-            ));
-            queues.push((
-                self.share(Share::Tenant(tenant.to_owned())),
-                format!("tenant {tenant} is running its share of {TENANT_SHARE} invocations"),
-            ));
+            let (plugin_share, tenant_share) = self.shares(tenant, plugin);
+            queues.push(plugin_share);
+            queues.push(tenant_share);
         }
-        queues.push((
-            self.pool.clone(),
-            format!("all {INSTANCE_POOL_SLOTS} plugin instances are busy"),
-        ));
+        queues.push(self.pool.clone());
         let mut slots = Vec::with_capacity(queues.len());
-        for (queue, why) in queues {
-            match tokio::time::timeout_at(until, queue.acquire_owned()).await {
-                Ok(Ok(permit)) => slots.push(permit),
-                _ => return Err(Busy(format!("{why}; try again"))),
+        for (i, queue) in queues.into_iter().enumerate() {
+            // A free slot is taken at once, without arming a timer.
+            let permit = match queue.clone().try_acquire_owned() {
+                Ok(p) => Ok(p),
+                Err(_) => match tokio::time::timeout_at(until, queue.acquire_owned()).await {
+                    Ok(Ok(p)) => Ok(p),
+                    _ => Err(()),
+                },
+            };
+            match permit {
+                Ok(permit) => slots.push(permit),
+                Err(()) => {
+                    let why = match (tenant, i) {
+                        (Some(_), 0) => format!(
+                            "plugin {plugin} is running its share of {PLUGIN_SHARE} invocations"
+                        ),
+                        (Some(t), 1) => {
+                            format!("tenant {t} is running its share of {TENANT_SHARE} invocations")
+                        }
+                        _ => format!("all {INSTANCE_POOL_SLOTS} plugin instances are busy"),
+                    };
+                    return Err(Busy(format!("{why}; try again")));
+                }
             }
         }
         Ok(Slots(slots))

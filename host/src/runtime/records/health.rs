@@ -2,6 +2,7 @@
 //! scan (`cohort`, which needs the population grant and reaches everyone)
 //! and job progress.
 
+use super::tickets_doses::person_tickets;
 use super::{HostResult, bounded, guest_try, indexes, within_limit};
 use crate::audit::Outcome;
 use crate::fields::{Class, FieldValues, ticket};
@@ -94,17 +95,7 @@ impl campaign_tickets::Host for Invocation {
             "campaign-tickets.for-person",
             person,
             fields,
-            |s, p, f| {
-                let tickets = s.draft.tickets(p)?;
-                Ok(tickets
-                    .into_values()
-                    .map(|v| {
-                        let v = v.project(f);
-                        s.served(v.personal(Class::Ticket));
-                        campaign_ticket_from_values(v)
-                    })
-                    .collect())
-            },
+            |s, p, f| person_tickets(s, p, f, campaign_ticket_from_values),
         )
     }
 

@@ -8,7 +8,7 @@ use crate::fields::{Class, FieldValues, dose};
 use crate::policy::Interface;
 use crate::runtime::bindings::types::PersonId;
 use crate::runtime::bindings::{Fields, dose_from_values, dose_into_values, doses, tickets};
-use crate::runtime::invocation::{Invocation, NoRequestScope};
+use crate::runtime::invocation::{Invocation, NoRequestScope, Scope};
 use crate::store::draft::DraftError;
 
 impl tickets::Host for Invocation {
@@ -33,17 +33,7 @@ impl tickets::Host for Invocation {
             "tickets.for-person",
             person,
             fields,
-            |s, p, f| {
-                let tickets = s.draft.tickets(p)?;
-                Ok(tickets
-                    .into_values()
-                    .map(|v| {
-                        let v = v.project(f);
-                        s.served(v.personal(Class::Ticket));
-                        tickets::Ticket::from_values(v)
-                    })
-                    .collect())
-            },
+            |s, p, f| person_tickets(s, p, f, tickets::Ticket::from_values),
         )
     }
 
@@ -61,6 +51,25 @@ impl tickets::Host for Invocation {
             |s, p| s.draft.issue_ticket(p, &values).map(|_| ()),
         )
     }
+}
+
+/// A person's tickets projected to `fields`, each made into a WIT record;
+/// the values served are remembered for redaction.
+pub(super) fn person_tickets<T>(
+    s: &mut Scope,
+    person: u64,
+    fields: &[usize],
+    to_wit: fn(FieldValues) -> T,
+) -> Result<Vec<T>, DraftError> {
+    let tickets = s.draft.tickets(person)?;
+    Ok(tickets
+        .into_values()
+        .map(|v| {
+            let v = v.project(fields);
+            s.served(v.personal(Class::Ticket));
+            to_wit(v)
+        })
+        .collect())
 }
 
 impl doses::Host for Invocation {
