@@ -179,7 +179,18 @@ fn main() {
             ]);
         }
         let out = kiroku(&[
-            "user", "add", "--data", d, "--tenant", code, "--name", "bench", "--role", "staff",
+            "token",
+            "add",
+            "--data",
+            d,
+            "--tenant",
+            code,
+            "--service",
+            "bench",
+            "--role",
+            "staff",
+            "--expires",
+            "2099-12-31",
         ]);
         tokens.push(out.lines().last().unwrap().to_owned());
     }

@@ -96,7 +96,7 @@ async fn invoke(app: &App, plugin: &str, op: &str, input: &str, id: &str) -> Res
         panic!("{plugin} not ready");
     };
     let request = Arc::new(RequestInfo {
-        actor: "demo-supervisor".into(),
+        who: kiroku::audit::Identity::named("demo-supervisor"),
         request_id: id.into(),
         now_ms: app.runtime.clock().now_ms(),
         today: app.runtime.clock().today(),

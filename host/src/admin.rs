@@ -1,19 +1,17 @@
-//! Administration of a tenant: plugins, users and roles. Used by the CLI
+//! Administration of a tenant: plugins and roles (accounts: `identity`). Used by the CLI
 //! and the admin API alike; every change commits with its audit event.
 
 use redb::ReadableDatabase;
 
-use crate::audit::{Event, Outcome};
-use crate::clock::Entropy;
-use crate::crypto::token_hash;
+use crate::audit::{Event, Identity, Outcome};
 use crate::datadir::DataDir;
-use crate::ids::{Digest, is_valid_user_name};
+use crate::ids::Digest;
 use crate::policy::Policy;
 use crate::roles::Roles;
 use crate::runtime::{LoadError, OperationInfo, Runtime};
 use crate::store::commit::{Op, WriteSet};
-use crate::store::rows::{self, InstalledPlugin, UserRow};
-use crate::store::tables::{PLUGINS, TOKENS, USERS, meta};
+use crate::store::rows::{self, InstalledPlugin};
+use crate::store::tables::{PLUGINS, meta};
 use crate::store::{StoreError, TenantStore};
 
 /// Who makes an administrative change, for its audit event.
@@ -25,18 +23,34 @@ pub struct AdminActor {
     pub request_id: String,
     /// When (ms since epoch).
     pub now_ms: i64,
+    /// The session it acts in (over the API), for the audit log.
+    pub identity: Option<Identity>,
 }
 
 impl AdminActor {
-    fn event(&self, action: &str, reason: String) -> Event {
-        Event::new(
+    /// The local CLI (or the host itself) acting at `now_ms`.
+    pub fn system(what: &str, now_ms: i64) -> AdminActor {
+        AdminActor {
+            name: crate::store::SYSTEM_ACTOR.into(),
+            request_id: format!("cli-{what}-{now_ms}"),
+            now_ms,
+            identity: None,
+        }
+    }
+
+    pub(crate) fn event(&self, action: &str, reason: String) -> Event {
+        let event = Event::new(
             self.now_ms,
             &self.request_id,
             &self.name,
             action,
             Outcome::Ok,
         )
-        .with_reason(reason)
+        .with_reason(reason);
+        match &self.identity {
+            Some(who) => event.with_identity(who),
+            None => event,
+        }
     }
 }
 
@@ -180,152 +194,4 @@ pub fn set_roles(store: &TenantStore, text: &str, actor: &AdminActor) -> Result<
         ..WriteSet::default()
     })?;
     Ok(())
-}
-
-fn new_token(entropy: &dyn Entropy) -> String {
-    let mut bytes = [0u8; 32];
-    entropy.fill(&mut bytes);
-    format!("krk_{}", hex::encode(bytes))
-}
-
-/// A user as stored.
-pub fn user(store: &TenantStore, name: &str) -> Result<Option<UserRow>, AdminError> {
-    let txn = store.db().begin_read()?;
-    let Some(t) = open_read(&txn, USERS)? else {
-        return Ok(None);
-    };
-    let row = t.get(name).map_err(StoreError::from)?;
-    Ok(match row {
-        Some(v) => Some(rows::decode(v.value()).map_err(StoreError::from)?),
-        None => None,
-    })
-}
-
-/// Adds a staff user with a role; returns their bearer token (stored only
-/// as a hash).
-pub fn add_user(
-    store: &TenantStore,
-    name: &str,
-    role: &str,
-    actor: &AdminActor,
-    entropy: &dyn Entropy,
-) -> Result<String, AdminError> {
-    if !is_valid_user_name(name) {
-        return Err(AdminError::Invalid(
-            "a user name is 1-64 letters, digits, '.', '-' or '_'".into(),
-        ));
-    }
-    let roles = roles(store)?;
-    if roles.get(role).is_none() {
-        let known: Vec<_> = roles.names().collect();
-        return Err(AdminError::Invalid(format!(
-            "no role {role:?} (roles: {})",
-            known.join(", ")
-        )));
-    }
-    if user(store, name)?.is_some() {
-        return Err(AdminError::Conflict(format!(
-            "user {name} already exists; use `user token` for a new token"
-        )));
-    }
-    let token = new_token(entropy);
-    let hash = token_hash(&token);
-    let row = UserRow {
-        name: name.to_owned(),
-        role: role.to_owned(),
-        token_hash: hash,
-        created_ms: actor.now_ms,
-        revoked_ms: None,
-    };
-    store.commit_now(WriteSet {
-        ops: vec![
-            Op::PutUser(name.to_owned(), rows::encode(&row)),
-            Op::PutToken(hash, name.to_owned()),
-            Op::BumpGeneration,
-        ],
-        events: vec![actor.event("user.add", format!("user {name} added with role {role}"))],
-        ..WriteSet::default()
-    })?;
-    Ok(token)
-}
-
-/// Issues a new token for a user, invalidating the old one.
-pub fn reissue_token(
-    store: &TenantStore,
-    name: &str,
-    actor: &AdminActor,
-    entropy: &dyn Entropy,
-) -> Result<String, AdminError> {
-    let Some(mut row) = user(store, name)? else {
-        return Err(AdminError::NotFound(format!("no user {name}")));
-    };
-    if row.revoked_ms.is_some() {
-        return Err(AdminError::Conflict(format!("user {name} is revoked")));
-    }
-    let old = row.token_hash;
-    let token = new_token(entropy);
-    row.token_hash = token_hash(&token);
-    store.commit_now(WriteSet {
-        ops: vec![
-            Op::RemoveToken(old),
-            Op::PutToken(row.token_hash, name.to_owned()),
-            Op::PutUser(name.to_owned(), rows::encode(&row)),
-            Op::BumpGeneration,
-        ],
-        events: vec![actor.event(
-            "user.token",
-            format!("new token for user {name}; the old one no longer works"),
-        )],
-        ..WriteSet::default()
-    })?;
-    Ok(token)
-}
-
-/// Revokes a user: their token stops working at once.
-pub fn revoke_user(store: &TenantStore, name: &str, actor: &AdminActor) -> Result<(), AdminError> {
-    let Some(mut row) = user(store, name)? else {
-        return Err(AdminError::NotFound(format!("no user {name}")));
-    };
-    if row.revoked_ms.is_some() {
-        return Err(AdminError::Conflict(format!(
-            "user {name} is already revoked"
-        )));
-    }
-    row.revoked_ms = Some(actor.now_ms);
-    store.commit_now(WriteSet {
-        ops: vec![
-            Op::RemoveToken(row.token_hash),
-            Op::PutUser(name.to_owned(), rows::encode(&row)),
-            Op::BumpGeneration,
-        ],
-        events: vec![actor.event("user.revoke", format!("user {name} revoked"))],
-        ..WriteSet::default()
-    })?;
-    Ok(())
-}
-
-/// Every user of a tenant.
-pub fn list_users(store: &TenantStore) -> Result<Vec<UserRow>, AdminError> {
-    read_all(store, USERS)
-}
-
-/// The user a bearer token belongs to, if it is current.
-pub fn authenticate(
-    txn: &redb::ReadTransaction,
-    token: &str,
-) -> Result<Option<UserRow>, StoreError> {
-    let Some(tokens) = open_read(txn, TOKENS)? else {
-        return Ok(None);
-    };
-    let Some(name) = tokens.get(token_hash(token))?.map(|v| v.value().to_owned()) else {
-        return Ok(None);
-    };
-    let Some(users) = open_read(txn, USERS)? else {
-        return Ok(None);
-    };
-    let Some(row) = users.get(name.as_str())? else {
-        return Ok(None);
-    };
-    let row: UserRow = rows::decode(row.value())?;
-    Ok((row.revoked_ms.is_none() && row.token_hash == token_hash(token)).then_some(row))
 }

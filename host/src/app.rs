@@ -127,6 +127,8 @@ pub struct Tenant {
     pub store: Arc<TenantStore>,
     /// Its group committer.
     pub committer: Committer,
+    /// When each live staff session was last used.
+    pub activity: crate::identity::sessions::Activity,
     registry: RwLock<Arc<Registry>>,
     reload: tokio::sync::Mutex<()>,
 }
@@ -271,6 +273,8 @@ pub struct App {
     pub runtime: Arc<Runtime>,
     /// Jobs started on this server.
     pub jobs: crate::jobs::Jobs,
+    /// The per-source limit on unauthenticated requests.
+    pub throttle: Arc<crate::identity::throttle::Throttle>,
     tenants: Mutex<HashMap<TenantCode, Arc<Tenant>>>,
     /// Set once [`App::open_all`] has opened every tenant.
     opened: AtomicBool,
@@ -283,6 +287,7 @@ impl App {
             dir,
             runtime,
             jobs: crate::jobs::Jobs::default(),
+            throttle: Default::default(),
             tenants: Mutex::new(HashMap::new()),
             opened: AtomicBool::new(false),
         }
@@ -357,6 +362,7 @@ impl App {
         let tenant = Arc::new(Tenant {
             store,
             committer,
+            activity: Default::default(),
             registry: RwLock::new(Arc::new(Registry {
                 generation: u64::MAX,
                 ..Registry::default()

@@ -95,6 +95,7 @@ pub struct TenantKeys {
     index: [u8; KEY_LEN],
     audit: [u8; KEY_LEN],
     handles: [u8; KEY_LEN],
+    staff: [u8; KEY_LEN],
     #[zeroize(skip)]
     tenant: String,
 }
@@ -122,8 +123,23 @@ impl TenantKeys {
             index: derive(root, tenant, "index"),
             audit: derive(root, tenant, "audit"),
             handles: derive(root, tenant, "person-handles"),
+            staff: derive(root, tenant, "staff-secrets"),
             tenant: tenant.to_owned(),
         }
+    }
+
+    /// Seals a staff account's secret (its TOTP seed) for storage; `what`
+    /// names the account and the secret, so a sealed seed cannot be moved
+    /// to another account.
+    pub fn seal_staff(&self, what: &str, plain: &[u8], entropy: &dyn Entropy) -> Vec<u8> {
+        let aad = format!("kiroku/v1/{}/staff/{what}", self.tenant);
+        seal_with(&self.staff, aad.as_bytes(), plain, entropy)
+    }
+
+    /// Opens what [`TenantKeys::seal_staff`] sealed.
+    pub fn open_staff(&self, what: &str, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let aad = format!("kiroku/v1/{}/staff/{what}", self.tenant);
+        open_with(&self.staff, aad.as_bytes(), sealed)
     }
 
     /// Wraps a person's data key for storage next to their record.

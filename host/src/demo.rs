@@ -10,6 +10,11 @@ use anyhow::{Context, bail};
 
 use crate::admin::{self, AdminActor};
 use crate::app::{App, Tenant};
+use crate::clock::Entropy;
+use crate::identity::accounts::{self, Kind, NewAccount};
+use crate::identity::lifecycle;
+use crate::identity::login::{self, At};
+use crate::identity::sessions::Limits;
 use crate::ids::{Digest, TenantCode};
 use crate::runtime::RequestInfo;
 use crate::store::{SYSTEM_ACTOR, TenantStore};
@@ -56,8 +61,12 @@ pub struct DemoUser {
     pub role: String,
     /// User name.
     pub name: String,
-    /// Bearer token.
+    /// A logged-in session's bearer token.
     pub token: String,
+    /// The account's password (fresh each run).
+    pub password: String,
+    /// Its TOTP secret in base32 (fresh each run).
+    pub totp_secret: String,
 }
 
 fn component_path(dir: &Path, plugin: &str) -> PathBuf {
@@ -85,6 +94,7 @@ pub async fn prepare(app: &App, opts: &DemoOptions) -> anyhow::Result<Vec<DemoUs
         name: SYSTEM_ACTOR.into(),
         request_id: "demo-setup".into(),
         now_ms: clock.now_ms(),
+        identity: None,
     };
     let installed = admin::list_plugins(&tenant.store)?;
     for plugin in DEMO_PLUGINS {
@@ -121,18 +131,78 @@ pub async fn prepare(app: &App, opts: &DemoOptions) -> anyhow::Result<Vec<DemoUs
     }
     let mut users = Vec::new();
     for role in DEMO_ROLES {
-        let name = format!("demo-{role}");
-        let token = match admin::user(&tenant.store, &name)? {
-            Some(_) => admin::reissue_token(&tenant.store, &name, &actor, entropy.as_ref())?,
-            None => admin::add_user(&tenant.store, &name, role, &actor, entropy.as_ref())?,
-        };
-        users.push(DemoUser {
-            role: (*role).to_owned(),
-            name,
-            token,
-        });
+        users.push(demo_user(&tenant.store, role, &actor, entropy.as_ref())?);
     }
     Ok(users)
+}
+
+/// A shell line exporting every demo session's token by role (`CLERK=...`)
+/// and the clerk's password and TOTP secret, for the walk-through.
+pub fn export_line(users: &[DemoUser]) -> String {
+    let mut parts: Vec<String> = users
+        .iter()
+        .map(|u| format!("{}={}", u.role.to_uppercase(), u.token))
+        .collect();
+    if let Some(clerk) = users.iter().find(|u| u.role == "clerk") {
+        parts.push(format!("CLERK_PASSWORD={}", clerk.password));
+        parts.push(format!("CLERK_SECRET={}", clerk.totp_secret));
+    }
+    format!("export {}", parts.join(" "))
+}
+
+/// Demo sessions stay usable through a walk-through: they lock after 8
+/// hours idle and end after 7 days (the tenant's own logins keep its
+/// limits, 15 minutes and 12 hours by default).
+pub const DEMO_SESSION_LIMITS: Limits = Limits {
+    idle_s: 8 * 3_600,
+    lifetime_s: 7 * 86_400,
+};
+
+/// A demo account with a fresh password and TOTP secret, logged in.
+fn demo_user(
+    store: &TenantStore,
+    role: &str,
+    actor: &AdminActor,
+    entropy: &dyn Entropy,
+) -> anyhow::Result<DemoUser> {
+    let name = format!("demo-{role}");
+    let mut bytes = [0u8; 9];
+    entropy.fill(&mut bytes);
+    let password = format!("demo-{}", hex::encode(bytes));
+    let code = match accounts::get(store, &name)? {
+        Some(_) => lifecycle::reset(store, &name, actor, entropy)?,
+        None => {
+            let new = NewAccount {
+                name: name.clone(),
+                role: role.to_owned(),
+                kind: Kind::Staff,
+                valid_until_ms: None,
+            };
+            accounts::add(store, &new, actor, entropy)?
+        }
+    };
+    let enrolled = accounts::enrol(
+        store,
+        &name,
+        &code,
+        &password,
+        &actor.request_id,
+        actor.now_ms,
+        entropy,
+    )?;
+    let at = At {
+        request_id: &actor.request_id,
+        now_ms: actor.now_ms,
+        entropy,
+    };
+    let session = login::open_without_login(store, &name, at, DEMO_SESSION_LIMITS)?;
+    Ok(DemoUser {
+        role: role.to_owned(),
+        name,
+        token: session.token,
+        password,
+        totp_secret: enrolled.secret_base32,
+    })
 }
 
 async fn seed_residents(app: &App, tenant: &Arc<Tenant>, opts: &DemoOptions) -> anyhow::Result<()> {
@@ -162,7 +232,7 @@ async fn seed_residents(app: &App, tenant: &Arc<Tenant>, opts: &DemoOptions) -> 
         let mut records: Vec<_> = chunk.iter().map(|r| r.add_record()).collect();
         records.extend(chunk.iter().flat_map(|r| r.change_records()));
         let request = Arc::new(RequestInfo {
-            actor: SYSTEM_ACTOR.into(),
+            who: crate::audit::Identity::named(SYSTEM_ACTOR),
             request_id: format!("demo-seed-{i}"),
             now_ms: app.runtime.clock().now_ms(),
             today,

@@ -12,6 +12,7 @@ pub mod datadir;
 pub mod demo;
 pub mod fields;
 pub mod handles;
+pub mod identity;
 pub mod ids;
 pub mod jobs;
 pub mod json_shape;

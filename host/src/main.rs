@@ -10,13 +10,14 @@ use clap::{Parser, Subcommand};
 mod cli;
 
 use cli::job::JobCmd;
+use cli::users::{TokenCmd, UserCmd};
 use cli::{ServerArgs, TenantArgs, tenant_code};
 use kiroku::admin::{self, AdminActor};
 use kiroku::app::App;
 use kiroku::clock::{Clock, OsEntropy, SystemClock, format_timestamp};
 use kiroku::datadir::DataDir;
 use kiroku::runtime::Runtime;
-use kiroku::store::{SYSTEM_ACTOR, SystemStore, TenantStore};
+use kiroku::store::{SystemStore, TenantStore};
 
 /// mimalloc: per-thread free lists instead of glibc's contended arenas (a
 /// measured 12% of server CPU went to malloc/free under load).
@@ -45,9 +46,12 @@ enum Command {
     /// Capability policies.
     #[command(subcommand)]
     Policy(PolicyCmd),
-    /// Staff users of a tenant.
+    /// Staff accounts of a tenant: issue, enrol, disable, review.
     #[command(subcommand)]
     User(UserCmd),
+    /// Service accounts' tokens (automated work).
+    #[command(subcommand)]
+    Token(TokenCmd),
     /// Staff roles of a tenant.
     #[command(subcommand)]
     Roles(RolesCmd),
@@ -80,9 +84,12 @@ enum Command {
         /// Data directory.
         #[arg(long)]
         data: PathBuf,
-        /// Address to listen on (port 0 picks one; the chosen address is printed).
+        /// Address to listen on (port 0 picks one; the chosen address is
+        /// printed). Off loopback, HTTPS is required.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
+        #[command(flatten)]
+        tls: cli::serve::TlsArgs,
     },
     /// Sets up the demo tenant 142051 with synthetic residents and serves it.
     Demo {
@@ -143,6 +150,17 @@ enum TenantCmd {
         #[arg(long)]
         data: PathBuf,
     },
+    /// Shows or sets when a tenant's staff sessions lock and end.
+    Sessions {
+        #[command(flatten)]
+        at: TenantArgs,
+        /// Idle minutes before a session locks (default 15).
+        #[arg(long)]
+        idle_minutes: Option<i64>,
+        /// Hours after login at which a session ends (default 12).
+        #[arg(long)]
+        lifetime_hours: Option<i64>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -179,38 +197,6 @@ enum PolicyCmd {
 }
 
 #[derive(Subcommand)]
-enum UserCmd {
-    /// Adds a user; prints their bearer token as the last line.
-    Add {
-        #[command(flatten)]
-        at: TenantArgs,
-        #[arg(long)]
-        name: String,
-        #[arg(long)]
-        role: String,
-    },
-    /// Revokes a user; their token fails at once.
-    Revoke {
-        #[command(flatten)]
-        at: TenantArgs,
-        #[arg(long)]
-        name: String,
-    },
-    /// Issues a new token for a user (the old one stops working).
-    Token {
-        #[command(flatten)]
-        at: TenantArgs,
-        #[arg(long)]
-        name: String,
-    },
-    /// Lists users.
-    List {
-        #[command(flatten)]
-        at: TenantArgs,
-    },
-}
-
-#[derive(Subcommand)]
 enum RolesCmd {
     /// Replaces a tenant's roles file.
     Set {
@@ -219,7 +205,7 @@ enum RolesCmd {
         #[arg(long)]
         file: PathBuf,
     },
-    /// Prints a tenant's roles file.
+    /// Explains each role of a tenant in words.
     Show {
         #[command(flatten)]
         at: TenantArgs,
@@ -276,11 +262,7 @@ fn open_tenant(at: &TenantArgs) -> anyhow::Result<(DataDir, TenantStore)> {
 }
 
 fn cli_actor(clock: &dyn Clock, what: &str) -> AdminActor {
-    AdminActor {
-        name: SYSTEM_ACTOR.into(),
-        request_id: format!("cli-{what}-{}", clock.now_ms()),
-        now_ms: clock.now_ms(),
-    }
+    AdminActor::system(what, clock.now_ms())
 }
 
 fn new_runtime() -> anyhow::Result<Arc<Runtime>> {
@@ -320,6 +302,26 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 );
             }
         }
+        Command::Tenant(TenantCmd::Sessions {
+            at,
+            idle_minutes,
+            lifetime_hours,
+        }) => {
+            use kiroku::identity::sessions::{Limits, set_limits};
+            let (_, store) = open_tenant(&at)?;
+            let mut limits = Limits::of(&store)?;
+            if idle_minutes.is_some() || lifetime_hours.is_some() {
+                limits.idle_s = idle_minutes.map_or(limits.idle_s, |m| m * 60);
+                limits.lifetime_s = lifetime_hours.map_or(limits.lifetime_s, |h| h * 3600);
+                set_limits(&store, limits, &cli_actor(&clock, "sessions"))?;
+            }
+            println!(
+                "sessions of tenant {} lock after {} min idle and end {} h after login",
+                at.tenant,
+                limits.idle_s / 60,
+                limits.lifetime_s / 3600
+            );
+        }
         Command::Plugin(PluginCmd::Install {
             at,
             policy,
@@ -337,42 +339,8 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Policy(PolicyCmd::Check { policy, component }) => {
             cli::plugins::policy_check(&policy, component.as_deref()).await?;
         }
-        Command::User(UserCmd::Add { at, name, role }) => {
-            let (_, store) = open_tenant(&at)?;
-            let token = admin::add_user(
-                &store,
-                &name,
-                &role,
-                &cli_actor(&clock, "user-add"),
-                &OsEntropy,
-            )?;
-            println!(
-                "added user {name} ({role}) to tenant {}; their bearer token:",
-                at.tenant
-            );
-            println!("{token}");
-        }
-        Command::User(UserCmd::Revoke { at, name }) => {
-            let (_, store) = open_tenant(&at)?;
-            admin::revoke_user(&store, &name, &cli_actor(&clock, "user-revoke"))?;
-            println!("revoked user {name}");
-        }
-        Command::User(UserCmd::Token { at, name }) => {
-            let (_, store) = open_tenant(&at)?;
-            let token =
-                admin::reissue_token(&store, &name, &cli_actor(&clock, "user-token"), &OsEntropy)?;
-            println!("new token for {name}:");
-            println!("{token}");
-        }
-        Command::User(UserCmd::List { at }) => {
-            let (_, store) = open_tenant(&at)?;
-            for u in admin::list_users(&store)? {
-                let state = u.revoked_ms.map_or("active".to_owned(), |t| {
-                    format!("revoked {}", format_timestamp(t))
-                });
-                println!("{}  {}  {state}", u.name, u.role);
-            }
-        }
+        Command::User(cmd) => cli::users::user(cmd, &clock)?,
+        Command::Token(cmd) => cli::users::token(cmd, &clock)?,
         Command::Roles(RolesCmd::Set { at, file }) => {
             let (_, store) = open_tenant(&at)?;
             let text = std::fs::read_to_string(&file)
@@ -382,10 +350,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Roles(RolesCmd::Show { at }) => {
             let (_, store) = open_tenant(&at)?;
-            let text = store
-                .meta(kiroku::store::tables::meta::ROLES)?
-                .unwrap_or_default();
-            print!("{}", String::from_utf8_lossy(&text));
+            print!("{}", cli::users::explain_roles(&store)?);
         }
         Command::Audit(AuditCmd::Verify { data, tenant }) => {
             return cli::audit::audit_verify(&data, tenant.as_deref());
@@ -401,13 +366,13 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             let client = kiroku::client::JobClient::new(&at.server, &at.tenant, &at.token);
             let (rows, files) = client.print_batch(&campaign, dose, per_pdf, &out).await?;
             println!(
-                "{rows} tickets: {}/batch.csv and {files} PDF file(s) of notices",
-                out.display()
+                "{rows} tickets: {} and {files} PDF file(s) of notices",
+                out.join("batch.csv").display()
             );
         }
-        Command::Serve { data, listen } => {
+        Command::Serve { data, listen, tls } => {
             let app = Arc::new(App::new(DataDir::open(&data)?, new_runtime()?));
-            cli::serve::serve(app, &listen).await?;
+            cli::serve::serve(app, &listen, &tls).await?;
         }
         Command::Demo {
             data,
@@ -428,15 +393,25 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             };
             let users = kiroku::demo::prepare(&app, &opts).await?;
             println!(
-                "Demo tenant {} ({}). Tokens (new each run):",
+                "Demo tenant {} ({}). Accounts, passwords and TOTP secrets (new each run):",
                 kiroku::demo::DEMO_TENANT,
                 kiroku::demo::DEMO_TENANT_NAME
             );
             for u in &users {
+                println!("  {:<16} {:<24} {}", u.name, u.password, u.totp_secret);
+            }
+            println!("Logged-in sessions (role, user, bearer token; they lock after 8 h idle):");
+            for u in &users {
                 println!("  {:<10} {:<16} {}", u.role, u.name, u.token);
             }
+            println!("For the README's walk-through, paste:");
+            println!("{}", kiroku::demo::export_line(&users));
             if !no_serve {
-                cli::serve::serve(app, &listen).await?;
+                let plain = cli::serve::TlsArgs {
+                    tls_cert: None,
+                    tls_key: None,
+                };
+                cli::serve::serve(app, &listen, &plain).await?;
             }
         }
         Command::Synth {

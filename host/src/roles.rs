@@ -30,6 +30,10 @@ pub struct Role {
     /// a plugin (a My Number from the registry feed that another holds).
     #[serde(default)]
     pub review: bool,
+    /// Read-only: the host refuses every operation that writes, whatever
+    /// `invoke` lists (the seed's "read-only vs update").
+    #[serde(default)]
+    pub read_only: bool,
 }
 
 /// All roles of a tenant.
@@ -74,6 +78,29 @@ impl Roles {
 }
 
 impl Role {
+    /// What the role may do, in words.
+    pub fn explain(&self) -> String {
+        let mut parts = Vec::new();
+        if self.invoke.is_empty() {
+            parts.push("invokes no plugin operation".to_owned());
+        } else {
+            parts.push(format!("may invoke {}", self.invoke.join(", ")));
+        }
+        if self.read_only {
+            parts.push("read-only: every operation that writes is refused".into());
+        }
+        if self.audit {
+            parts.push("reads the audit log".into());
+        }
+        if self.review {
+            parts.push("resolves the review queue".into());
+        }
+        if self.admin {
+            parts.push("administers accounts, tokens and plugins over the API".into());
+        }
+        parts.join("; ")
+    }
+
     /// Whether the role may invoke `operation` of `plugin`.
     pub fn may_invoke(&self, plugin: &str, operation: &str) -> bool {
         self.invoke.iter().any(|entry| {

@@ -341,7 +341,7 @@ async fn applies_a_named_writing_request_once_however_often_it_is_replayed() {
 
 #[tokio::test]
 async fn forgets_request_ids_after_the_replay_window() {
-    let host = host().await;
+    let mut host = host().await;
     let (_, person) = host.resident_in_town().await;
     let mut form = dose_form(person, 1, "2026-03-01");
     form["override_reason"] = json!("window test at the counter");
@@ -350,6 +350,7 @@ async fn forgets_request_ids_after_the_replay_window() {
         StatusCode::OK
     );
     host.clock.advance_ms(kiroku::limits::REPLAY_WINDOW_MS + 1);
+    host.relogin().await;
     form["dose_number"] = json!(2);
     // Any later writing request prunes ids past the window...
     assert_eq!(

@@ -146,11 +146,15 @@ fn policy_check_explains_and_names_refused_imports() {
 }
 
 #[test]
-fn a_revoked_token_fails_at_once_on_the_running_server() {
+fn a_disabled_account_and_a_revoked_token_fail_at_once_on_the_running_server() {
     let data = tempfile::tempdir().unwrap();
     let d = data.path().to_str().unwrap();
-    let token = fujisawa_with_clerk(d, "sato");
-    assert!(token.starts_with("krk_") && token.len() == 68, "{token}");
+    let service = fujisawa_with_clerk(d, "counter-feed");
+    assert!(
+        service.starts_with("krk_") && service.len() == 68,
+        "{service}"
+    );
+    let secret = staff_account(d, "sato", "clerk");
     let server = RealServer::start(data.path());
     let find = |t: &str| {
         server.request(
@@ -160,36 +164,60 @@ fn a_revoked_token_fails_at_once_on_the_running_server() {
             r#"{"ticket_number":"0000001008"}"#,
         )
     };
+    let (status, body) = server.login("sato", &secret);
+    assert_eq!(status, 200, "{body}");
+    let login: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let session = login["token"].as_str().unwrap().to_owned();
+    assert!(session.starts_with("krs_"), "{session}");
+    assert_eq!(login["idle_timeout_s"], 900, "the default idle limit");
     assert_eq!(
-        find(&token).0,
+        find(&session).0,
         404,
-        "a valid token reaches the plugin (no such ticket)"
+        "a live session reaches the plugin (no such ticket)"
     );
-    // While the server runs, the CLI revokes in another process.
-    let (ok, _, err) = run_kiroku(&[
-        "user", "revoke", "--data", d, "--tenant", FUJISAWA, "--name", "sato",
+    assert_eq!(find(&service).0, 404, "so does a service token");
+    // While the server runs, the CLI disables in another process.
+    let (ok, out, err) = run_kiroku(&[
+        "user", "disable", "--data", d, "--tenant", FUJISAWA, "--name", "sato", "--reason",
+        "transfer",
     ]);
     assert!(ok, "{err}");
-    assert_eq!(find(&token).0, 401);
-    // A user added while it runs works at once too; a role typo is refused.
+    assert!(out.contains("1 live session(s) ended"), "{out}");
+    assert_eq!(find(&session).0, 401, "the session ended at once");
+    assert_eq!(
+        server.login("sato", &secret).0,
+        401,
+        "and a disabled account cannot log in"
+    );
+    // A role typo is refused; a new token replaces the old one at once.
     let (ok, _, err) = run_kiroku(&[
         "user", "add", "--data", d, "--tenant", FUJISAWA, "--name", "x", "--role", "clark",
     ]);
     assert!(!ok && err.contains("no role"), "{err}");
-    let (_, out, _) = run_kiroku(&[
-        "user", "add", "--data", d, "--tenant", FUJISAWA, "--name", "suzuki", "--role", "clerk",
-    ]);
-    let fresh = out.lines().last().unwrap().to_owned();
-    assert_eq!(find(&fresh).0, 404);
-    let (_, out, _) = run_kiroku(&[
-        "user", "token", "--data", d, "--tenant", FUJISAWA, "--name", "suzuki",
-    ]);
-    let rotated = out.lines().last().unwrap().to_owned();
-    assert_eq!(find(&fresh).0, 401, "the old token stops working");
+    let rotated = service_token(d, "counter-feed", "clerk");
+    assert_eq!(find(&service).0, 401, "the old token stops working");
     assert_eq!(find(&rotated).0, 404);
-    // The server's token store holds hashes only.
+    let (ok, _, err) = run_kiroku(&[
+        "token",
+        "revoke",
+        "--data",
+        d,
+        "--tenant",
+        FUJISAWA,
+        "--service",
+        "counter-feed",
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(find(&rotated).0, 401, "a revoked token fails at once");
+    // The server's stores hold hashes only.
     let raw = std::fs::read(data.path().join("tenants/142051.redb")).unwrap();
-    assert!(!raw.windows(rotated.len()).any(|w| w == rotated.as_bytes()));
+    for secret in [&rotated, &session] {
+        assert!(!raw.windows(secret.len()).any(|w| w == secret.as_bytes()));
+    }
+    assert!(
+        !raw.windows(TEST_PASSWORD.len())
+            .any(|w| w == TEST_PASSWORD.as_bytes())
+    );
 }
 
 #[test]

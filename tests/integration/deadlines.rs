@@ -16,6 +16,7 @@ fn actor() -> AdminActor {
         name: "system".into(),
         request_id: "t".into(),
         now_ms: 0,
+        identity: None,
     }
 }
 
@@ -167,12 +168,13 @@ async fn a_describe_that_sleeps_is_refused_at_install_within_its_deadline() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plugin_turning_hostile_after_install_fails_alone_at_the_next_load() {
-    let host = hostile(&["hostile-sleep", "noop"], 0).await;
+    let mut host = hostile(&["hostile-sleep", "noop"], 0).await;
     let (status, _) = host.call("supervisor", "noop", "noop", json!({})).await;
     assert_eq!(status, StatusCode::OK);
     // A registry change reloads only what changed: the loaded plugin is
     // not described again.
     host.clock.advance_ms(DAYS_TO_JULY * 86_400_000);
+    host.relogin().await;
     admin::set_roles(
         &host.store(),
         &roles_for(&["hostile-sleep", "noop"]),
@@ -194,8 +196,10 @@ async fn a_plugin_turning_hostile_after_install_fails_alone_at_the_next_load() {
         ))
     };
     let app = fresh(host.clock.clone());
+    // A service token: it outlives the clock's jumps below.
+    let service = host.service_token("supervisor");
     let call = |app: std::sync::Arc<kiroku::app::App>, plugin: &str| {
-        let token = host.token("supervisor").to_owned();
+        let token = service.clone();
         let path = format!(
             "/v1/{FUJISAWA}/{plugin}/{}",
             if plugin == "noop" { "noop" } else { "sleep" }
@@ -254,7 +258,7 @@ fn a_restarted_server_listens_before_plugins_load_and_reports_the_one_that_fails
     let rt = tokio::runtime::Runtime::new().unwrap();
     // Installed while its describe still answered (the fake clock's April).
     let host = rt.block_on(hostile(&["hostile-sleep", "noop"], 0));
-    let token = host.token("supervisor").to_owned();
+    let token = host.service_token("supervisor");
     let server = RealServer::spawn(host.dir.path(), None);
     let (status, _) = server.request("GET", "/healthz", None, "");
     assert_eq!(status, 200, "alive while plugins load");

@@ -23,10 +23,15 @@ async fn contained_while_others_served(
         answer
     };
     let others = async {
+        // At least once: under load the hostile call may end (by its
+        // budget) before this future is first polled.
         let mut served = 0;
-        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+        loop {
             noop_still_answers(host).await;
             served += 1;
+            if done.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         served
@@ -182,6 +187,7 @@ async fn refuses_an_ungranted_import_at_install_naming_it() {
         name: "system".into(),
         request_id: "t".into(),
         now_ms: 0,
+        identity: None,
     };
     let err = admin::install_plugin(
         &host.app.dir,
@@ -326,6 +332,7 @@ async fn refuses_a_component_whose_digest_differs_from_the_pin() {
         name: "system".into(),
         request_id: "t".into(),
         now_ms: 0,
+        identity: None,
     };
     let other = kiroku::ids::Digest::of(b"another build");
     let pinned =
@@ -457,6 +464,7 @@ fn set_roles(host: &TestHost, roles: &str) {
         name: "system".into(),
         request_id: "roles".into(),
         now_ms: 0,
+        identity: None,
     };
     admin::set_roles(&host.store(), roles, &actor).unwrap();
 }

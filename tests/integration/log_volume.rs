@@ -80,7 +80,7 @@ async fn a_flood_of_denied_calls_makes_a_handful_of_events_that_count_them() {
 fn no_personal_value_reaches_the_server_log_however_it_is_disguised() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let host = rt.block_on(hostile(&["hostile-audit"], 3));
-    let token = host.token("supervisor").to_owned();
+    let token = host.service_token("supervisor");
     let r = host.residents[0].clone();
     let log = host.dir.path().join("server.log");
     let server = RealServer::spawn(host.dir.path(), Some(&log));

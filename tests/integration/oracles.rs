@@ -147,6 +147,7 @@ async fn update_answers_only_about_fields_the_plugin_may_read() {
             name: "system".into(),
             request_id: "t".into(),
             now_ms: 0,
+            identity: None,
         },
     )
     .await;

@@ -20,6 +20,8 @@ use kiroku::app::App;
 use kiroku::audit::{self, Event};
 use kiroku::clock::{Clock, FakeClock, SeededEntropy};
 use kiroku::datadir::DataDir;
+use kiroku::identity::accounts::{self, Kind, NewAccount};
+use kiroku::identity::sessions::Limits;
 use kiroku::ids::TenantCode;
 use kiroku::runtime::Runtime;
 use kiroku::store::TenantStore;
@@ -31,6 +33,18 @@ use tempfile::TempDir;
 pub const FUJISAWA: &str = "142051";
 /// The date the fake clock starts at.
 pub const TODAY: &str = "2026-04-01";
+/// Every test account's password.
+pub const TEST_PASSWORD: &str = "test-password-0001";
+
+/// The secret of an `otpauth://` URI.
+pub fn secret_of(uri: &str) -> Vec<u8> {
+    let b32 = uri
+        .split("secret=")
+        .nth(1)
+        .and_then(|r| r.split('&').next())
+        .unwrap_or_else(|| panic!("no secret in {uri}"));
+    kiroku::identity::totp::from_base32(b32).unwrap()
+}
 
 /// The workspace root.
 pub fn root() -> PathBuf {
@@ -71,6 +85,8 @@ pub struct TestHost {
     pub clock: Arc<FakeClock>,
     pub code: TenantCode,
     pub tokens: HashMap<String, String>,
+    /// Each test account's TOTP secret (their password is [`TEST_PASSWORD`]).
+    pub secrets: HashMap<String, Vec<u8>>,
     pub residents: Vec<kiroku::synth::Resident>,
     /// Each resident's synthetic dose history (empty unless `doses()`).
     pub histories: Vec<Vec<kiroku::synth::SynthDose>>,
@@ -138,6 +154,9 @@ impl Builder {
     }
 
     pub async fn start(self) -> TestHost {
+        // Hundreds of test accounts: cheap hashes (the binary, which the
+        // real-server tests run, keeps OWASP's cost).
+        kiroku::identity::password::use_cheap_parameters_for_tests();
         let dir = tempfile::tempdir().unwrap();
         let clock = FakeClock::at(Date::parse(TODAY).unwrap());
         let entropy = Arc::new(SeededEntropy::new(7));
@@ -153,11 +172,7 @@ impl Builder {
             entropy.as_ref(),
         )
         .unwrap();
-        let actor = AdminActor {
-            name: "system".into(),
-            request_id: "test-setup".into(),
-            now_ms: clock.now_ms(),
-        };
+        let actor = AdminActor::system("test-setup", clock.now_ms());
         let mut plugins = self.plugins;
         if self.residents > 0 {
             let mut needed = vec!["resident-sync", "ticket-issuance"];
@@ -185,17 +200,27 @@ impl Builder {
         if let Some(roles) = &self.roles {
             admin::set_roles(&store, roles, &actor).unwrap();
         }
-        let mut tokens = HashMap::new();
-        for (name, role) in &self.users {
-            tokens.insert(
-                name.clone(),
-                admin::add_user(&store, name, role, &actor, entropy.as_ref()).unwrap(),
-            );
+        let mut secrets = HashMap::new();
+        let mut users = self.users.clone();
+        users.push(("admin".into(), "admin".into()));
+        for (name, role) in &users {
+            let new = NewAccount {
+                name: name.clone(),
+                role: role.clone(),
+                kind: Kind::Staff,
+                valid_until_ms: None,
+            };
+            let enrolled =
+                accounts::add_enrolled(&store, &new, TEST_PASSWORD, &actor, entropy.as_ref())
+                    .unwrap();
+            secrets.insert(name.clone(), secret_of(&enrolled.otpauth_uri));
         }
-        tokens.insert(
-            "admin".into(),
-            admin::add_user(&store, "admin", "admin", &actor, entropy.as_ref()).unwrap(),
-        );
+        // Tests move the clock by days; the idle-lock tests set their own.
+        let long = Limits {
+            idle_s: 86_400,
+            lifetime_s: 30 * 86_400,
+        };
+        kiroku::identity::sessions::set_limits(&store, long, &actor).unwrap();
         drop(store);
         let residents = kiroku::synth::residents(self.residents, 11, Date::parse(TODAY).unwrap());
         let histories = if self.doses {
@@ -203,16 +228,18 @@ impl Builder {
         } else {
             vec![Vec::new(); residents.len()]
         };
-        let host = TestHost {
+        let mut host = TestHost {
             dir,
             app,
             clock,
             code,
-            tokens,
+            tokens: HashMap::new(),
+            secrets,
             residents,
             histories,
             request_counter: Default::default(),
         };
+        host.relogin().await;
         if !host.residents.is_empty() {
             host.load_residents().await;
         }
@@ -253,6 +280,50 @@ impl TestHost {
                 .await;
             assert_eq!(status, StatusCode::OK, "{body}");
         }
+    }
+
+    /// Logs `user` in through the real endpoint with the current code.
+    pub async fn login(&self, user: &str) -> (StatusCode, Value) {
+        let code = kiroku::identity::totp::code_at(&self.secrets[user], self.clock.now_ms());
+        let body = json!({"name": user, "password": TEST_PASSWORD, "totp": code});
+        self.request(
+            "POST",
+            &format!("/v1/{FUJISAWA}/login"),
+            None,
+            Bytes::from(body.to_string()),
+        )
+        .await
+    }
+
+    /// Logs every test account in again (after the clock moved past their
+    /// sessions' lifetime, or a code step on, for a second login).
+    pub async fn relogin(&mut self) {
+        self.clock.advance_ms(30_000);
+        let names: Vec<String> = self.secrets.keys().cloned().collect();
+        for name in names {
+            let (status, body) = self.login(&name).await;
+            assert_eq!(status, StatusCode::OK, "login of {name}: {body}");
+            self.tokens
+                .insert(name, body["token"].as_str().unwrap().to_owned());
+        }
+    }
+
+    /// A service token with `role` that works whatever the clock says
+    /// (for the real server, which runs on the system clock).
+    pub fn service_token(&self, role: &str) -> String {
+        let actor = AdminActor::system("test-service", self.clock.now_ms());
+        let until = kiroku::identity::accounts::parse_day_end("2099-12-31").unwrap();
+        let entropy = SeededEntropy::new(self.clock.now_ms() as u64);
+        kiroku::identity::service::add(
+            &self.store(),
+            &format!("svc-{role}"),
+            role,
+            until,
+            None,
+            &actor,
+            &entropy,
+        )
+        .unwrap()
     }
 
     /// The bearer token of a user.
@@ -563,17 +634,75 @@ pub fn plugin_paths(name: &str) -> (String, String) {
 }
 
 /// Tenant 142051 with dose-entry installed and one clerk, all through the
-/// CLI; returns the clerk's token.
+/// CLI; returns the clerk's token (a service token with the clerk role, so
+/// it works before and across server starts).
 pub fn fujisawa_with_clerk(d: &str, clerk: &str) -> String {
     create_fujisawa(d);
     let (wasm, policy) = plugin_paths("dose-entry");
     kiroku_ok(&[
         "plugin", "install", "--data", d, "--tenant", FUJISAWA, "--policy", &policy, &wasm,
     ]);
+    service_token(d, clerk, "clerk")
+}
+
+/// A service token for `name` with `role`, made by the CLI.
+pub fn service_token(d: &str, name: &str, role: &str) -> String {
     let out = kiroku_ok(&[
-        "user", "add", "--data", d, "--tenant", FUJISAWA, "--name", clerk, "--role", "clerk",
+        "token",
+        "add",
+        "--data",
+        d,
+        "--tenant",
+        FUJISAWA,
+        "--service",
+        name,
+        "--role",
+        role,
+        "--expires",
+        "2099-12-31",
     ]);
     out.lines().last().unwrap().to_owned()
+}
+
+/// A staff account made by the CLI's non-interactive path; returns its
+/// TOTP secret (the password is [`TEST_PASSWORD`]).
+pub fn staff_account(d: &str, name: &str, role: &str) -> Vec<u8> {
+    let mut child = kiroku()
+        .args([
+            "user",
+            "add",
+            "--data",
+            d,
+            "--tenant",
+            FUJISAWA,
+            "--name",
+            name,
+            "--role",
+            role,
+            "--password-stdin",
+        ])
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{TEST_PASSWORD}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let uri = stdout.lines().last().unwrap();
+    assert!(uri.starts_with("otpauth://totp/"), "{stdout}");
+    secret_of(uri)
 }
 
 /// `kiroku serve` on a free loopback port.
@@ -655,6 +784,13 @@ impl RealServer {
         raw_request(&self.addr, raw.as_bytes())
     }
 
+    /// Logs a staff account in over HTTP with its current code.
+    pub fn login(&self, name: &str, secret: &[u8]) -> (u16, String) {
+        let code = kiroku::identity::totp::code_at(secret, kiroku::clock::SystemClock.now_ms());
+        let body = json!({"name": name, "password": TEST_PASSWORD, "totp": code}).to_string();
+        self.request("POST", &format!("/v1/{FUJISAWA}/login"), None, &body)
+    }
+
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -708,11 +844,7 @@ pub fn demo_with_clerk(d: &str, persons: usize, clerk: &str) -> String {
         policies.to_str().unwrap(),
     ]);
     assert!(ok, "{err}");
-    let (ok, out, err) = run_kiroku(&[
-        "user", "add", "--data", d, "--tenant", FUJISAWA, "--name", clerk, "--role", "clerk",
-    ]);
-    assert!(ok, "{err}");
-    out.lines().last().unwrap().to_owned()
+    service_token(d, clerk, "clerk")
 }
 
 /// Awaits every future together, in place (no spawning: they may borrow),

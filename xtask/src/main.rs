@@ -62,7 +62,8 @@ fn ensure_wasm_target() -> anyhow::Result<()> {
 
 /// Debian packages the build and the tests need, each with a file that
 /// shows it is installed: the font embedded in printed notices, and the
-/// tools the tests use to read those notices back (text and QR code).
+/// tools the tests use to read those notices back (text and QR code), and
+/// what the README's walk-through runs (its test runs it as written).
 const SYSTEM_PACKAGES: &[(&str, &str)] = &[
     (
         "/usr/share/fonts/opentype/ipafont-gothic/ipag.ttf",
@@ -70,6 +71,8 @@ const SYSTEM_PACKAGES: &[(&str, &str)] = &[
     ),
     ("/usr/bin/pdftotext", "poppler-utils"),
     ("/usr/bin/zbarimg", "zbar-tools"),
+    ("/usr/bin/curl", "curl"),
+    ("/usr/bin/python3", "python3"),
 ];
 
 /// Installs the missing [`SYSTEM_PACKAGES`] with apt (as root, or through

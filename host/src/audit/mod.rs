@@ -10,7 +10,6 @@
 use std::collections::BTreeMap;
 
 use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
-use serde::{Deserialize, Serialize};
 
 use crate::crypto::TenantKeys;
 use crate::store::tables::{
@@ -18,176 +17,9 @@ use crate::store::tables::{
 };
 use crate::store::{StoreError, StoreResult};
 
-/// How an audited action ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Outcome {
-    /// Allowed and done.
-    Ok,
-    /// Refused by policy, role or authentication.
-    Deny,
-    /// Attempted and failed (invalid input, trap, conflict, ...).
-    Error,
-}
+mod event;
 
-impl Outcome {
-    /// Lowercase name for the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Ok => "ok",
-            Outcome::Deny => "deny",
-            Outcome::Error => "error",
-        }
-    }
-}
-
-/// One audit event. `seq` is assigned when the event is appended.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Event {
-    /// Position in the tenant's chain, from 1.
-    pub seq: u64,
-    /// When it happened (ms since epoch).
-    pub time_ms: i64,
-    /// The request (or job) it belongs to.
-    pub request_id: String,
-    /// Staff user id, `system`, or `anonymous` for unauthenticated callers.
-    pub actor: String,
-    /// The plugin that acted, if one did.
-    pub plugin: Option<String>,
-    /// That plugin's component digest.
-    pub digest: Option<String>,
-    /// What was done, e.g. `residents.get`, `invoke dose-entry/record-dose`, `user.add`.
-    pub action: String,
-    /// The person concerned (internal id), if one is.
-    pub subject: Option<u64>,
-    /// Field names touched (never their values).
-    pub fields: Vec<String>,
-    /// How it ended.
-    pub outcome: Outcome,
-    /// Host-written explanation for denials and errors; never personal values.
-    pub reason: Option<String>,
-    /// Every person a population scan returned, in id order (empty for
-    /// other events): one event per scan call instead of one per person,
-    /// and each person is still found by "who looked at this person".
-    /// For merged denials, the persons they concerned (bounded).
-    pub subjects: Vec<u64>,
-    /// How many calls the event stands for: 1, or more for denials and
-    /// failures of one kind merged within an invocation.
-    pub count: u64,
-}
-
-/// The layout of events written before `count` existed.
-#[derive(Deserialize)]
-struct EventV2 {
-    seq: u64,
-    time_ms: i64,
-    request_id: String,
-    actor: String,
-    plugin: Option<String>,
-    digest: Option<String>,
-    action: String,
-    subject: Option<u64>,
-    fields: Vec<String>,
-    outcome: Outcome,
-    reason: Option<String>,
-    subjects: Vec<u64>,
-}
-
-/// The layout of events written before `subjects` existed.
-#[derive(Deserialize)]
-struct EventV1 {
-    seq: u64,
-    time_ms: i64,
-    request_id: String,
-    actor: String,
-    plugin: Option<String>,
-    digest: Option<String>,
-    action: String,
-    subject: Option<u64>,
-    fields: Vec<String>,
-    outcome: Outcome,
-    reason: Option<String>,
-}
-
-/// Decodes a stored event body, in the current layout or an earlier one.
-pub fn decode_event(body: &[u8]) -> Result<Event, postcard::Error> {
-    if let Ok(e) = postcard::from_bytes::<Event>(body) {
-        return Ok(e);
-    }
-    let v2 = match postcard::from_bytes::<EventV2>(body) {
-        Ok(v2) => v2,
-        Err(_) => {
-            let v1: EventV1 = postcard::from_bytes(body)?;
-            EventV2 {
-                seq: v1.seq,
-                time_ms: v1.time_ms,
-                request_id: v1.request_id,
-                actor: v1.actor,
-                plugin: v1.plugin,
-                digest: v1.digest,
-                action: v1.action,
-                subject: v1.subject,
-                fields: v1.fields,
-                outcome: v1.outcome,
-                reason: v1.reason,
-                subjects: Vec::new(),
-            }
-        }
-    };
-    Ok(Event {
-        seq: v2.seq,
-        time_ms: v2.time_ms,
-        request_id: v2.request_id,
-        actor: v2.actor,
-        plugin: v2.plugin,
-        digest: v2.digest,
-        action: v2.action,
-        subject: v2.subject,
-        fields: v2.fields,
-        outcome: v2.outcome,
-        reason: v2.reason,
-        subjects: v2.subjects,
-        count: 1,
-    })
-}
-
-impl Event {
-    /// A new event with no plugin, subject or fields.
-    pub fn new(
-        time_ms: i64,
-        request_id: &str,
-        actor: &str,
-        action: impl Into<String>,
-        outcome: Outcome,
-    ) -> Event {
-        Event {
-            seq: 0,
-            time_ms,
-            request_id: request_id.to_owned(),
-            actor: actor.to_owned(),
-            plugin: None,
-            digest: None,
-            action: action.into(),
-            subject: None,
-            fields: Vec::new(),
-            outcome,
-            reason: None,
-            subjects: Vec::new(),
-            count: 1,
-        }
-    }
-
-    /// Sets the reason.
-    pub fn with_reason(mut self, reason: impl Into<String>) -> Event {
-        self.reason = Some(reason.into());
-        self
-    }
-
-    /// Sets the subject.
-    pub fn with_subject(mut self, subject: u64) -> Event {
-        self.subject = Some(subject);
-        self
-    }
-}
+pub use event::{Event, Identity, Outcome, decode_event};
 
 const MAC_LEN: usize = 32;
 const GENESIS: [u8; MAC_LEN] = [0; MAC_LEN];
@@ -549,8 +381,11 @@ fn subject_index_matches(
 pub struct Query {
     /// Only events about this person.
     pub subject: Option<u64>,
-    /// Only events by this actor.
+    /// Only events by this actor (as the account, or as a shared
+    /// terminal's operator).
     pub actor: Option<String>,
+    /// Only events of this staff session (login to logout).
+    pub session: Option<String>,
     /// Only events at or after this time (ms).
     pub from_ms: Option<i64>,
     /// Only events before this time (ms).
@@ -612,7 +447,12 @@ pub fn query(db: &impl ReadableDatabase, q: &Query) -> StoreResult<Vec<Event>> {
             || q.to_ms.is_some_and(|to| event.time_ms >= to)
             || q.subject
                 .is_some_and(|s| event.subject != Some(s) && !event.subjects.contains(&s))
-            || q.actor.as_ref().is_some_and(|a| &event.actor != a);
+            || q.actor
+                .as_ref()
+                .is_some_and(|a| &event.actor != a && event.operator.as_ref() != Some(a))
+            || q.session
+                .as_ref()
+                .is_some_and(|id| event.session.as_ref() != Some(id));
         if !outside {
             out.push(event);
             if out.len() >= q.limit {

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod job;
 pub mod plugins;
 pub mod serve;
+pub mod users;
 
 use std::path::PathBuf;
 

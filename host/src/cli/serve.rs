@@ -2,13 +2,41 @@
 //! the background, so `/healthz` answers at once and a plugin that is slow
 //! or hostile at load holds up only itself (`/readyz` says when all are in).
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use kiroku::app::App;
 
-/// Serves `app` on `listen` until Ctrl-C.
-pub async fn serve(app: Arc<App>, listen: &str) -> anyhow::Result<()> {
+/// A certificate and key for HTTPS.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TlsArgs {
+    /// Certificate chain (PEM) for HTTPS.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Its private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+/// Serves `app` on `listen` until Ctrl-C: HTTPS with `tls`, plain HTTP
+/// only on a loopback address.
+pub async fn serve(app: Arc<App>, listen: &str, tls: &TlsArgs) -> anyhow::Result<()> {
+    let config = match (&tls.tls_cert, &tls.tls_key) {
+        (Some(cert), Some(key)) => Some(kiroku::server::tls::server_config(cert, key)?),
+        _ => None,
+    };
+    if config.is_none() {
+        let addrs: Vec<_> = tokio::net::lookup_host(listen)
+            .await
+            .with_context(|| format!("resolving {listen}"))?
+            .collect();
+        if let Some(open) = addrs.iter().find(|a| !a.ip().is_loopback()) {
+            bail!(
+                "refusing plain HTTP on {open}: staff traffic off this machine must be encrypted; pass --tls-cert and --tls-key, or listen on 127.0.0.1"
+            );
+        }
+    }
     let (listener, addr) = kiroku::server::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
@@ -18,8 +46,9 @@ pub async fn serve(app: Arc<App>, listen: &str) -> anyhow::Result<()> {
         "on-demand"
     };
     let tenants = app.dir.tenant_codes()?.len();
+    let scheme = if config.is_some() { "https" } else { "http" };
     println!(
-        "kiroku listening on http://{addr} ({tenants} tenants, {pooling} instance allocation)"
+        "kiroku listening on {scheme}://{addr} ({tenants} tenants, {pooling} instance allocation)"
     );
     use std::io::Write;
     let _ = std::io::stdout().flush();
@@ -37,5 +66,5 @@ pub async fn serve(app: Arc<App>, listen: &str) -> anyhow::Result<()> {
         let _ = tokio::signal::ctrl_c().await;
         eprintln!("shutting down");
     };
-    kiroku::server::serve(app, listener, shutdown).await
+    kiroku::server::serve(app, listener, config, shutdown).await
 }

@@ -33,8 +33,8 @@ pub struct PluginIdentity {
 /// The request an invocation serves.
 #[derive(Debug, Clone)]
 pub struct RequestInfo {
-    /// Staff user id.
-    pub actor: String,
+    /// Who acts: the account, its session and operator, or a service.
+    pub who: crate::audit::Identity,
     /// Request id repeated in audit events.
     pub request_id: String,
     /// When the request started (ms since epoch).
@@ -82,10 +82,10 @@ pub fn plugin_event(
     fields: Vec<String>,
     outcome: Outcome,
 ) -> Event {
-    let mut e = Event::new(
+    let mut e = Event::by(
         request.now_ms,
         &request.request_id,
-        &request.actor,
+        &request.who,
         action,
         outcome,
     );

@@ -151,7 +151,7 @@ fn guard_replay(set: &mut WriteSet, request: &RequestInfo, plugin: &str, operati
         return;
     }
     let applied = AppliedRequest {
-        actor: request.actor.clone(),
+        actor: request.who.name.clone(),
         action: format!("{plugin}/{operation}"),
         time_ms: request.now_ms,
     };

@@ -81,6 +81,7 @@ fn parse_query(query: &str, handles: &PersonHandles) -> Result<audit::Query, Api
                 q.subject = Some(subject);
             }
             "actor" => q.actor = Some(v.into_owned()),
+            "session" => q.session = Some(v.into_owned()),
             "from" => {
                 q.from_ms = Some(
                     parse_timestamp(&v)
@@ -106,7 +107,7 @@ fn parse_query(query: &str, handles: &PersonHandles) -> Result<audit::Query, Api
             other => {
                 return Err(bad(
                     other,
-                    "unknown parameter (subject, actor, from, to, after, limit)",
+                    "unknown parameter (subject, actor, session, from, to, after, limit)",
                 ));
             }
         }
@@ -120,6 +121,9 @@ fn event_json(e: &Event, handles: &PersonHandles) -> serde_json::Value {
         "time": format_timestamp(e.time_ms),
         "request_id": e.request_id,
         "actor": e.actor,
+        "operator": e.operator,
+        "session": e.session,
+        "automated": e.automated,
         "plugin": e.plugin,
         "digest": e.digest,
         "action": e.action,

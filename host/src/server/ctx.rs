@@ -3,19 +3,16 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
-use hyper::body::Body;
 use hyper::{Request, StatusCode};
 
 use super::ApiError;
-use crate::admin::{self, AdminActor};
+use crate::admin::AdminActor;
 use crate::app::{App, Registry, Tenant};
 use crate::audit::{Event, Outcome};
+use crate::identity::throttle::Verdict;
+use crate::identity::{Caller, Refusal, authn};
 use crate::ids::TenantCode;
-use crate::limits::MAX_REQUEST_BODY_BYTES;
 use crate::store::commit::WriteSet;
-use crate::store::rows::UserRow;
 
 pub(super) fn missing(field: &str) -> ApiError {
     ApiError::bad_request(
@@ -37,13 +34,41 @@ where
     }
 }
 
+/// The cookie a browser session rides on.
+pub const SESSION_COOKIE: &str = "__Host-kiroku_session";
+/// The header a cookie-authenticated write repeats the session's CSRF value in.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// Where the credential came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Credential {
+    None,
+    Bearer(String),
+    Cookie(String),
+}
+
 /// An authenticated-request context: tenant, registry, clock reading.
 pub(super) struct Ctx {
     pub tenant: Arc<Tenant>,
     pub registry: Arc<Registry>,
-    token: Option<String>,
+    credential: Credential,
+    csrf: Option<String>,
+    writes: bool,
+    pub source: Option<std::net::IpAddr>,
+    throttle: Arc<crate::identity::throttle::Throttle>,
     pub request_id: String,
     pub now_ms: i64,
+}
+
+fn cookie_value(req_headers: &hyper::HeaderMap, name: &str) -> Option<String> {
+    req_headers
+        .get_all("cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim().to_owned())
 }
 
 impl Ctx {
@@ -57,29 +82,51 @@ impl Ctx {
         let code = TenantCode::parse(tenant).map_err(|_| unknown())?;
         let tenant = app.tenant(&code)?.ok_or_else(unknown)?;
         let registry = tenant.registry(app).await?;
-        let token = req
-            .headers()
+        let headers = req.headers();
+        let bearer = headers
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(|t| t.trim().to_owned());
+        let credential = match (bearer, cookie_value(headers, SESSION_COOKIE)) {
+            (Some(t), _) => Credential::Bearer(t),
+            (None, Some(c)) => Credential::Cookie(c),
+            (None, None) => Credential::None,
+        };
         Ok(Ctx {
             tenant,
             registry,
-            token,
+            credential,
+            csrf: headers
+                .get(CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            writes: !matches!(*req.method(), hyper::Method::GET | hyper::Method::HEAD),
+            source: req.extensions().get::<super::Peer>().map(|p| p.0.ip()),
+            throttle: app.throttle.clone(),
             request_id: request_id.to_owned(),
             now_ms: app.runtime.clock().now_ms(),
         })
     }
 
+    /// The session or service token the request carries, if any.
+    pub fn token(&self) -> Option<&str> {
+        match &self.credential {
+            Credential::Bearer(t) | Credential::Cookie(t) => Some(t),
+            Credential::None => None,
+        }
+    }
+
     /// Commits audit events of this request.
     pub async fn record(&self, events: Vec<Event>) -> Result<(), ApiError> {
+        self.commit(WriteSet::events(events)).await
+    }
+
+    /// Commits a write set of this request through the group committer.
+    pub async fn commit(&self, set: WriteSet) -> Result<(), ApiError> {
         self.tenant
             .committer
-            .commit(WriteSet {
-                events,
-                ..WriteSet::default()
-            })
+            .commit(set)
             .await
             .map(|_| ())
             .map_err(|e| match e {
@@ -92,25 +139,98 @@ impl Ctx {
             })
     }
 
-    /// Authenticates the caller and checks `allowed`; every refusal is audited.
-    pub async fn require(
-        &self,
-        allowed: impl Fn(&Registry, &UserRow) -> bool,
-        what: &str,
-    ) -> Result<UserRow, ApiError> {
-        let user = match &self.token {
+    /// Spends one failed unauthenticated request of this source: refused
+    /// with 429 past the limit (audited once per run of refusals).
+    pub async fn throttle(&self) -> Result<(), ApiError> {
+        let verdict = self.throttle.check(self.source, self.now_ms);
+        self.answer_verdict(verdict).await
+    }
+
+    /// Refuses an attempt (login, unlock, enrolment) from a source whose
+    /// failure budget is gone; spends nothing.
+    pub async fn admit(&self) -> Result<(), ApiError> {
+        let verdict = self.throttle.admit(self.source, self.now_ms);
+        self.answer_verdict(verdict).await
+    }
+
+    /// Counts a failed attempt against this source.
+    pub fn charge(&self) {
+        self.throttle.charge(self.source, self.now_ms);
+    }
+
+    async fn answer_verdict(&self, verdict: Verdict) -> Result<(), ApiError> {
+        match verdict {
+            Verdict::Allow => Ok(()),
+            verdict => {
+                if verdict == Verdict::RefuseFirst {
+                    let from = self
+                        .source
+                        .map_or("in-process".to_owned(), |s| s.to_string());
+                    self.record(vec![
+                        Event::new(self.now_ms, &self.request_id, "anonymous", "auth", Outcome::Deny)
+                            .with_reason(format!(
+                                "unauthenticated requests from {from} over {} a minute: refused without further events until the rate drops",
+                                crate::identity::throttle::UNAUTHENTICATED_PER_MINUTE
+                            )),
+                    ])
+                    .await?;
+                }
+                Err(ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate-limited",
+                    "too many requests without valid credentials from this address; wait a minute",
+                ))
+            }
+        }
+    }
+
+    /// Who the request's token belongs to; refusals are audited (anonymous
+    /// ones within the per-source limit).
+    pub async fn caller(&self) -> Result<Caller, ApiError> {
+        let checked = match self.token() {
             None => None,
             Some(token) => {
                 let txn = redb::ReadableDatabase::begin_read(self.tenant.store.db().as_ref())
                     .map_err(|e| ApiError::storage(&e))?;
-                admin::authenticate(&txn, token)?
+                Some(
+                    authn::authenticate(
+                        &txn,
+                        token,
+                        self.now_ms,
+                        &self.tenant.activity,
+                        self.source,
+                        &self.request_id,
+                    )
+                    .map_err(|e| ApiError::storage(&e))?,
+                )
             }
         };
-        let Some(user) = user else {
-            let reason = if self.token.is_some() {
-                "unknown or revoked token"
-            } else {
-                "no bearer token"
+        let refusal = match checked {
+            None => None,
+            Some(c) => {
+                if !c.ops.is_empty() || !c.events.is_empty() {
+                    self.commit(WriteSet {
+                        ops: c.ops,
+                        events: c.events,
+                        ..WriteSet::default()
+                    })
+                    .await?;
+                }
+                match c.outcome {
+                    Ok(caller) => return self.check_csrf(caller).await,
+                    Err(r) => Some(r),
+                }
+            }
+        };
+        if matches!(
+            refusal,
+            None | Some(Refusal::Unknown | Refusal::WrongSource)
+        ) {
+            self.throttle().await?;
+            let reason = match refusal {
+                None => "no credentials",
+                Some(Refusal::WrongSource) => "service token from a disallowed address",
+                Some(_) => "unknown, ended or revoked token",
             };
             self.record(vec![
                 Event::new(
@@ -123,17 +243,58 @@ impl Ctx {
                 .with_reason(reason),
             ])
             .await?;
-            return Err(ApiError::unauthorized(format!(
-                "{reason}; send Authorization: Bearer <token>"
-            )));
+        }
+        let (code, message) = refusal.unwrap_or(Refusal::Unknown).answer();
+        let message = match refusal {
+            None => {
+                "no credentials; log in (POST /v1/{tenant}/login) and send Authorization: Bearer <token>"
+            }
+            Some(_) => message,
         };
+        Err(ApiError::new(StatusCode::UNAUTHORIZED, code, message))
+    }
+
+    /// A browser's cookie-authenticated write must repeat the session's
+    /// CSRF value: another site can make the browser send the cookie, not
+    /// read the value.
+    async fn check_csrf(&self, caller: Caller) -> Result<Caller, ApiError> {
+        let cookie = matches!(self.credential, Credential::Cookie(_));
+        let expected = caller.session.as_ref().map(|(_, row)| row.csrf.as_str());
+        if cookie && self.writes && self.csrf.as_deref() != expected {
+            self.record(vec![
+                Event::by(
+                    self.now_ms,
+                    &self.request_id,
+                    &caller.identity,
+                    "auth",
+                    Outcome::Deny,
+                )
+                .with_reason("cookie-authenticated write without the session's CSRF token"),
+            ])
+            .await?;
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "csrf",
+                format!("a write with the session cookie must send {CSRF_HEADER}"),
+            ));
+        }
+        Ok(caller)
+    }
+
+    /// Authenticates the caller and checks `allowed`; every refusal is audited.
+    pub async fn require(
+        &self,
+        allowed: impl Fn(&Registry, &Caller) -> bool,
+        what: &str,
+    ) -> Result<Caller, ApiError> {
+        let user = self.caller().await?;
         if !allowed(&self.registry, &user) {
             let reason = format!("role {} may not use {what}", user.role);
             self.record(vec![
-                Event::new(
+                Event::by(
                     self.now_ms,
                     &self.request_id,
-                    &user.name,
+                    &user.identity,
                     "auth",
                     Outcome::Deny,
                 )
@@ -146,13 +307,13 @@ impl Ctx {
     }
 
     /// Authenticates an administrator.
-    pub async fn require_admin(&self, what: &str) -> Result<UserRow, ApiError> {
+    pub async fn require_admin(&self, what: &str) -> Result<Caller, ApiError> {
         self.require(|r, u| r.roles.get(&u.role).is_some_and(|r| r.admin), what)
             .await
     }
 
     /// Authenticates a reviewer (a role with `review = true`).
-    pub async fn require_reviewer(&self) -> Result<UserRow, ApiError> {
+    pub async fn require_reviewer(&self) -> Result<Caller, ApiError> {
         self.require(
             |r, u| r.roles.get(&u.role).is_some_and(|r| r.review),
             "the review queue",
@@ -161,7 +322,7 @@ impl Ctx {
     }
 
     /// Authenticates an auditor.
-    pub async fn require_auditor(&self) -> Result<UserRow, ApiError> {
+    pub async fn require_auditor(&self) -> Result<Caller, ApiError> {
         self.require(
             |r, u| r.roles.get(&u.role).is_some_and(|r| r.audit),
             "the audit log",
@@ -169,140 +330,12 @@ impl Ctx {
         .await
     }
 
-    pub fn admin_actor(&self, user: &UserRow) -> AdminActor {
+    pub fn admin_actor(&self, user: &Caller) -> AdminActor {
         AdminActor {
             name: user.name.clone(),
+            identity: Some(user.identity.clone()),
             request_id: self.request_id.clone(),
             now_ms: self.now_ms,
         }
     }
-}
-
-pub(super) async fn read_body<B>(req: Request<B>) -> Result<Bytes, ApiError>
-where
-    B: Body<Data = Bytes> + Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    read_body_up_to(req, MAX_REQUEST_BODY_BYTES).await
-}
-
-pub(super) async fn read_body_up_to<B>(req: Request<B>, max: usize) -> Result<Bytes, ApiError>
-where
-    B: Body<Data = Bytes> + Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body-too-large",
-            format!("the request body exceeds {max} bytes"),
-        )
-    };
-    let declared = req
-        .headers()
-        .get("content-length")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > max) {
-        return Err(too_large());
-    }
-    let collected = tokio::time::timeout(
-        super::BODY_READ_TIMEOUT,
-        Limited::new(req.into_body(), max).collect(),
-    )
-    .await
-    .map_err(|_| {
-        ApiError::bad_request("body-timeout", "the request body did not arrive in time")
-    })?;
-    match collected {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(too_large())
-        }
-        Err(e) => Err(ApiError::bad_request(
-            "bad-body",
-            format!("could not read the request body: {e}"),
-        )),
-    }
-}
-
-pub(super) async fn read_json<B>(req: Request<B>) -> Result<serde_json::Value, ApiError>
-where
-    B: Body<Data = Bytes> + Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    let body = read_body(req).await?;
-    parse_json_object(&body)
-}
-
-fn parse_json_object(body: &[u8]) -> Result<serde_json::Value, ApiError> {
-    let value = crate::json_shape::parse(body).map_err(|e| {
-        ApiError::bad_request("invalid-json", format!("the body cannot be used: {e}"))
-    })?;
-    if !value.is_object() {
-        return Err(ApiError::bad_request(
-            "invalid-json",
-            "the body must be a JSON object",
-        ));
-    }
-    Ok(value)
-}
-
-/// Whether the body is a file (CSV or bytes) rather than a JSON object.
-fn is_file_upload<B>(req: &Request<B>) -> bool {
-    let content_type = req
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let mime = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    matches!(mime.as_str(), "text/csv" | "application/octet-stream")
-}
-
-/// A plugin's input: a JSON object body as it is, or an uploaded file
-/// (`Content-Type: text/csv` or `application/octet-stream`, any encoding)
-/// as `{"file_base64": ..., <query parameters as strings>}`, so plugins
-/// get the file's exact bytes through the JSON-only handler.
-pub(super) async fn read_plugin_input<B>(
-    req: Request<B>,
-    max: usize,
-) -> Result<serde_json::Value, ApiError>
-where
-    B: Body<Data = Bytes> + Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    use base64::Engine as _;
-    if !is_file_upload(&req) {
-        if max == MAX_REQUEST_BODY_BYTES {
-            return read_json(req).await;
-        }
-        let body = read_body_up_to(req, max).await?;
-        return parse_json_object(&body);
-    }
-    let mut input = serde_json::Map::new();
-    for (k, v) in form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()) {
-        if k == "file_base64" {
-            return Err(ApiError::bad_request(
-                "invalid",
-                "file_base64 comes from the body, not the query",
-            ));
-        }
-        input.insert(k.into_owned(), serde_json::Value::String(v.into_owned()));
-    }
-    let body = read_body_up_to(req, max).await?;
-    input.insert(
-        "file_base64".into(),
-        base64::engine::general_purpose::STANDARD
-            .encode(&body)
-            .into(),
-    );
-    Ok(serde_json::Value::Object(input))
 }

@@ -10,7 +10,8 @@ use hyper::body::Body;
 use hyper::{Request, Response, StatusCode};
 use serde_json::json;
 
-use super::ctx::{Ctx, read_plugin_input};
+use super::body::read_plugin_input;
+use super::ctx::Ctx;
 use super::router::resolve;
 use super::{ApiError, json_response};
 use crate::app::App;

@@ -10,7 +10,8 @@ use hyper::body::Body;
 use hyper::{Request, Response, StatusCode};
 use serde_json::json;
 
-use super::ctx::{Ctx, read_json};
+use super::body::read_json;
+use super::ctx::Ctx;
 use super::{ApiError, json_response};
 use crate::app::App;
 use crate::audit::{Event, Outcome};

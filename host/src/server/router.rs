@@ -7,14 +7,22 @@
 //! POST /v1/{tenant}/reviews/{id}             reviewer {"decision": "assign"|"dismiss"}
 //! POST /v1/{tenant}/{plugin}/{operation}      staff, by role
 //! GET  /v1/{tenant}/plugins                   staff: what they may invoke
-//! GET  /v1/{tenant}/audit?subject=&actor=&from=&to=&after=&limit=   auditor
+//! GET  /v1/{tenant}/audit?subject=&actor=&session=&from=&to=&after=&limit=   auditor
 //! GET  /v1/{tenant}/audit/verify              auditor
 //! POST /v1/{tenant}/jobs/{plugin}/{operation} staff, by role: starts a job -> {"job_id"}
 //! GET  /v1/{tenant}/jobs/{id}                 its starter or an admin: state, done/total
 //! DELETE /v1/{tenant}/jobs/{id}               its starter or an admin: cancel
+//! POST /v1/{tenant}/login                     {"name","password","totp"[,"operator","operator_totp"]}
+//! POST /v1/{tenant}/logout                    the session ends
+//! POST /v1/{tenant}/unlock                    a locked session + {"totp"}
+//! POST /v1/{tenant}/enrol                     {"name","code","password"} -> otpauth URI + QR
+//! GET  /v1/{tenant}/session                   who am I, until when
+//! POST /v1/{tenant}/session/operator          shared account: {"operator","operator_totp"}
 //! GET  /v1/admin/{tenant}/users               admin
-//! POST /v1/admin/{tenant}/users               admin  {"name","role"} -> {"token"}
-//! POST /v1/admin/{tenant}/users/{name}/revoke admin
+//! GET  /v1/admin/{tenant}/users/review        admin  ?format=json|csv
+//! POST /v1/admin/{tenant}/users               admin  {"name","role"[,"kind","valid_until"]} -> {"enrolment_code"}
+//! POST /v1/admin/{tenant}/users/{name}/{disable|enable|role|reset|valid-until}  admin
+//! POST /v1/admin/{tenant}/tokens              admin  {"service","role","expires"[,"source"]} -> {"token"}
 //! GET  /v1/admin/{tenant}/plugins             admin
 //! GET  /v1/admin/{tenant}/stats               admin  group-commit counters
 //! ```
@@ -27,10 +35,11 @@ use hyper::body::Body;
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
 
-use super::ctx::{Ctx, read_plugin_input};
+use super::body::read_plugin_input;
+use super::ctx::Ctx;
 use super::{
     ApiError, REQUEST_ID_HEADER, admin_api, audit_api, jobs_api, json_response, raw_json_response,
-    reviews_api,
+    reviews_api, session_api,
 };
 use crate::app::{App, PluginSlot};
 use crate::audit::{Event, Outcome};
@@ -107,15 +116,50 @@ where
             let id = (*id).to_owned();
             reviews_api::resolve(app, ctx, req, &id).await
         }
+        (Method::POST, ["v1", tenant, "login"]) => {
+            let ctx = Ctx::new(app, &req, tenant, request_id).await?;
+            session_api::login(app, ctx, req).await
+        }
+        (Method::POST, ["v1", tenant, "logout"]) => {
+            session_api::logout(app, Ctx::new(app, &req, tenant, request_id).await?).await
+        }
+        (Method::POST, ["v1", tenant, "unlock"]) => {
+            let ctx = Ctx::new(app, &req, tenant, request_id).await?;
+            session_api::unlock(app, ctx, req).await
+        }
+        (Method::POST, ["v1", tenant, "enrol"]) => {
+            let ctx = Ctx::new(app, &req, tenant, request_id).await?;
+            session_api::enrol(app, ctx, req).await
+        }
+        (Method::GET, ["v1", tenant, "session"]) => {
+            session_api::show(Ctx::new(app, &req, tenant, request_id).await?).await
+        }
+        (Method::POST, ["v1", tenant, "session", "operator"]) => {
+            let ctx = Ctx::new(app, &req, tenant, request_id).await?;
+            session_api::switch_operator(app, ctx, req).await
+        }
         (Method::POST, ["v1", "admin", tenant, "users"]) => {
             let ctx = Ctx::new(app, &req, tenant, request_id).await?;
             admin_api::add_user(app, ctx, req).await
         }
-        (Method::POST, ["v1", "admin", tenant, "users", name, "revoke"]) => {
-            admin_api::revoke_user(Ctx::new(app, &req, tenant, request_id).await?, name).await
+        (Method::POST, ["v1", "admin", tenant, "users", name, action]) => {
+            let ctx = Ctx::new(app, &req, tenant, request_id).await?;
+            let (name, action) = ((*name).to_owned(), (*action).to_owned());
+            admin_api::change_user(app, ctx, req, &name, &action).await
         }
         (Method::GET, ["v1", "admin", tenant, "users"]) => {
             admin_api::list_users(Ctx::new(app, &req, tenant, request_id).await?).await
+        }
+        (Method::GET, ["v1", "admin", tenant, "users", "review"]) => {
+            admin_api::review(
+                Ctx::new(app, &req, tenant, request_id).await?,
+                req.uri().query().unwrap_or(""),
+            )
+            .await
+        }
+        (Method::POST, ["v1", "admin", tenant, "tokens"]) => {
+            let ctx = Ctx::new(app, &req, tenant, request_id).await?;
+            admin_api::add_token(app, ctx, req).await
         }
         (Method::GET, ["v1", "admin", tenant, "plugins"]) => {
             admin_api::list_plugins(Ctx::new(app, &req, tenant, request_id).await?).await
@@ -156,8 +200,11 @@ where
         | (_, ["readyz"])
         | (_, ["v1", _, "reviews"])
         | (_, ["v1", _, "reviews", _])
-        | (_, ["v1", "admin", _, "users"])
-        | (_, ["v1", "admin", _, "users", _, "revoke"])
+        | (_, ["v1", _, "login" | "logout" | "unlock" | "enrol" | "session"])
+        | (_, ["v1", _, "session", "operator"])
+        | (_, ["v1", "admin", _, "users" | "tokens"])
+        | (_, ["v1", "admin", _, "users", _])
+        | (_, ["v1", "admin", _, "users", _, _])
         | (_, ["v1", "admin", _, "plugins"])
         | (_, ["v1", "admin", _, "stats"])
         | (_, ["v1", _, "plugins"])
@@ -197,13 +244,13 @@ async fn my_plugins(ctx: Ctx) -> Result<Response<Full<Bytes>>, ApiError> {
             PluginSlot::Refused(_) | PluginSlot::Loading(_) => None,
         })
         .collect();
-    let body = json!({ "user": user.name, "role": user.role, "plugins": plugins });
+    let body = json!({ "user": user.name, "operator": user.identity.operator, "role": user.role, "plugins": plugins });
     Ok(json_response(StatusCode::OK, &body, &ctx.request_id))
 }
 
 /// A plugin operation the caller may invoke, resolved for a request.
 pub(super) struct Resolved {
-    pub user: crate::store::rows::UserRow,
+    pub user: crate::identity::Caller,
     pub plugin: Arc<crate::runtime::LoadedPlugin>,
     pub what: String,
     /// The client's request id of a writing operation (applied at most once).
@@ -251,6 +298,27 @@ pub(super) async fn resolve<B>(
         ));
     };
     let writes = op.writes;
+    if writes
+        && ctx
+            .registry
+            .roles
+            .get(&user.role)
+            .is_some_and(|r| r.read_only)
+    {
+        let reason = format!("role {} is read-only; {what} writes", user.role);
+        ctx.record(vec![
+            Event::by(
+                ctx.now_ms,
+                &ctx.request_id,
+                &user.identity,
+                "auth",
+                Outcome::Deny,
+            )
+            .with_reason(reason.clone()),
+        ])
+        .await?;
+        return Err(ApiError::forbidden(reason));
+    }
     // A client that names its request makes a writing retry safe: the
     // changes are applied at most once.
     let supplied_id = req
@@ -262,10 +330,10 @@ pub(super) async fn resolve<B>(
     if let Some(id) = &replay_guard
         && ctx.tenant.store.request_applied(id)?
     {
-        let event = Event::new(
+        let event = Event::by(
             ctx.now_ms,
             id,
-            &user.name,
+            &user.identity,
             format!("invoke {what}"),
             Outcome::Deny,
         )
@@ -291,7 +359,7 @@ impl Resolved {
         job: Option<Arc<crate::jobs::Progress>>,
     ) -> Arc<RequestInfo> {
         Arc::new(RequestInfo {
-            actor: self.user.name.clone(),
+            who: self.user.identity.clone(),
             request_id: ctx.request_id.clone(),
             now_ms: ctx.now_ms,
             today: app.runtime.clock().today(),

@@ -17,8 +17,9 @@ use tokio::sync::{mpsc, oneshot};
 use super::facts::{FactChange, FactsCache};
 use super::reviews::{ReviewId, ReviewRow};
 use super::tables::{
-    DOSES, META, MY_NUMBERS, NAME_INDEX, PASSPORTS, PERSON_TICKETS, PERSON_VERSIONS, PERSONS,
-    PLUGINS, REQUESTS, REQUESTS_BY_TIME, REVIEWS, TICKETS, TOKENS, UNIQUE_INDEX, USERS, meta,
+    ACCOUNTS, DOSES, META, MY_NUMBERS, NAME_INDEX, PASSPORTS, PERSON_TICKETS, PERSON_VERSIONS,
+    PERSONS, PLUGINS, REQUESTS, REQUESTS_BY_TIME, REVIEWS, SERVICE_TOKENS, SESSIONS, TICKETS,
+    UNIQUE_INDEX, meta,
 };
 use super::{StoreError, StoreResult, rows};
 use crate::audit::{self, Event};
@@ -74,12 +75,16 @@ pub enum Op {
     AddName(IndexHash, u64),
     /// Removes a person from a name key.
     RemoveName(IndexHash, u64),
-    /// Stores a user row.
-    PutUser(String, Vec<u8>),
-    /// Maps a token hash to a user.
-    PutToken([u8; 32], String),
-    /// Removes a token hash.
-    RemoveToken([u8; 32]),
+    /// Stores an account row.
+    PutAccount(String, Vec<u8>),
+    /// Maps a service token's hash to its account.
+    PutServiceToken([u8; 32], String),
+    /// Removes a service token's hash.
+    RemoveServiceToken([u8; 32]),
+    /// Stores a session row under its token's hash.
+    PutSession([u8; 32], Vec<u8>),
+    /// Ends a session.
+    RemoveSession([u8; 32]),
     /// Stores an installed plugin row.
     PutPlugin(String, Vec<u8>),
     /// Records an applied writing request (id, when, row).
@@ -117,6 +122,16 @@ pub struct WriteSet {
     pub events: Vec<Event>,
     /// What the changes do to the cohort facts (memory only).
     pub facts: Vec<FactChange>,
+}
+
+impl WriteSet {
+    /// A write set of audit events only.
+    pub fn events(events: Vec<Event>) -> WriteSet {
+        WriteSet {
+            events,
+            ..WriteSet::default()
+        }
+    }
 }
 
 /// A write set was computed on state that has changed since, or replays a
@@ -165,8 +180,9 @@ struct Tables<'t> {
     doses: redb::Table<'t, (u64, u64), &'static [u8]>,
     unique: redb::Table<'t, [u8; 16], u64>,
     names: redb::MultimapTable<'t, [u8; 16], u64>,
-    users: redb::Table<'t, &'static str, &'static [u8]>,
-    tokens: redb::Table<'t, [u8; 32], &'static str>,
+    accounts: redb::Table<'t, &'static str, &'static [u8]>,
+    service_tokens: redb::Table<'t, [u8; 32], &'static str>,
+    sessions: redb::Table<'t, [u8; 32], &'static [u8]>,
     plugins: redb::Table<'t, &'static str, &'static [u8]>,
     requests: redb::Table<'t, &'static str, &'static [u8]>,
     requests_by_time: redb::Table<'t, (i64, &'static str), ()>,
@@ -190,8 +206,9 @@ impl<'t> Tables<'t> {
             doses: txn.open_table(DOSES)?,
             unique: txn.open_table(UNIQUE_INDEX)?,
             names: txn.open_multimap_table(NAME_INDEX)?,
-            users: txn.open_table(USERS)?,
-            tokens: txn.open_table(TOKENS)?,
+            accounts: txn.open_table(ACCOUNTS)?,
+            service_tokens: txn.open_table(SERVICE_TOKENS)?,
+            sessions: txn.open_table(SESSIONS)?,
             plugins: txn.open_table(PLUGINS)?,
             requests: txn.open_table(REQUESTS)?,
             requests_by_time: txn.open_table(REQUESTS_BY_TIME)?,
@@ -332,14 +349,20 @@ impl<'t> Tables<'t> {
                 Op::RemoveName(k, p) => {
                     self.names.remove(*k, *p)?;
                 }
-                Op::PutUser(id, v) => {
-                    self.users.insert(id.as_str(), v.as_slice())?;
+                Op::PutAccount(name, v) => {
+                    self.accounts.insert(name.as_str(), v.as_slice())?;
                 }
-                Op::PutToken(h, id) => {
-                    self.tokens.insert(*h, id.as_str())?;
+                Op::PutServiceToken(h, name) => {
+                    self.service_tokens.insert(*h, name.as_str())?;
                 }
-                Op::RemoveToken(h) => {
-                    self.tokens.remove(*h)?;
+                Op::RemoveServiceToken(h) => {
+                    self.service_tokens.remove(*h)?;
+                }
+                Op::PutSession(h, v) => {
+                    self.sessions.insert(*h, v.as_slice())?;
+                }
+                Op::RemoveSession(h) => {
+                    self.sessions.remove(*h)?;
                 }
                 Op::PutPlugin(name, v) => {
                     self.plugins.insert(name.as_str(), v.as_slice())?;

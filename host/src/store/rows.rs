@@ -11,21 +11,6 @@ pub struct PersonRow {
     pub resident: Vec<u8>,
 }
 
-/// A staff user.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct UserRow {
-    /// Login name, unique within the tenant.
-    pub name: String,
-    /// Role name from the roles file.
-    pub role: String,
-    /// SHA-256 of the current token.
-    pub token_hash: [u8; 32],
-    /// When added (ms since epoch).
-    pub created_ms: i64,
-    /// When revoked, if revoked.
-    pub revoked_ms: Option<i64>,
-}
-
 /// An installed plugin of a tenant.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct InstalledPlugin {

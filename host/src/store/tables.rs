@@ -51,10 +51,14 @@ pub const AUDIT_BY_SUBJECT_BLOCK: TableDefinition<
     (u64, u64),
     [u8; SUBJECT_BLOCK_PERSONS as usize / 8],
 > = TableDefinition::new("audit-by-subject-block");
-/// user id -> [`super::rows::UserRow`].
-pub const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
-/// SHA-256 of a bearer token -> user id.
-pub const TOKENS: TableDefinition<[u8; 32], &str> = TableDefinition::new("tokens");
+/// account name -> `identity::AccountRow`: staff, shared and service
+/// accounts. (The `users` table of earlier versions, with long-lived
+/// bearer tokens, is no longer read.)
+pub const ACCOUNTS: TableDefinition<&str, &[u8]> = TableDefinition::new("accounts");
+/// SHA-256 of a service token -> account name.
+pub const SERVICE_TOKENS: TableDefinition<[u8; 32], &str> = TableDefinition::new("service-tokens");
+/// SHA-256 of a session token -> `identity::SessionRow`.
+pub const SESSIONS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("sessions");
 /// plugin name -> [`super::rows::InstalledPlugin`].
 pub const PLUGINS: TableDefinition<&str, &[u8]> = TableDefinition::new("plugins");
 
@@ -90,6 +94,10 @@ pub mod meta {
     pub const DATA_GENERATION: &str = "data-generation";
     /// The roles file in force (TOML).
     pub const ROLES: &str = "roles";
+    /// Seconds of idleness after which a staff session locks.
+    pub const SESSION_IDLE_S: &str = "session-idle-s";
+    /// Seconds after login at which a staff session ends.
+    pub const SESSION_LIFETIME_S: &str = "session-lifetime-s";
 }
 
 /// Current storage schema: 2 keeps tickets in order of issue and tags

@@ -176,7 +176,7 @@ impl context::Host for Invocation {
     }
 
     fn actor(&mut self) -> wasmtime::Result<String> {
-        Ok(self.enter()?.request.actor.clone())
+        Ok(self.enter()?.request.who.person().to_owned())
     }
 
     fn request_id(&mut self) -> wasmtime::Result<String> {

@@ -64,7 +64,7 @@ impl my_number_intake::Host for Invocation {
                 bounded("number", &number, MAX_KEY_BYTES)?;
                 let context = crate::store::reviews::Raised {
                     plugin: s.plugin.name.clone(),
-                    actor: s.request.actor.clone(),
+                    actor: s.request.who.name.clone(),
                     request_id: s.request.request_id.clone(),
                     time_ms: s.request.now_ms,
                 };

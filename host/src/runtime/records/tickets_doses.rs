@@ -105,7 +105,7 @@ impl doses::Host for Invocation {
             values.set(i, None);
         }
         let (actor, now) = match self.scope.as_ref() {
-            Some(s) => (s.request.actor.clone(), s.request.now_ms),
+            Some(s) => (s.request.who.person().to_owned(), s.request.now_ms),
             None => return Err(NoRequestScope.into()),
         };
         self.write_fields(
@@ -150,13 +150,13 @@ impl doses::Host for Invocation {
             if existing.get(dose::VERIFIED_BY).is_some() {
                 return Err(DraftError::Conflict(format!("dose {id} is already verified")));
             }
-            if existing.get(dose::ENTERED_BY) == Some(s.request.actor.as_str()) {
+            if existing.get(dose::ENTERED_BY) == Some(s.request.who.person()) {
                 return Err(DraftError::Conflict(
                     "the staff user who entered a dose cannot verify it; a second person must re-check it".into(),
                 ));
             }
             let mut changes = FieldValues::empty(Class::Dose);
-            changes.set(dose::VERIFIED_BY, Some(s.request.actor.clone()));
+            changes.set(dose::VERIFIED_BY, Some(s.request.who.person().to_owned()));
             changes.set(dose::VERIFIED_AT, Some(format_timestamp(s.request.now_ms)));
             s.draft.update_dose(p, id, &changes)
         })

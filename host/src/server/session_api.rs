@@ -1,0 +1,306 @@
+//! Login, logout, unlock, enrolment and the operator switch of a shared
+//! terminal: the endpoints that make and end staff sessions. Each attempt
+//! without a live session spends from the caller's per-source limit.
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Body;
+use hyper::{Request, Response, StatusCode};
+use serde_json::{Value, json};
+
+use super::body::read_json;
+use super::ctx::{Ctx, SESSION_COOKIE, blocking, missing};
+use super::{ApiError, json_response};
+use crate::app::App;
+use crate::clock::format_timestamp;
+use crate::crypto::token_hash;
+use crate::identity::login::{self, At, Credentials, LOGIN_REFUSED};
+use crate::identity::sessions::SessionRow;
+use crate::identity::{accounts, qr};
+
+/// Longest name, password or code read from a login body.
+const MAX_CREDENTIAL_BYTES: usize = 256;
+
+fn field(body: &Value, name: &str) -> Result<String, ApiError> {
+    optional(body, name)?.ok_or_else(|| missing(name))
+}
+
+fn optional(body: &Value, name: &str) -> Result<Option<String>, ApiError> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.len() <= MAX_CREDENTIAL_BYTES => Ok(Some(s.clone())),
+        Some(_) => Err(ApiError::bad_request(
+            "invalid",
+            format!("{name:?} must be a string of at most {MAX_CREDENTIAL_BYTES} bytes"),
+        )),
+    }
+}
+
+fn refused() -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "login-failed", LOGIN_REFUSED)
+}
+
+fn session_body(token: Option<&str>, row: &SessionRow, role: &str) -> Value {
+    json!({
+        "token": token,
+        "expires_at": format_timestamp(row.expires_ms),
+        "idle_timeout_s": row.idle_ms / 1000,
+        "session": row.id,
+        "csrf_token": row.csrf,
+        "user": row.account,
+        "operator": row.operator,
+        "role": role,
+    })
+}
+
+fn with_cookie(mut response: Response<Full<Bytes>>, cookie: String) -> Response<Full<Bytes>> {
+    if let Ok(v) = hyper::header::HeaderValue::from_str(&cookie) {
+        response.headers_mut().append("set-cookie", v);
+    }
+    response
+}
+
+fn at(ctx: &Ctx, app: &App) -> (String, i64, std::sync::Arc<dyn crate::clock::Entropy>) {
+    (
+        ctx.request_id.clone(),
+        ctx.now_ms,
+        app.runtime.entropy().clone(),
+    )
+}
+
+/// `POST /v1/{tenant}/login` `{"name","password","totp"}` (a shared
+/// account adds `"operator","operator_totp"`) -> the session's token, also
+/// as a `Secure; HttpOnly; SameSite=Strict` cookie.
+pub(super) async fn login<B>(
+    app: &App,
+    ctx: Ctx,
+    req: Request<B>,
+) -> Result<Response<Full<Bytes>>, ApiError>
+where
+    B: Body<Data = Bytes> + Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    ctx.admit().await?;
+    let body = read_json(req).await?;
+    let (name, password, code) = (
+        field(&body, "name")?,
+        field(&body, "password")?,
+        field(&body, "totp")?,
+    );
+    let operator = match (
+        optional(&body, "operator")?,
+        optional(&body, "operator_totp")?,
+    ) {
+        (Some(o), Some(c)) => Some((o, c)),
+        (None, None) => None,
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid",
+                "an operator comes with \"operator\" and \"operator_totp\"",
+            ));
+        }
+    };
+    let store = ctx.tenant.store.clone();
+    let (request_id, now_ms, entropy) = at(&ctx, app);
+    let result = blocking(move || {
+        let creds = Credentials {
+            name: &name,
+            password: &password,
+            totp: &code,
+            operator: operator.as_ref().map(|(o, c)| (o.as_str(), c.as_str())),
+        };
+        let at = At {
+            request_id: &request_id,
+            now_ms,
+            entropy: entropy.as_ref(),
+        };
+        login::login(&store, creds, at)
+    })
+    .await?;
+    let Ok((session, account)) = result else {
+        ctx.charge();
+        return Err(refused());
+    };
+    ctx.tenant.activity.seen(session.hash, ctx.now_ms);
+    let body = session_body(Some(&session.token), &session.row, &account.role);
+    let cookie = format!(
+        "{SESSION_COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={}",
+        session.token,
+        (session.row.expires_ms - ctx.now_ms) / 1000
+    );
+    Ok(with_cookie(
+        json_response(StatusCode::OK, &body, &ctx.request_id),
+        cookie,
+    ))
+}
+
+/// `POST /v1/{tenant}/logout`: the session ends at once (a locked one too).
+pub(super) async fn logout(app: &App, ctx: Ctx) -> Result<Response<Full<Bytes>>, ApiError> {
+    let Some(hash) = ctx.token().map(token_hash) else {
+        ctx.caller().await?;
+        return Err(refused());
+    };
+    let store = ctx.tenant.store.clone();
+    let (request_id, now_ms, entropy) = at(&ctx, app);
+    let ended = blocking(move || {
+        let at = At {
+            request_id: &request_id,
+            now_ms,
+            entropy: entropy.as_ref(),
+        };
+        login::logout(&store, hash, at)
+    })
+    .await?;
+    if !ended {
+        // Unknown token: answered (and limited) like any other.
+        ctx.caller().await?;
+    }
+    ctx.tenant.activity.forget(&hash);
+    Ok(with_cookie(
+        json_response(
+            StatusCode::OK,
+            &json!({"logged_out": true}),
+            &ctx.request_id,
+        ),
+        format!("{SESSION_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0"),
+    ))
+}
+
+/// `POST /v1/{tenant}/unlock` `{"totp"}` with the locked session's token:
+/// the second factor again (a shared terminal's: its operator's).
+pub(super) async fn unlock<B>(
+    app: &App,
+    ctx: Ctx,
+    req: Request<B>,
+) -> Result<Response<Full<Bytes>>, ApiError>
+where
+    B: Body<Data = Bytes> + Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    ctx.admit().await?;
+    let Some(hash) = ctx.token().map(token_hash) else {
+        ctx.charge();
+        return Err(refused());
+    };
+    let body = read_json(req).await?;
+    let code = field(&body, "totp")?;
+    let store = ctx.tenant.store.clone();
+    let (request_id, now_ms, entropy) = at(&ctx, app);
+    let result = blocking(move || {
+        let at = At {
+            request_id: &request_id,
+            now_ms,
+            entropy: entropy.as_ref(),
+        };
+        login::unlock(&store, hash, &code, at)
+    })
+    .await?;
+    let Ok(row) = result else {
+        ctx.charge();
+        return Err(refused());
+    };
+    ctx.tenant.activity.seen(hash, ctx.now_ms);
+    let role = accounts::get(&ctx.tenant.store, &row.account)?.map_or(String::new(), |a| a.role);
+    Ok(json_response(
+        StatusCode::OK,
+        &session_body(None, &row, &role),
+        &ctx.request_id,
+    ))
+}
+
+/// `POST /v1/{tenant}/session/operator` `{"operator","operator_totp"}`:
+/// a shared terminal's session passes to another operator.
+pub(super) async fn switch_operator<B>(
+    app: &App,
+    ctx: Ctx,
+    req: Request<B>,
+) -> Result<Response<Full<Bytes>>, ApiError>
+where
+    B: Body<Data = Bytes> + Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let caller = ctx.caller().await?;
+    let Some((hash, _)) = caller.session else {
+        return Err(ApiError::bad_request(
+            "invalid",
+            "only a shared terminal's session has an operator",
+        ));
+    };
+    ctx.admit().await?;
+    let body = read_json(req).await?;
+    let (operator, code) = (field(&body, "operator")?, field(&body, "operator_totp")?);
+    let store = ctx.tenant.store.clone();
+    let (request_id, now_ms, entropy) = at(&ctx, app);
+    let result = blocking(move || {
+        let at = At {
+            request_id: &request_id,
+            now_ms,
+            entropy: entropy.as_ref(),
+        };
+        login::switch_operator(&store, hash, &operator, &code, at)
+    })
+    .await?;
+    let Ok(row) = result else {
+        ctx.charge();
+        return Err(refused());
+    };
+    Ok(json_response(
+        StatusCode::OK,
+        &session_body(None, &row, &caller.role),
+        &ctx.request_id,
+    ))
+}
+
+/// `GET /v1/{tenant}/session`: who the session is, until when.
+pub(super) async fn show(ctx: Ctx) -> Result<Response<Full<Bytes>>, ApiError> {
+    let caller = ctx.caller().await?;
+    let body = match &caller.session {
+        Some((_, row)) => session_body(None, row, &caller.role),
+        None => json!({"user": caller.name, "role": caller.role, "automated": true}),
+    };
+    Ok(json_response(StatusCode::OK, &body, &ctx.request_id))
+}
+
+/// `POST /v1/{tenant}/enrol` `{"name","code","password"}`: sets the
+/// password and answers the TOTP secret (URI, base32 and QR PNG).
+pub(super) async fn enrol<B>(
+    app: &App,
+    ctx: Ctx,
+    req: Request<B>,
+) -> Result<Response<Full<Bytes>>, ApiError>
+where
+    B: Body<Data = Bytes> + Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    ctx.admit().await?;
+    let body = read_json(req).await?;
+    let (name, code, password) = (
+        field(&body, "name")?,
+        field(&body, "code")?,
+        field(&body, "password")?,
+    );
+    let store = ctx.tenant.store.clone();
+    let (request_id, now_ms, entropy) = at(&ctx, app);
+    let enrolled = blocking(move || {
+        accounts::enrol(
+            &store,
+            &name,
+            &code,
+            &password,
+            &request_id,
+            now_ms,
+            entropy.as_ref(),
+        )
+    })
+    .await
+    .inspect_err(|_| ctx.charge())?;
+    let png =
+        qr::png(&enrolled.otpauth_uri).map(|p| base64::engine::general_purpose::STANDARD.encode(p));
+    let body = json!({
+        "otpauth_uri": enrolled.otpauth_uri,
+        "secret": enrolled.secret_base32,
+        "qr_png_base64": png,
+    });
+    Ok(json_response(StatusCode::OK, &body, &ctx.request_id))
+}
