@@ -812,7 +812,12 @@ pub fn raw_request(addr: &str, bytes: &[u8]) -> (u16, String) {
     stream.write_all(bytes).unwrap();
     let mut response = Vec::new();
     let _ = stream.read_to_end(&mut response);
-    let text = String::from_utf8_lossy(&response).into_owned();
+    parse_response(&response)
+}
+
+/// The status and body of a whole HTTP/1.1 answer.
+pub fn parse_response(response: &[u8]) -> (u16, String) {
+    let text = String::from_utf8_lossy(response).into_owned();
     let status = text
         .split_whitespace()
         .nth(1)

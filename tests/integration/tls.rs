@@ -45,17 +45,7 @@ fn https(addr: &str, root: &[u8], request: &str) -> (u16, String) {
     tls.write_all(request.as_bytes()).unwrap();
     let mut response = Vec::new();
     let _ = tls.read_to_end(&mut response);
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
+    parse_response(&response)
 }
 
 fn request(method: &str, path: &str, token: Option<&str>, body: &str) -> String {

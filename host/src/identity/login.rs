@@ -249,11 +249,9 @@ pub fn unlock(
     at: At<'_>,
 ) -> Result<Result<SessionRow, ()>, StoreError> {
     let _critical = CRITICAL.lock().unwrap_or_else(|p| p.into_inner());
-    let txn = redb::ReadableDatabase::begin_read(store.db().as_ref())?;
-    let Some(mut session) = sessions::get_in(&txn, &hash)? else {
+    let Some(mut session) = sessions::get(store, &hash)? else {
         return Ok(Err(()));
     };
-    drop(txn);
     let who = identity_of(&session, false);
     if session.expires_ms <= at.now_ms {
         return Ok(Err(()));
@@ -303,11 +301,9 @@ pub fn switch_operator(
     at: At<'_>,
 ) -> Result<Result<SessionRow, ()>, StoreError> {
     let _critical = CRITICAL.lock().unwrap_or_else(|p| p.into_inner());
-    let txn = redb::ReadableDatabase::begin_read(store.db().as_ref())?;
-    let Some(mut session) = sessions::get_in(&txn, &hash)? else {
+    let Some(mut session) = sessions::get(store, &hash)? else {
         return Ok(Err(()));
     };
-    drop(txn);
     let who = identity_of(&session, false);
     if session.operator.is_none() || session.locked || session.expires_ms <= at.now_ms {
         let e = Event::by(
@@ -362,11 +358,9 @@ pub fn switch_operator(
 
 /// Ends a session at once (locked ones too).
 pub fn logout(store: &TenantStore, hash: [u8; 32], at: At<'_>) -> Result<bool, StoreError> {
-    let txn = redb::ReadableDatabase::begin_read(store.db().as_ref())?;
-    let Some(session) = sessions::get_in(&txn, &hash)? else {
+    let Some(session) = sessions::get(store, &hash)? else {
         return Ok(false);
     };
-    drop(txn);
     let who = identity_of(&session, false);
     store.commit_now(WriteSet {
         ops: vec![Op::RemoveSession(hash)],

@@ -126,7 +126,13 @@ pub fn put(hash: [u8; 32], row: &SessionRow) -> Op {
     Op::PutSession(hash, rows::encode(row))
 }
 
-/// The session a token hash names.
+/// The session a token hash names, as stored now.
+pub fn get(store: &TenantStore, hash: &[u8; 32]) -> Result<Option<SessionRow>, StoreError> {
+    let txn = store.db().begin_read()?;
+    get_in(&txn, hash)
+}
+
+/// The session a token hash names, in a read transaction.
 pub fn get_in(
     txn: &redb::ReadTransaction,
     hash: &[u8; 32],

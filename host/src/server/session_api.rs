@@ -18,6 +18,7 @@ use crate::crypto::token_hash;
 use crate::identity::login::{self, At, Credentials, LOGIN_REFUSED};
 use crate::identity::sessions::SessionRow;
 use crate::identity::{accounts, qr};
+use crate::store::TenantStore;
 
 /// Longest name, password or code read from a login body.
 const MAX_CREDENTIAL_BYTES: usize = 256;
@@ -61,12 +62,28 @@ fn with_cookie(mut response: Response<Full<Bytes>>, cookie: String) -> Response<
     response
 }
 
-fn at(ctx: &Ctx, app: &App) -> (String, i64, std::sync::Arc<dyn crate::clock::Entropy>) {
-    (
-        ctx.request_id.clone(),
-        ctx.now_ms,
-        app.runtime.entropy().clone(),
-    )
+/// Runs `f` on the tenant's store off the async workers, at this
+/// request's moment (identity work hashes passwords and commits).
+async fn at_request<T: Send + 'static, E: Send + 'static>(
+    app: &App,
+    ctx: &Ctx,
+    f: impl for<'a> FnOnce(&'a TenantStore, At<'a>) -> Result<T, E> + Send + 'static,
+) -> Result<T, ApiError>
+where
+    ApiError: From<E>,
+{
+    let store = ctx.tenant.store.clone();
+    let (request_id, now_ms) = (ctx.request_id.clone(), ctx.now_ms);
+    let entropy = app.runtime.entropy().clone();
+    blocking(move || {
+        let at = At {
+            request_id: &request_id,
+            now_ms,
+            entropy: entropy.as_ref(),
+        };
+        f(&store, at)
+    })
+    .await
 }
 
 /// `POST /v1/{tenant}/login` `{"name","password","totp"}` (a shared
@@ -101,21 +118,14 @@ where
             ));
         }
     };
-    let store = ctx.tenant.store.clone();
-    let (request_id, now_ms, entropy) = at(&ctx, app);
-    let result = blocking(move || {
+    let result = at_request(app, &ctx, move |store, at| {
         let creds = Credentials {
             name: &name,
             password: &password,
             totp: &code,
             operator: operator.as_ref().map(|(o, c)| (o.as_str(), c.as_str())),
         };
-        let at = At {
-            request_id: &request_id,
-            now_ms,
-            entropy: entropy.as_ref(),
-        };
-        login::login(&store, creds, at)
+        login::login(store, creds, at)
     })
     .await?;
     let Ok((session, account)) = result else {
@@ -141,17 +151,7 @@ pub(super) async fn logout(app: &App, ctx: Ctx) -> Result<Response<Full<Bytes>>,
         ctx.caller().await?;
         return Err(refused());
     };
-    let store = ctx.tenant.store.clone();
-    let (request_id, now_ms, entropy) = at(&ctx, app);
-    let ended = blocking(move || {
-        let at = At {
-            request_id: &request_id,
-            now_ms,
-            entropy: entropy.as_ref(),
-        };
-        login::logout(&store, hash, at)
-    })
-    .await?;
+    let ended = at_request(app, &ctx, move |store, at| login::logout(store, hash, at)).await?;
     if !ended {
         // Unknown token: answered (and limited) like any other.
         ctx.caller().await?;
@@ -185,15 +185,8 @@ where
     };
     let body = read_json(req).await?;
     let code = field(&body, "totp")?;
-    let store = ctx.tenant.store.clone();
-    let (request_id, now_ms, entropy) = at(&ctx, app);
-    let result = blocking(move || {
-        let at = At {
-            request_id: &request_id,
-            now_ms,
-            entropy: entropy.as_ref(),
-        };
-        login::unlock(&store, hash, &code, at)
+    let result = at_request(app, &ctx, move |store, at| {
+        login::unlock(store, hash, &code, at)
     })
     .await?;
     let Ok(row) = result else {
@@ -230,15 +223,8 @@ where
     ctx.admit().await?;
     let body = read_json(req).await?;
     let (operator, code) = (field(&body, "operator")?, field(&body, "operator_totp")?);
-    let store = ctx.tenant.store.clone();
-    let (request_id, now_ms, entropy) = at(&ctx, app);
-    let result = blocking(move || {
-        let at = At {
-            request_id: &request_id,
-            now_ms,
-            entropy: entropy.as_ref(),
-        };
-        login::switch_operator(&store, hash, &operator, &code, at)
+    let result = at_request(app, &ctx, move |store, at| {
+        login::switch_operator(store, hash, &operator, &code, at)
     })
     .await?;
     let Ok(row) = result else {
@@ -280,17 +266,15 @@ where
         field(&body, "code")?,
         field(&body, "password")?,
     );
-    let store = ctx.tenant.store.clone();
-    let (request_id, now_ms, entropy) = at(&ctx, app);
-    let enrolled = blocking(move || {
+    let enrolled = at_request(app, &ctx, move |store, at| {
         accounts::enrol(
-            &store,
+            store,
             &name,
             &code,
             &password,
-            &request_id,
-            now_ms,
-            entropy.as_ref(),
+            at.request_id,
+            at.now_ms,
+            at.entropy,
         )
     })
     .await
