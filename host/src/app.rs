@@ -275,6 +275,8 @@ pub struct App {
     pub jobs: crate::jobs::Jobs,
     /// The per-source limit on unauthenticated requests.
     pub throttle: Arc<crate::identity::throttle::Throttle>,
+    /// The WebAuthn relying party, once the public URL is known.
+    pub passkeys: std::sync::OnceLock<Arc<crate::identity::passkeys::Passkeys>>,
     tenants: Mutex<HashMap<TenantCode, Arc<Tenant>>>,
     /// Set once [`App::open_all`] has opened every tenant.
     opened: AtomicBool,
@@ -288,6 +290,7 @@ impl App {
             runtime,
             jobs: crate::jobs::Jobs::default(),
             throttle: Default::default(),
+            passkeys: Default::default(),
             tenants: Mutex::new(HashMap::new()),
             opened: AtomicBool::new(false),
         }

@@ -410,6 +410,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 let plain = cli::serve::TlsArgs {
                     tls_cert: None,
                     tls_key: None,
+                    public_url: None,
                 };
                 cli::serve::serve(app, &listen, &plain).await?;
             }

@@ -724,3 +724,79 @@ fn base64_decode(text: &str) -> Vec<u8> {
         .decode(text)
         .unwrap()
 }
+
+#[tokio::test]
+async fn a_passkey_stands_in_for_the_code_and_each_assertion_works_once() {
+    use webauthn_authenticator_rs::WebauthnAuthenticator;
+    use webauthn_authenticator_rs::prelude::{
+        CreationChallengeResponse, RequestChallengeResponse, Url,
+    };
+    use webauthn_authenticator_rs::softpasskey::SoftPasskey;
+    let host = counter().await;
+    let public = "https://kiroku.test";
+    let passkeys = kiroku::identity::passkeys::Passkeys::new(public).unwrap();
+    assert!(host.app.passkeys.set(std::sync::Arc::new(passkeys)).is_ok());
+    let origin = Url::parse(public).unwrap();
+    let clerk = host.token("clerk").to_owned();
+    // Registered from a live session, with a software authenticator.
+    let (status, body) = post(
+        &host,
+        &format!("/v1/{FUJISAWA}/passkeys/start"),
+        Some(&clerk),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let options: CreationChallengeResponse =
+        serde_json::from_value(body["options"].clone()).unwrap();
+    let mut key = SoftPasskey::new(true);
+    let credential = key.do_registration(origin.clone(), options).unwrap();
+    let finish = json!({"ceremony": body["ceremony"], "credential": credential});
+    let path = format!("/v1/{FUJISAWA}/passkeys/finish");
+    let (status, body) = post(&host, &path, Some(&clerk), finish.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["passkeys"], 1);
+    let (status, _) = post(&host, &path, Some(&clerk), finish).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a ceremony is finished once"
+    );
+    assert_eq!(host.audit_with("user.passkey", Outcome::Ok).len(), 1);
+    // A login: the password and an assertion instead of the code.
+    let challenge = |name: &'static str| {
+        post(
+            &host,
+            &format!("/v1/{FUJISAWA}/login/passkey"),
+            None,
+            json!({ "name": name }),
+        )
+    };
+    let (status, body) = challenge("clerk").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let options: RequestChallengeResponse =
+        serde_json::from_value(body["options"].clone()).unwrap();
+    let assertion = key.do_authentication(origin.clone(), options).unwrap();
+    let login = json!({"name": "clerk", "password": TEST_PASSWORD,
+        "passkey": {"ceremony": body["ceremony"], "credential": assertion}});
+    let (status, body) = post(&host, &login_path(), None, login.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["token"].as_str().unwrap().starts_with("krs_"));
+    let (status, _) = post(&host, &login_path(), None, login).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "a replayed assertion");
+    // A wrong password with a good assertion, and a name without passkeys.
+    let (_, body) = challenge("clerk").await;
+    let options: RequestChallengeResponse =
+        serde_json::from_value(body["options"].clone()).unwrap();
+    let assertion = key.do_authentication(origin, options).unwrap();
+    let wrong = json!({"name": "clerk", "password": "not-the-password",
+        "passkey": {"ceremony": body["ceremony"], "credential": assertion}});
+    assert_eq!(
+        post(&host, &login_path(), None, wrong).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, no_key) = challenge("verifier").await;
+    let (_, unknown) = challenge("nobody").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(no_key, unknown, "no passkey and no account read alike");
+}

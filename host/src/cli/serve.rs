@@ -17,6 +17,10 @@ pub struct TlsArgs {
     /// Its private key (PEM).
     #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// The URL staff reach this server at (WebAuthn's relying party);
+    /// default: the scheme and port served, on `localhost`.
+    #[arg(long)]
+    pub public_url: Option<String>,
 }
 
 /// Serves `app` on `listen` until Ctrl-C: HTTPS with `tls`, plain HTTP
@@ -47,6 +51,16 @@ pub async fn serve(app: Arc<App>, listen: &str, tls: &TlsArgs) -> anyhow::Result
     };
     let tenants = app.dir.tenant_codes()?.len();
     let scheme = if config.is_some() { "https" } else { "http" };
+    let public_url = tls
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("{scheme}://localhost:{}", addr.port()));
+    match kiroku::identity::passkeys::Passkeys::new(&public_url) {
+        Ok(p) => {
+            let _ = app.passkeys.set(Arc::new(p));
+        }
+        Err(e) => tracing::warn!("passkeys are off: {e}"),
+    }
     println!(
         "kiroku listening on {scheme}://{addr} ({tenants} tenants, {pooling} instance allocation)"
     );

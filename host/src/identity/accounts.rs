@@ -100,6 +100,8 @@ pub struct AccountRow {
     pub token: Option<[u8; 32]>,
     /// A service account's allowed source address, if limited.
     pub source: Option<std::net::IpAddr>,
+    /// WebAuthn passkeys as JSON (see `passkeys::of`), empty for none.
+    pub passkeys: Vec<u8>,
 }
 
 impl AccountRow {
@@ -154,6 +156,11 @@ pub fn all(store: &TenantStore) -> Result<Vec<AccountRow>, StoreError> {
 
 pub(super) fn put(row: &AccountRow) -> Op {
     Op::PutAccount(row.name.clone(), rows::encode(row))
+}
+
+/// The op storing `row` (for the API's own write sets).
+pub fn put_op(row: &AccountRow) -> Op {
+    put(row)
 }
 
 pub(super) fn existing(store: &TenantStore, name: &str) -> Result<AccountRow, AdminError> {
@@ -219,6 +226,7 @@ pub(super) fn fresh_row(
         disabled: None,
         token: None,
         source: None,
+        passkeys: Vec::new(),
     })
 }
 

@@ -26,6 +26,7 @@ pub fn reset(
     let code = enrolment_code(entropy);
     row.password = None;
     row.totp = None;
+    row.passkeys = Vec::new();
     row.enrolment = Some((code_hash(&code), actor.now_ms));
     let mut ops = sessions::end_all_of(store, name)?;
     ops.push(put(&row));

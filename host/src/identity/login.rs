@@ -5,12 +5,14 @@
 use std::sync::Mutex;
 
 use super::accounts::{self, AccountRow, Kind, State};
+use super::passkeys::Passkeys;
 use super::sessions::{self, Limits, NewSession, SessionRow};
 use super::{password, totp};
 use crate::audit::{Event, Identity, Outcome};
 use crate::clock::Entropy;
 use crate::store::commit::{Op, WriteSet};
 use crate::store::{StoreError, TenantStore};
+use webauthn_rs::prelude::PublicKeyCredential;
 
 /// Consecutive failures after which an account is locked out for a while:
 /// five tries cover typing slips, and with the backoff below a guesser
@@ -42,8 +44,10 @@ pub struct Credentials<'a> {
     pub name: &'a str,
     /// Password.
     pub password: &'a str,
-    /// TOTP code.
+    /// TOTP code (ignored when a passkey assertion is given).
     pub totp: &'a str,
+    /// A passkey assertion instead of the code.
+    pub passkey: Option<PasskeyAssertion<'a>>,
     /// For a shared account: the operator's name and TOTP code.
     pub operator: Option<(&'a str, &'a str)>,
 }
@@ -91,14 +95,57 @@ fn check_factor(
     match totp::accept(&secret, code, now_ms, row.totp_step) {
         Some(step) => {
             row.totp_step = step;
-            row.failures = 0;
-            row.locked_until_ms = 0;
+            succeed(row);
             Ok(())
         }
         None => {
             fail(row, now_ms);
             Err("wrong or already used code")
         }
+    }
+}
+
+fn succeed(row: &mut AccountRow) {
+    row.failures = 0;
+    row.locked_until_ms = 0;
+}
+
+/// A passkey assertion presented instead of a TOTP code.
+#[derive(Debug, Clone, Copy)]
+pub struct PasskeyAssertion<'a> {
+    /// The node's relying party.
+    pub passkeys: &'a Passkeys,
+    /// The ceremony `login/passkey` started.
+    pub ceremony: &'a str,
+    /// The authenticator's answer.
+    pub credential: &'a PublicKeyCredential,
+}
+
+/// The account's second factor: a passkey assertion if given, else the code.
+fn check_second(
+    store: &TenantStore,
+    row: &mut AccountRow,
+    creds: Credentials<'_>,
+    now_ms: i64,
+) -> Result<(), &'static str> {
+    let Some(assertion) = creds.passkey else {
+        return check_factor(store, row, creds.totp, now_ms);
+    };
+    if row.state(now_ms) != State::Active {
+        return Err("account not active");
+    }
+    if row.locked_until_ms > now_ms {
+        return Err("account locked out after repeated failures");
+    }
+    if assertion
+        .passkeys
+        .check_login(row, assertion.ceremony, assertion.credential, now_ms)
+    {
+        succeed(row);
+        Ok(())
+    } else {
+        fail(row, now_ms);
+        Err("passkey assertion not accepted")
     }
 }
 
@@ -147,7 +194,7 @@ pub fn login(
         fail(&mut row, at.now_ms);
         Some("wrong password")
     } else {
-        check_factor(store, &mut row, creds.totp, at.now_ms).err()
+        check_second(store, &mut row, creds, at.now_ms).err()
     };
     let mut operator: Option<AccountRow> = None;
     let refusal = match refusal {

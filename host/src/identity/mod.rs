@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod authn;
 pub mod lifecycle;
 pub mod login;
+pub mod passkeys;
 pub mod password;
 pub mod qr;
 pub mod review;

@@ -13,6 +13,8 @@
 //! GET  /v1/{tenant}/jobs/{id}                 its starter or an admin: state, done/total
 //! DELETE /v1/{tenant}/jobs/{id}               its starter or an admin: cancel
 //! POST /v1/{tenant}/login                     {"name","password","totp"[,"operator","operator_totp"]}
+//! POST /v1/{tenant}/login/passkey             {"name"} -> a WebAuthn challenge (then login with "passkey")
+//! POST /v1/{tenant}/passkeys/{start,finish}    a session registers a passkey
 //! POST /v1/{tenant}/logout                    the session ends
 //! POST /v1/{tenant}/unlock                    a locked session + {"totp"}
 //! POST /v1/{tenant}/enrol                     {"name","code","password"} -> otpauth URI + QR
@@ -119,6 +121,15 @@ where
         (Method::POST, ["v1", tenant, "login"]) => {
             let ctx = Ctx::new(app, &req, tenant, request_id).await?;
             session_api::login(app, ctx, req).await
+        }
+        (Method::POST, ["v1", tenant, "login", "passkey"]) => {
+            let ctx = Ctx::new(app, &req, tenant, request_id).await?;
+            session_api::start_passkey_login(app, ctx, req).await
+        }
+        (Method::POST, ["v1", tenant, "passkeys", step @ ("start" | "finish")]) => {
+            let ctx = Ctx::new(app, &req, tenant, request_id).await?;
+            let step = (*step).to_owned();
+            session_api::passkey_registration(app, ctx, req, &step).await
         }
         (Method::POST, ["v1", tenant, "logout"]) => {
             session_api::logout(app, Ctx::new(app, &req, tenant, request_id).await?).await
