@@ -7,6 +7,7 @@ mod body;
 mod ctx;
 mod error;
 mod jobs_api;
+mod passkey_api;
 mod reviews_api;
 pub mod router;
 mod session_api;

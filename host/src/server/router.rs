@@ -40,8 +40,8 @@ use serde_json::json;
 use super::body::read_plugin_input;
 use super::ctx::Ctx;
 use super::{
-    ApiError, REQUEST_ID_HEADER, admin_api, audit_api, jobs_api, json_response, raw_json_response,
-    reviews_api, session_api,
+    ApiError, REQUEST_ID_HEADER, admin_api, audit_api, jobs_api, json_response, passkey_api,
+    raw_json_response, reviews_api, session_api,
 };
 use crate::app::{App, PluginSlot};
 use crate::audit::{Event, Outcome};
@@ -124,12 +124,12 @@ where
         }
         (Method::POST, ["v1", tenant, "login", "passkey"]) => {
             let ctx = Ctx::new(app, &req, tenant, request_id).await?;
-            session_api::start_passkey_login(app, ctx, req).await
+            passkey_api::start_passkey_login(app, ctx, req).await
         }
         (Method::POST, ["v1", tenant, "passkeys", step @ ("start" | "finish")]) => {
             let ctx = Ctx::new(app, &req, tenant, request_id).await?;
             let step = (*step).to_owned();
-            session_api::passkey_registration(app, ctx, req, &step).await
+            passkey_api::passkey_registration(app, ctx, req, &step).await
         }
         (Method::POST, ["v1", tenant, "logout"]) => {
             session_api::logout(app, Ctx::new(app, &req, tenant, request_id).await?).await
