@@ -10,7 +10,7 @@ use super::sessions::{self, Limits, NewSession, SessionRow};
 use super::{password, totp};
 use crate::audit::{Event, Identity, Outcome};
 use crate::clock::Entropy;
-use crate::store::commit::{Op, WriteSet};
+use crate::store::commit::WriteSet;
 use crate::store::{StoreError, TenantStore};
 use webauthn_rs::prelude::PublicKeyCredential;
 
@@ -35,7 +35,9 @@ pub const LOGIN_REFUSED: &str =
 /// Login and session changes of one process run one at a time, so a TOTP
 /// code is accepted once even by two concurrent logins; the slow password
 /// check runs before, outside this lock.
-static CRITICAL: Mutex<()> = Mutex::new(());
+pub(super) static CRITICAL: Mutex<()> = Mutex::new(());
+
+pub use super::session_changes::{logout, open_without_login, switch_operator, unlock};
 
 /// What a login presents.
 #[derive(Debug, Clone, Copy)]
@@ -77,7 +79,7 @@ fn fail(row: &mut AccountRow, now_ms: i64) {
 }
 
 /// Why a second factor was not accepted (for the audit event only).
-fn check_factor(
+pub(super) fn check_factor(
     store: &TenantStore,
     row: &mut AccountRow,
     code: &str,
@@ -255,7 +257,7 @@ pub fn login(
 /// Checks a shared account's operator: a personal staff account whose own
 /// code is accepted. Returns the operator's updated row (to store either
 /// way: a failure counts on it) and the refusal, if any.
-fn check_operator(
+pub(super) fn check_operator(
     store: &TenantStore,
     name: &str,
     code: &str,
@@ -279,168 +281,4 @@ pub fn identity_of(row: &SessionRow, automated: bool) -> Identity {
         operator: row.operator.clone(),
         automated,
     }
-}
-
-/// The person whose second factor re-opens a session: its operator, or
-/// its account's holder.
-fn factor_holder(row: &SessionRow) -> &str {
-    row.operator.as_deref().unwrap_or(&row.account)
-}
-
-/// Unlocks a locked (or idle) session with the second factor again.
-/// Refusals are audited and count towards the holder's lockout.
-pub fn unlock(
-    store: &TenantStore,
-    hash: [u8; 32],
-    code: &str,
-    at: At<'_>,
-) -> Result<Result<SessionRow, ()>, StoreError> {
-    let _critical = CRITICAL.lock().unwrap_or_else(|p| p.into_inner());
-    let Some(mut session) = sessions::get(store, &hash)? else {
-        return Ok(Err(()));
-    };
-    let who = identity_of(&session, false);
-    if session.expires_ms <= at.now_ms {
-        return Ok(Err(()));
-    }
-    let Some(mut holder) = accounts::get(store, factor_holder(&session))? else {
-        return Ok(Err(()));
-    };
-    let checked = check_factor(store, &mut holder, code, at.now_ms);
-    let mut ops = vec![accounts::put(&holder)];
-    let event = match checked {
-        Ok(()) => {
-            session.locked = false;
-            session.last_seen_ms = at.now_ms;
-            ops.push(sessions::put(hash, &session));
-            Event::by(
-                at.now_ms,
-                at.request_id,
-                &who,
-                "session.unlock",
-                Outcome::Ok,
-            )
-        }
-        Err(reason) => Event::by(
-            at.now_ms,
-            at.request_id,
-            &who,
-            "session.unlock",
-            Outcome::Deny,
-        )
-        .with_reason(reason),
-    };
-    store.commit_now(WriteSet {
-        ops,
-        events: vec![event],
-        ..WriteSet::default()
-    })?;
-    Ok(checked.map(|()| session).map_err(|_| ()))
-}
-
-/// Hands a shared account's session to another operator, who confirms
-/// with their own code.
-pub fn switch_operator(
-    store: &TenantStore,
-    hash: [u8; 32],
-    operator: &str,
-    code: &str,
-    at: At<'_>,
-) -> Result<Result<SessionRow, ()>, StoreError> {
-    let _critical = CRITICAL.lock().unwrap_or_else(|p| p.into_inner());
-    let Some(mut session) = sessions::get(store, &hash)? else {
-        return Ok(Err(()));
-    };
-    let who = identity_of(&session, false);
-    if session.operator.is_none() || session.locked || session.expires_ms <= at.now_ms {
-        let e = Event::by(
-            at.now_ms,
-            at.request_id,
-            &who,
-            "session.operator",
-            Outcome::Deny,
-        )
-        .with_reason("not a live shared-account session");
-        store.commit_now(WriteSet::events(vec![e]))?;
-        return Ok(Err(()));
-    }
-    let (row, refusal) = check_operator(store, operator, code, at.now_ms)?;
-    let mut ops: Vec<Op> = row.iter().map(accounts::put).collect();
-    let event = match refusal {
-        None => {
-            let before = session.operator.replace(operator.to_owned());
-            session.last_seen_ms = at.now_ms;
-            ops.push(sessions::put(hash, &session));
-            Event::by(
-                at.now_ms,
-                at.request_id,
-                &who,
-                "session.operator",
-                Outcome::Ok,
-            )
-            .with_reason(format!(
-                "operator {} -> {operator}",
-                before.unwrap_or_default()
-            ))
-        }
-        Some(reason) => Event::by(
-            at.now_ms,
-            at.request_id,
-            &who,
-            "session.operator",
-            Outcome::Deny,
-        )
-        .with_reason(reason),
-    };
-    store.commit_now(WriteSet {
-        ops,
-        events: vec![event],
-        ..WriteSet::default()
-    })?;
-    Ok(match refusal {
-        None => Ok(session),
-        Some(_) => Err(()),
-    })
-}
-
-/// Ends a session at once (locked ones too).
-pub fn logout(store: &TenantStore, hash: [u8; 32], at: At<'_>) -> Result<bool, StoreError> {
-    let Some(session) = sessions::get(store, &hash)? else {
-        return Ok(false);
-    };
-    let who = identity_of(&session, false);
-    store.commit_now(WriteSet {
-        ops: vec![Op::RemoveSession(hash)],
-        events: vec![Event::by(
-            at.now_ms,
-            at.request_id,
-            &who,
-            "logout",
-            Outcome::Ok,
-        )],
-        ..WriteSet::default()
-    })?;
-    Ok(true)
-}
-
-/// Opens a session for `name` without a login (the demo's own set-up, so
-/// the reader's first login with the current code is not a replay);
-/// audited as such.
-pub fn open_without_login(
-    store: &TenantStore,
-    name: &str,
-    at: At<'_>,
-    limits: Limits,
-) -> Result<NewSession, StoreError> {
-    let session = sessions::open(name, None, at.now_ms, limits, at.entropy);
-    let who = identity_of(&session.row, false);
-    let event = Event::by(at.now_ms, at.request_id, &who, "login", Outcome::Ok).with_reason(
-        format!("session {} opened by the demo set-up", session.row.id),
-    );
-    store.commit_now(WriteSet {
-        ops: vec![sessions::put(session.hash, &session.row)],
-        events: vec![event],
-        ..WriteSet::default()
-    })?;
-    Ok(session)
 }

@@ -12,6 +12,7 @@ pub mod password;
 pub mod qr;
 pub mod review;
 pub mod service;
+pub mod session_changes;
 pub mod sessions;
 pub mod throttle;
 pub mod totp;
