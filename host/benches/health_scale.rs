@@ -102,6 +102,8 @@ async fn invoke(app: &App, plugin: &str, op: &str, input: &str, id: &str) -> Res
         today: app.runtime.clock().today(),
         replay_guard: None,
         job: None,
+        public_url: app.public_url(),
+        application: None,
     });
     tenant
         .invoke(app, p, request, op, input)

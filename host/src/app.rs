@@ -275,6 +275,9 @@ pub struct App {
     pub jobs: crate::jobs::Jobs,
     /// The per-source limit on unauthenticated requests.
     pub throttle: Arc<crate::identity::throttle::Throttle>,
+    /// The URL clients reach this server at (`--public-url`, else the
+    /// listen address); certificate issuers live under it.
+    pub public_url: std::sync::OnceLock<Arc<str>>,
     /// The WebAuthn relying party, once the public URL is known.
     pub passkeys: std::sync::OnceLock<Arc<crate::identity::passkeys::Passkeys>>,
     tenants: Mutex<HashMap<TenantCode, Arc<Tenant>>>,
@@ -291,9 +294,18 @@ impl App {
             jobs: crate::jobs::Jobs::default(),
             throttle: Default::default(),
             passkeys: Default::default(),
+            public_url: Default::default(),
             tenants: Mutex::new(HashMap::new()),
             opened: AtomicBool::new(false),
         }
+    }
+
+    /// The public URL (`http://localhost` until `serve` sets it).
+    pub fn public_url(&self) -> Arc<str> {
+        self.public_url
+            .get()
+            .cloned()
+            .unwrap_or_else(|| Arc::from("http://localhost"))
     }
 
     /// Opens every tenant in the data directory and loads its plugins.
@@ -356,6 +368,8 @@ impl App {
             return Ok(None);
         }
         let store = Arc::new(TenantStore::open(&self.dir, code)?);
+        let now = self.runtime.clock().now_ms();
+        crate::certificates::keys::ensure(&store, self.runtime.entropy().as_ref(), now)?;
         let committer = Committer::start(
             code.as_str(),
             store.db().clone(),

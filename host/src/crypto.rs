@@ -96,6 +96,7 @@ pub struct TenantKeys {
     audit: [u8; KEY_LEN],
     handles: [u8; KEY_LEN],
     staff: [u8; KEY_LEN],
+    issuer: [u8; KEY_LEN],
     #[zeroize(skip)]
     tenant: String,
 }
@@ -124,6 +125,7 @@ impl TenantKeys {
             audit: derive(root, tenant, "audit"),
             handles: derive(root, tenant, "person-handles"),
             staff: derive(root, tenant, "staff-secrets"),
+            issuer: derive(root, tenant, "certificate-issuer"),
             tenant: tenant.to_owned(),
         }
     }
@@ -140,6 +142,30 @@ impl TenantKeys {
     pub fn open_staff(&self, what: &str, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let aad = format!("kiroku/v1/{}/staff/{what}", self.tenant);
         open_with(&self.staff, aad.as_bytes(), sealed)
+    }
+
+    /// Seals a certificate issuer's secret (a signing key) or an issued
+    /// certificate's row; `what` names it, so a sealed value cannot be
+    /// moved to another name.
+    pub fn seal_issuer(&self, what: &str, plain: &[u8], entropy: &dyn Entropy) -> Vec<u8> {
+        let aad = format!("kiroku/v1/{}/issuer/{what}", self.tenant);
+        seal_with(&self.issuer, aad.as_bytes(), plain, entropy)
+    }
+
+    /// Opens what [`TenantKeys::seal_issuer`] sealed.
+    pub fn open_issuer(&self, what: &str, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let aad = format!("kiroku/v1/{}/issuer/{what}", self.tenant);
+        open_with(&self.issuer, aad.as_bytes(), sealed)
+    }
+
+    /// The keyed hash behind a person's certificate revocation id: the same
+    /// for every card of the person, meaningless outside the tenant.
+    pub fn revocation_mac(&self, person: u64) -> [u8; 32] {
+        let mut mac =
+            <HmacSha256 as Mac>::new_from_slice(&self.issuer).expect("HMAC takes any key length");
+        mac.update(b"revocation-id\0");
+        mac.update(&person.to_be_bytes());
+        mac.finalize().into_bytes().into()
     }
 
     /// Wraps a person's data key for storage next to their record.

@@ -32,6 +32,7 @@ pub const DEMO_PLUGINS: &[&str] = &[
     "target-extraction",
     "history-list",
     "statistics",
+    "certificate",
 ];
 /// Roles that get a demo user each.
 pub const DEMO_ROLES: &[&str] = &["clerk", "verifier", "supervisor", "auditor", "admin"];
@@ -238,6 +239,8 @@ async fn seed_residents(app: &App, tenant: &Arc<Tenant>, opts: &DemoOptions) -> 
             today,
             replay_guard: None,
             job: None,
+            public_url: app.public_url(),
+            application: None,
         });
         let input = serde_json::json!({ "records": records }).to_string();
         tenant

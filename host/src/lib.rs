@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod app;
 pub mod audit;
+pub mod certificates;
 pub mod client;
 pub mod clock;
 pub mod crypto;

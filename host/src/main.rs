@@ -58,6 +58,15 @@ enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// The tenant's certificate issuer (signing keys).
+    #[command(subcommand)]
+    Issuer(cli::certificates::IssuerCmd),
+    /// The My Number card CAs trusted for app and kiosk applications.
+    #[command(subcommand)]
+    CardCa(cli::certificates::CardCaCmd),
+    /// Vaccination certificates, offline.
+    #[command(subcommand)]
+    Certificate(cli::certificates::CertificateCmd),
     /// Jobs on a running server: long plugin operations with progress.
     #[command(subcommand)]
     Job(JobCmd),
@@ -254,12 +263,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn open_tenant(at: &TenantArgs) -> anyhow::Result<(DataDir, TenantStore)> {
-    let code = tenant_code(&at.tenant)?;
-    let dir = DataDir::open(&at.data)?;
-    let store = TenantStore::open(&dir, &code).with_context(|| format!("opening tenant {code}"))?;
-    Ok((dir, store))
-}
+use cli::open_tenant;
 
 fn cli_actor(clock: &dyn Clock, what: &str) -> AdminActor {
     AdminActor::system(what, clock.now_ms())
@@ -289,8 +293,11 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             };
             kiroku::roles::Roles::parse(&roles_text)?;
             let dir = DataDir::open(&data)?;
-            TenantStore::create(&dir, &code, &name, &roles_text, &clock, &OsEntropy)?;
-            println!("created tenant {code} ({name})");
+            let store = TenantStore::create(&dir, &code, &name, &roles_text, &clock, &OsEntropy)?;
+            kiroku::certificates::keys::ensure(&store, &OsEntropy, clock.now_ms())?;
+            println!(
+                "created tenant {code} ({name}) with its certificate signing key and test CSCA"
+            );
         }
         Command::Tenant(TenantCmd::List { data }) => {
             let dir = DataDir::open(&data)?;
@@ -340,6 +347,13 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             cli::plugins::policy_check(&policy, component.as_deref()).await?;
         }
         Command::User(cmd) => cli::users::user(cmd, &clock)?,
+        Command::Issuer(cmd) => cli::certificates::issuer(cmd, &clock)?,
+        Command::CardCa(cmd) => cli::certificates::card_ca(cmd, &clock)?,
+        Command::Certificate(cmd) => {
+            if !cli::certificates::certificate(cmd, &clock)? {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
         Command::Token(cmd) => cli::users::token(cmd, &clock)?,
         Command::Roles(RolesCmd::Set { at, file }) => {
             let (_, store) = open_tenant(&at)?;

@@ -1,6 +1,7 @@
 //! The CLI's commands that are more than a line or two, one module each.
 
 pub mod audit;
+pub mod certificates;
 pub mod job;
 pub mod plugins;
 pub mod serve;
@@ -33,6 +34,18 @@ pub struct ServerArgs {
     /// The staff user's bearer token.
     #[arg(long, env = "KIROKU_TOKEN", hide_env_values = true)]
     pub token: String,
+}
+
+/// Opens a tenant of the data directory.
+pub fn open_tenant(
+    at: &TenantArgs,
+) -> anyhow::Result<(kiroku::datadir::DataDir, kiroku::store::TenantStore)> {
+    use anyhow::Context;
+    let code = tenant_code(&at.tenant)?;
+    let dir = kiroku::datadir::DataDir::open(&at.data)?;
+    let store = kiroku::store::TenantStore::open(&dir, &code)
+        .with_context(|| format!("opening tenant {code}"))?;
+    Ok((dir, store))
 }
 
 /// A tenant code from the command line, check digit verified.

@@ -55,6 +55,11 @@ pub async fn serve(app: Arc<App>, listen: &str, tls: &TlsArgs) -> anyhow::Result
         .public_url
         .clone()
         .unwrap_or_else(|| format!("{scheme}://localhost:{}", addr.port()));
+    let issuers = tls
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("{scheme}://{addr}"));
+    let _ = app.public_url.set(Arc::from(issuers.trim_end_matches('/')));
     match kiroku::identity::passkeys::Passkeys::new(&public_url) {
         Ok(p) => {
             let _ = app.passkeys.set(Arc::new(p));

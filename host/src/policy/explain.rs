@@ -79,7 +79,12 @@ impl Policy {
                     s.join(", ")
                 );
             }
-            if grant.read.is_empty() && grant.write.is_empty() && grant.search.is_empty() {
+            if *iface == Interface::Certificates {
+                let _ = writeln!(
+                    out,
+                    "  It may have the host sign, verify and revoke certificates with the tenant's keys; it never sees a private key."
+                );
+            } else if grant.read.is_empty() && grant.write.is_empty() && grant.search.is_empty() {
                 let _ = writeln!(
                     out,
                     "  It may import {} but use none of its fields.",

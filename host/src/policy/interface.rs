@@ -10,6 +10,8 @@ pub const RECORDS_VERSION: &str = "0.1.0";
 pub const HEALTH_VERSION: &str = "0.1.0";
 /// The population package version this host implements.
 pub const POPULATION_VERSION: &str = "0.1.0";
+/// The certificates package version this host implements.
+pub const CERTIFICATES_VERSION: &str = "0.1.0";
 /// The plugin export interface the host calls.
 pub const HANDLER_EXPORT: &str = "kiroku:plugin/handler@0.1.0";
 
@@ -42,11 +44,13 @@ pub enum Interface {
     CohortFacts,
     /// Many campaign tickets per call (`kiroku:population`).
     TicketBatches,
+    /// Host-signed certificates (`kiroku:certificates`).
+    Certificates,
 }
 
 impl Interface {
     /// Every interface.
-    pub const ALL: [Interface; 13] = [
+    pub const ALL: [Interface; 14] = [
         Interface::Context,
         Interface::Log,
         Interface::Residents,
@@ -60,6 +64,7 @@ impl Interface {
         Interface::Jobs,
         Interface::CohortFacts,
         Interface::TicketBatches,
+        Interface::Certificates,
     ];
 
     /// The name used in policies and WIT.
@@ -78,6 +83,7 @@ impl Interface {
             Interface::Jobs => "jobs",
             Interface::CohortFacts => "cohort-facts",
             Interface::TicketBatches => "ticket-batches",
+            Interface::Certificates => "certificates",
         }
     }
 
@@ -89,6 +95,9 @@ impl Interface {
             }
             Interface::CohortFacts | Interface::TicketBatches => {
                 format!("kiroku:population/{}@{POPULATION_VERSION}", self.name())
+            }
+            Interface::Certificates => {
+                format!("kiroku:certificates/{}@{CERTIFICATES_VERSION}", self.name())
             }
             _ => format!("kiroku:records/{}@{RECORDS_VERSION}", self.name()),
         }
@@ -106,7 +115,8 @@ impl Interface {
             | Interface::Cohort
             | Interface::Jobs
             | Interface::CohortFacts
-            | Interface::TicketBatches => None,
+            | Interface::TicketBatches
+            | Interface::Certificates => None,
             Interface::Residents => Some(Class::Resident),
             Interface::Tickets | Interface::CampaignTickets => Some(Class::Ticket),
             Interface::Doses => Some(Class::Dose),
@@ -170,6 +180,10 @@ pub const MY_NUMBER_PURPOSES: &[&str] = &[
     "move-out-provision",
     "certificate-issuance",
 ];
+/// Purposes that may import the `passport` interface.
+pub const PASSPORT_PURPOSES: &[&str] = &["certificate-issuance"];
+/// Purposes that may import the `certificates` interface.
+pub const CERTIFICATE_PURPOSES: &[&str] = &["certificate-issuance"];
 /// Purposes that may import the write-only `my-number-intake` interface.
 pub const MY_NUMBER_INTAKE_PURPOSES: &[&str] = &["resident-sync"];
 

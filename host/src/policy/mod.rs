@@ -16,8 +16,9 @@ mod parse;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use interface::{
-    Access, HANDLER_EXPORT, HEALTH_VERSION, Interface, MY_NUMBER_INTAKE_PURPOSES,
-    MY_NUMBER_PURPOSES, POPULATION_VERSION, PURPOSES, RECORDS_VERSION,
+    Access, CERTIFICATE_PURPOSES, CERTIFICATES_VERSION, HANDLER_EXPORT, HEALTH_VERSION, Interface,
+    MY_NUMBER_INTAKE_PURPOSES, MY_NUMBER_PURPOSES, PASSPORT_PURPOSES, POPULATION_VERSION, PURPOSES,
+    RECORDS_VERSION,
 };
 
 use crate::ids::Digest;
@@ -148,6 +149,7 @@ impl Policy {
             ("kiroku:records/", RECORDS_VERSION),
             ("kiroku:health/", HEALTH_VERSION),
             ("kiroku:population/", POPULATION_VERSION),
+            ("kiroku:certificates/", CERTIFICATES_VERSION),
         ]
         .into_iter()
         .find_map(|(prefix, version)| Some((prefix, version, import.strip_prefix(prefix)?)));

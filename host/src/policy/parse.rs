@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Deserialize;
 
 use super::{
-    Access, Grant, Interface, Limits, MY_NUMBER_INTAKE_PURPOSES, MY_NUMBER_PURPOSES, PURPOSES,
-    Policy, PolicyError,
+    Access, CERTIFICATE_PURPOSES, Grant, Interface, Limits, MY_NUMBER_INTAKE_PURPOSES,
+    MY_NUMBER_PURPOSES, PASSPORT_PURPOSES, PURPOSES, Policy, PolicyError,
 };
 use crate::fields::{dose, resident, ticket};
 use crate::ids::Digest;
@@ -141,6 +141,19 @@ impl Policy {
                 return Err(PolicyError(format!(
                     "grants.my-number: My Number may only be used for {} (My Number Act art. 9); this plugin's purpose is {purpose}",
                     MY_NUMBER_PURPOSES.join(", ")
+                )));
+            }
+            let only_for = match iface {
+                Interface::Passport => Some(("passport data", PASSPORT_PURPOSES)),
+                Interface::Certificates => Some(("the certificate keys", CERTIFICATE_PURPOSES)),
+                _ => None,
+            };
+            if let Some((what, purposes)) = only_for
+                && !purposes.contains(&purpose.as_str())
+            {
+                return Err(PolicyError(format!(
+                    "grants.{name}: {what} may only be used for {}; this plugin's purpose is {purpose}",
+                    purposes.join(", ")
                 )));
             }
             if iface == Interface::MyNumberIntake

@@ -46,6 +46,10 @@ pub struct RequestInfo {
     pub replay_guard: Option<String>,
     /// Progress of the job this invocation runs as, if it is one.
     pub job: Option<Arc<Progress>>,
+    /// The server's public URL (certificate issuers live under it).
+    pub public_url: Arc<str>,
+    /// The verified card application the request carries, if it is one.
+    pub application: Option<Arc<crate::certificates::application::CardApplication>>,
 }
 
 /// The plugin made more host calls than its policy allows.

@@ -213,6 +213,9 @@ fn link(linker: &mut Linker<Invocation>, name: &str, kind: ImportKind) -> wasmti
             Interface::Jobs => h::jobs::add_to_linker::<_, H>(linker, get),
             Interface::CohortFacts => p::cohort_facts::add_to_linker::<_, H>(linker, get),
             Interface::TicketBatches => p::ticket_batches::add_to_linker::<_, H>(linker, get),
+            Interface::Certificates => {
+                bindings::kiroku::certificates::certificates::add_to_linker::<_, H>(linker, get)
+            }
         },
     }
 }

@@ -4,6 +4,7 @@
 mod admin_api;
 mod audit_api;
 mod body;
+mod certificates_api;
 mod ctx;
 mod error;
 mod jobs_api;

@@ -40,8 +40,8 @@ use serde_json::json;
 use super::body::read_plugin_input;
 use super::ctx::Ctx;
 use super::{
-    ApiError, REQUEST_ID_HEADER, admin_api, audit_api, jobs_api, json_response, passkey_api,
-    raw_json_response, reviews_api, session_api,
+    ApiError, REQUEST_ID_HEADER, admin_api, audit_api, certificates_api, jobs_api, json_response,
+    passkey_api, raw_json_response, reviews_api, session_api,
 };
 use crate::app::{App, PluginSlot};
 use crate::audit::{Event, Outcome};
@@ -109,6 +109,16 @@ where
                 StatusCode::SERVICE_UNAVAILABLE
             };
             Ok(json_response(status, &body, request_id))
+        }
+        (Method::GET, ["issuers", code, ".well-known", "jwks.json"]) => {
+            certificates_api::jwks(app, code, request_id)
+        }
+        (Method::GET, ["issuers", code, ".well-known", "crl", file]) => {
+            certificates_api::crl(app, code, file, request_id)
+        }
+        (Method::POST, ["v1", tenant, "certificate-applications"]) => {
+            let ctx = Ctx::new(app, &req, tenant, request_id).await?;
+            certificates_api::apply(app, ctx, req).await
         }
         (Method::GET, ["v1", tenant, "reviews"]) => {
             reviews_api::list(Ctx::new(app, &req, tenant, request_id).await?).await
@@ -209,6 +219,8 @@ where
         }
         (_, ["healthz"])
         | (_, ["readyz"])
+        | (_, ["issuers", _, ".well-known", ..])
+        | (_, ["v1", _, "certificate-applications"])
         | (_, ["v1", _, "reviews"])
         | (_, ["v1", _, "reviews", _])
         | (_, ["v1", _, "login" | "logout" | "unlock" | "enrol" | "session"])
@@ -376,6 +388,8 @@ impl Resolved {
             today: app.runtime.clock().today(),
             replay_guard: self.replay_guard.clone(),
             job,
+            public_url: app.public_url(),
+            application: None,
         })
     }
 }

@@ -17,9 +17,9 @@ use tokio::sync::{mpsc, oneshot};
 use super::facts::{FactChange, FactsCache};
 use super::reviews::{ReviewId, ReviewRow};
 use super::tables::{
-    ACCOUNTS, DOSES, META, MY_NUMBERS, NAME_INDEX, PASSPORTS, PERSON_TICKETS, PERSON_VERSIONS,
-    PERSONS, PLUGINS, REQUESTS, REQUESTS_BY_TIME, REVIEWS, SERVICE_TOKENS, SESSIONS, TICKETS,
-    UNIQUE_INDEX, meta,
+    ACCOUNTS, CERTIFICATES, DOSES, ISSUER_KEYS, META, MY_NUMBERS, NAME_INDEX, PASSPORTS,
+    PERSON_TICKETS, PERSON_VERSIONS, PERSONS, PLUGINS, REQUESTS, REQUESTS_BY_TIME, REVIEWS,
+    REVOCATIONS, SERVICE_TOKENS, SESSIONS, TICKETS, UNIQUE_INDEX, meta,
 };
 use super::{StoreError, StoreResult, rows};
 use crate::audit::{self, Event};
@@ -87,6 +87,12 @@ pub enum Op {
     RemoveSession([u8; 32]),
     /// Stores an installed plugin row.
     PutPlugin(String, Vec<u8>),
+    /// Stores a certificate signing key generation (sealed).
+    PutIssuerKey(u32, Vec<u8>),
+    /// Stores an issued certificate's row (sealed).
+    PutCertificate(String, Vec<u8>),
+    /// Adds a revocation list entry: (kid, certificate id, entry).
+    PutRevocation(String, String, String),
     /// Records an applied writing request (id, when, row).
     PutRequest(String, i64, Vec<u8>),
     /// Stores a review row.
@@ -187,6 +193,9 @@ struct Tables<'t> {
     requests: redb::Table<'t, &'static str, &'static [u8]>,
     requests_by_time: redb::Table<'t, (i64, &'static str), ()>,
     reviews: redb::Table<'t, ReviewId, &'static [u8]>,
+    issuer_keys: redb::Table<'t, u32, &'static [u8]>,
+    certificates: redb::Table<'t, &'static str, &'static [u8]>,
+    revocations: redb::Table<'t, (&'static str, &'static str), &'static str>,
     /// Latest request time applied in this batch, for pruning.
     latest_request_ms: Option<i64>,
 }
@@ -213,6 +222,9 @@ impl<'t> Tables<'t> {
             requests: txn.open_table(REQUESTS)?,
             requests_by_time: txn.open_table(REQUESTS_BY_TIME)?,
             reviews: txn.open_table(REVIEWS)?,
+            issuer_keys: txn.open_table(ISSUER_KEYS)?,
+            certificates: txn.open_table(CERTIFICATES)?,
+            revocations: txn.open_table(REVOCATIONS)?,
             latest_request_ms: None,
         })
     }
@@ -366,6 +378,16 @@ impl<'t> Tables<'t> {
                 }
                 Op::PutPlugin(name, v) => {
                     self.plugins.insert(name.as_str(), v.as_slice())?;
+                }
+                Op::PutIssuerKey(generation, v) => {
+                    self.issuer_keys.insert(*generation, v.as_slice())?;
+                }
+                Op::PutCertificate(id, v) => {
+                    self.certificates.insert(id.as_str(), v.as_slice())?;
+                }
+                Op::PutRevocation(kid, id, entry) => {
+                    self.revocations
+                        .insert((kid.as_str(), id.as_str()), entry.as_str())?;
                 }
                 Op::PutRequest(id, at, v) => {
                     self.requests.insert(id.as_str(), v.as_slice())?;

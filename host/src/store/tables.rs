@@ -94,6 +94,12 @@ pub mod meta {
     pub const DATA_GENERATION: &str = "data-generation";
     /// The roles file in force (TOML).
     pub const ROLES: &str = "roles";
+    /// The certificate issuer's test CSCA (DER).
+    pub const CSCA_CERT: &str = "csca-cert";
+    /// The CSCA's private key (PKCS#8, sealed).
+    pub const CSCA_KEY: &str = "csca-key";
+    /// Trusted My Number card CAs (a list of DER certificates).
+    pub const CARD_CAS: &str = "card-cas";
     /// Seconds of idleness after which a staff session locks.
     pub const SESSION_IDLE_S: &str = "session-idle-s";
     /// Seconds after login at which a staff session ends.
@@ -103,3 +109,14 @@ pub mod meta {
 /// Current storage schema: 2 keeps tickets in order of issue and tags
 /// ticket numbers' index keys (see `schema.rs` for the upgrade from 1).
 pub const SCHEMA_VERSION: u64 = 2;
+
+/// generation (1, 2, ...) -> `certificates::IssuerKeyRow`: the tenant's
+/// certificate signing keys, sealed; the last is the one that signs, the
+/// older ones stay published so the cards they signed keep verifying.
+pub const ISSUER_KEYS: TableDefinition<u32, &[u8]> = TableDefinition::new("issuer-keys");
+/// certificate id -> `certificates::CertificateRow`, sealed: what revoking
+/// an issued certificate needs (never its content).
+pub const CERTIFICATES: TableDefinition<&str, &[u8]> = TableDefinition::new("certificates");
+/// (kid, certificate id) -> revocation list entry (`rid.T`): the published
+/// revocation lists, one per signing key.
+pub const REVOCATIONS: TableDefinition<(&str, &str), &str> = TableDefinition::new("revocations");

@@ -183,6 +183,9 @@ pub struct Draft {
     index_ops: Vec<Op>,
     /// Review rows this draft raised or resolved.
     reviews: Vec<(ReviewId, ReviewRow)>,
+    /// Changes host capabilities (certificates) make beside the records,
+    /// already sealed: applied with the rest or not at all.
+    host_ops: Vec<Op>,
 }
 
 impl std::fmt::Debug for Draft {
@@ -284,7 +287,23 @@ impl Draft {
             names_own: Vec::new(),
             index_ops: Vec::new(),
             reviews: Vec::new(),
+            host_ops: Vec::new(),
         }
+    }
+
+    /// The draft's randomness (ids, nonces).
+    pub fn entropy(&self) -> &Arc<dyn Entropy> {
+        &self.entropy
+    }
+
+    /// Adds a change a host capability made (sealed already).
+    pub fn push_host_op(&mut self, op: Op) {
+        self.host_ops.push(op);
+    }
+
+    /// The tenant's store, for host capabilities that read their own tables.
+    pub fn store(&self) -> &Arc<TenantStore> {
+        &self.store
     }
 
     /// The person handles of the draft's tenant.

@@ -15,6 +15,7 @@ impl Draft {
             || self.my_numbers.values().any(|s| s.dirty)
             || !self.reviews.is_empty()
             || self.passports.values().any(|s| s.dirty)
+            || !self.host_ops.is_empty()
     }
 
     /// Seals every change into a write set with `events`. A draft without
@@ -138,6 +139,7 @@ impl Draft {
             );
             ops.push(Op::PutPassport(person, sealed));
         }
+        ops.extend(self.host_ops);
         // In key order the committer walks each index once instead of
         // jumping around it; a stable sort keeps each key's ops in order.
         let mut index_ops = self.index_ops;

@@ -1,0 +1,402 @@
+//! Certificates through the real path: the `certificate` plugin built to
+//! wasm, host-held keys, the public issuer documents, revocation,
+//! rotation, passport data for VDS-NC, and card applications whose
+//! signature the host checks before the plugin runs.
+
+use bytes::Bytes;
+use hyper::StatusCode;
+use serde_json::{Value, json};
+
+use kiroku::clock::Clock;
+
+use crate::support::*;
+
+async fn host() -> TestHost {
+    TestHost::new()
+        .plugin("dose-entry")
+        .plugin("certificate")
+        .residents(60)
+        .doses()
+        .user("clerk", "clerk")
+        .user("supervisor", "supervisor")
+        .start()
+        .await
+}
+
+/// A resident in town with at least one dose, and their person id.
+async fn vaccinated(host: &TestHost) -> (kiroku::synth::Resident, u64) {
+    for (i, r) in host.residents.iter().enumerate() {
+        if r.moved_out.is_none() && r.died.is_none() && !host.histories[i].is_empty() {
+            return (r.clone(), host.person_of(r).await);
+        }
+    }
+    panic!("a vaccinated resident lives here");
+}
+
+async fn issue(host: &TestHost, person: u64, kind: &str) -> Value {
+    let (status, body) = host
+        .call(
+            "clerk",
+            "certificate",
+            "issue",
+            json!({"person_id": person, "kind": kind}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+async fn verify(host: &TestHost, input: Value) -> Value {
+    let (status, body) = host.call("clerk", "certificate", "verify", input).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+async fn public(host: &TestHost, path: &str) -> Value {
+    let (status, body) = host.request("GET", path, None, Bytes::new()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_counter_card_verifies_decodes_to_the_doses_and_revokes_into_the_crl() {
+    let host = host().await;
+    let (r, person) = vaccinated(&host).await;
+    let card = issue(&host, person, "domestic").await;
+    assert!(card["qr"][0].as_str().unwrap().starts_with("shc:/"));
+    assert!(card["qr_version"].as_i64().unwrap() <= 22);
+    assert!(card["pdf_base64"].as_str().unwrap().len() > 1000);
+    assert!(card["qr_svg"][0].as_str().unwrap().starts_with("<svg"));
+    assert!(card.get("vds").is_none());
+
+    let v = verify(&host, json!({"qr": card["qr"][0]})).await;
+    assert_eq!(v["valid"], true, "{v}");
+    assert_eq!(v["issuer"], format!("http://localhost/issuers/{FUJISAWA}"));
+    assert_eq!(v["patient"]["birth_date"], r.birth_date.to_string());
+    assert_eq!(v["patient"]["name"], r.kanji_name.replace('\u{3000}', " "));
+    let stored = host.doses_of(person).await;
+    let covid: Vec<&Value> = stored
+        .iter()
+        .filter(|d| d["vaccine"] == "covid-19")
+        .collect();
+    assert_eq!(v["doses"].as_array().unwrap().len(), covid.len(), "{v}");
+    for form in ["jws", "health_card"] {
+        let input = if form == "jws" {
+            json!({"jws": card["jws"]})
+        } else {
+            json!({"health_card": card["health_card"]})
+        };
+        assert_eq!(verify(&host, input).await["valid"], true);
+    }
+
+    // A flipped byte and a card of another issuer are invalid, with reasons.
+    let mut jws = card["jws"].as_str().unwrap().to_owned().into_bytes();
+    let i = jws.len() - 10;
+    jws[i] = if jws[i] == b'A' { b'B' } else { b'A' };
+    let v = verify(&host, json!({"jws": String::from_utf8(jws).unwrap()})).await;
+    assert_eq!(
+        (v["valid"].clone(), v["reason"].clone()),
+        (json!(false), json!("the signature does not verify"))
+    );
+    let example =
+        std::fs::read_to_string(root().join("../shared/vectors/shc/example-00-d-jws.txt")).unwrap();
+    let v = verify(&host, json!({"jws": example.trim()})).await;
+    assert_eq!(v["reason"], "no key of the issuer has this kid");
+
+    // Revocation: only a supervisor; then the card is revoked and listed.
+    let id = card["certificate_id"].as_str().unwrap();
+    let revoke = json!({"certificate_id": id, "reason": "issued-in-error"});
+    let (status, _) = host
+        .call("clerk", "certificate", "revoke", revoke.clone())
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = host
+        .call("supervisor", "certificate", "revoke", revoke.clone())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let v = verify(&host, json!({"qr": card["qr"][0]})).await;
+    assert_eq!(
+        (v["valid"].clone(), v["revoked"].clone()),
+        (json!(false), json!(true))
+    );
+    let jwks = public(&host, &format!("/issuers/{FUJISAWA}/.well-known/jwks.json")).await;
+    let kid = v["kid"].as_str().unwrap();
+    assert_eq!(jwks["keys"][0]["kid"], kid);
+    assert_eq!(jwks["keys"][0]["crlVersion"], 1);
+    let crl = public(
+        &host,
+        &format!("/issuers/{FUJISAWA}/.well-known/crl/{kid}.json"),
+    )
+    .await;
+    assert_eq!(crl["method"], "rid");
+    assert_eq!(crl["rids"].as_array().unwrap().len(), 1);
+    let (status, _) = host
+        .call("supervisor", "certificate", "revoke", revoke)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "revoked once only");
+    // A card issued after the revocation still verifies.
+    host.clock.advance_ms(2_000);
+    let again = issue(&host, person, "domestic").await;
+    assert_eq!(
+        verify(&host, json!({"jws": again["jws"]})).await["valid"],
+        true
+    );
+    let (status, _) = host
+        .request(
+            "GET",
+            &format!("/issuers/{FUJISAWA}/.well-known/crl/nope.json"),
+            None,
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rotation_publishes_a_new_key_and_old_cards_keep_verifying() {
+    let host = host().await;
+    let (_, person) = vaccinated(&host).await;
+    let old = issue(&host, person, "domestic").await;
+    let kid = kiroku::certificates::keys::rotate(
+        &host.store(),
+        &kiroku::clock::OsEntropy,
+        host.clock.now_ms(),
+        "test",
+    )
+    .unwrap();
+    let new = issue(&host, person, "domestic").await;
+    let jwks = public(&host, &format!("/issuers/{FUJISAWA}/.well-known/jwks.json")).await;
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+    let v_new = verify(&host, json!({"jws": new["jws"]})).await;
+    assert_eq!(
+        (v_new["valid"].clone(), v_new["kid"].clone()),
+        (json!(true), json!(kid))
+    );
+    let v_old = verify(&host, json!({"jws": old["jws"]})).await;
+    assert_eq!(v_old["valid"], true);
+    assert_ne!(v_old["kid"], v_new["kid"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn overseas_needs_passport_data_and_its_vds_verifies_and_detects_tampering() {
+    let host = host().await;
+    let (_, person) = vaccinated(&host).await;
+    let (status, body) = host
+        .call(
+            "clerk",
+            "certificate",
+            "issue",
+            json!({"person_id": person, "kind": "overseas"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("register-passport")
+    );
+    let passport = json!({"person_id": person, "romanised_name": "SATO HANAKO", "passport_number": "TK1234567", "nationality": "JPN"});
+    let (status, body) = host
+        .call("clerk", "certificate", "register-passport", passport)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let card = issue(&host, person, "overseas").await;
+    assert_eq!(card["vds"]["data"]["msg"]["pid"]["n"], "SATO HANAKO");
+    assert_eq!(card["vds"]["data"]["msg"]["uvci"], card["certificate_id"]);
+    assert!(card["vds_qr_png_base64"].as_str().is_some());
+    let v = verify(&host, json!({"vds": card["vds"]})).await;
+    assert_eq!(v["valid"], true, "{v}");
+    assert_eq!(
+        verify(&host, json!({"jws": card["jws"]})).await["patient"]["name"],
+        "SATO HANAKO"
+    );
+    let mut tampered = card["vds"].clone();
+    tampered["data"]["msg"]["pid"]["dob"] = json!("1999-01-01");
+    let v = verify(&host, json!({"vds": tampered})).await;
+    assert_eq!(
+        (v["valid"].clone(), v["reason"].clone()),
+        (json!(false), json!("the signature does not verify"))
+    );
+}
+
+/// A test card CA and a card certificate it issued (or one it did not).
+fn card_pki() -> (Vec<u8>, rcgen::KeyPair, Vec<u8>, rcgen::KeyPair, Vec<u8>) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Test JPKI CA");
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let card_key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "card holder");
+    let card = params.signed_by(&card_key, &issuer).unwrap();
+    let stranger_key = rcgen::KeyPair::generate().unwrap();
+    let stranger = params.self_signed(&stranger_key).unwrap();
+    (
+        ca.der().to_vec(),
+        card_key,
+        card.der().to_vec(),
+        stranger_key,
+        stranger.der().to_vec(),
+    )
+}
+
+fn application(card: &Value, key: &rcgen::KeyPair, cert: &[u8]) -> Bytes {
+    use base64::Engine;
+    use rcgen::SigningKey;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let signed = kiroku_cards::jcs(card).unwrap();
+    let signature = key.sign(&signed).unwrap();
+    Bytes::from(json!({"kind": "domestic", "card": card, "signature": b64(&signature), "certificate": b64(cert)}).to_string())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn card_applications_are_checked_before_the_plugin_and_leave_nothing_stored() {
+    let host = host().await;
+    let (r, _) = vaccinated(&host).await;
+    let (ca, card_key, card_cert, stranger_key, stranger_cert) = card_pki();
+    let store = host.store();
+    let value = kiroku::certificates::application::with_card_ca(&store, ca).unwrap();
+    store
+        .commit_now(kiroku::store::commit::WriteSet {
+            ops: vec![kiroku::store::commit::Op::SetMeta("card-cas".into(), value)],
+            ..Default::default()
+        })
+        .unwrap();
+    let kiosk = host.service_token("kiosk");
+    let path = format!("/v1/{FUJISAWA}/certificate-applications");
+    let card = json!({
+        "kana_name": r.kana_name, "kanji_name": r.kanji_name, "birth_date": r.birth_date.to_string(),
+        "sex": r.sex, "address": r.address, "my_number": r.my_number,
+    });
+    let before = host.raw_files();
+    let (status, body) = host
+        .request(
+            "POST",
+            &path,
+            Some(&kiosk),
+            application(&card, &card_key, &card_cert),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["channel"], "kiosk");
+    assert!(body["pdf_base64"].as_str().is_some(), "the kiosk prints");
+    assert_eq!(
+        verify(&host, json!({"jws": body["jws"]})).await["valid"],
+        true
+    );
+
+    // Refused before any plugin runs, each with its reason and no value.
+    let mut tampered = card.clone();
+    tampered["birth_date"] = json!("1901-01-01");
+    let mut forged = application(&card, &card_key, &card_cert).to_vec();
+    let signed_other = application(&tampered, &card_key, &card_cert);
+    let other: Value = serde_json::from_slice(&signed_other).unwrap();
+    let mut forged_v: Value = serde_json::from_slice(&forged).unwrap();
+    forged_v["card"] = other["card"].clone();
+    forged = forged_v.to_string().into_bytes();
+    let cases = [
+        (Bytes::from(forged), "bad-signature"),
+        (
+            application(&card, &stranger_key, &stranger_cert),
+            "untrusted-certificate",
+        ),
+        (Bytes::from_static(b"{\"kind\":\"domestic\"}"), "malformed"),
+    ];
+    for (body, code) in cases {
+        let (status, answer) = host.request("POST", &path, Some(&kiosk), body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+        assert_eq!(answer["error"]["code"], code);
+        assert!(!answer.to_string().contains(&r.my_number));
+    }
+    // Signed correctly but not this tenant's resident, or facts that differ.
+    let mut stranger = card.clone();
+    stranger["my_number"] = json!("123456789018");
+    let (status, answer) = host
+        .request(
+            "POST",
+            &path,
+            Some(&kiosk),
+            application(&stranger, &card_key, &card_cert),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
+    let (status, answer) = host
+        .request(
+            "POST",
+            &path,
+            Some(&kiosk),
+            application(&tampered, &card_key, &card_cert),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("birth_date")
+    );
+    assert!(!answer.to_string().contains("1901"));
+    // The generic route cannot fake an application.
+    let (status, _) = host
+        .request(
+            "POST",
+            &format!("/v1/{FUJISAWA}/certificate/apply"),
+            Some(&kiosk),
+            Bytes::from_static(b"{}"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // Nothing of the applicant reached the files.
+    for (path, bytes) in host.raw_files() {
+        for value in [
+            r.my_number.as_str(),
+            r.kanji_name.as_str(),
+            r.address.as_str(),
+        ] {
+            let was = before
+                .iter()
+                .any(|(p, b)| p == &path && contains(b, value.as_bytes()));
+            assert!(
+                was || !contains(&bytes, value.as_bytes()),
+                "{} holds an applicant's value",
+                path.display()
+            );
+        }
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn no_plugin_but_certificate_may_import_passport_or_the_certificate_keys() {
+    for name in [
+        "dose-entry",
+        "target-extraction",
+        "history-list",
+        "resident-sync",
+    ] {
+        let text = policy(name).replace(
+            "[grants.context]",
+            "[grants.passport]\nread = [\"passport-number\"]\n[grants.context]",
+        );
+        let e = kiroku::policy::Policy::parse(&text)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("certificate-issuance"), "{name}: {e}");
+        let text = policy(name).replace(
+            "[grants.context]",
+            "[grants.certificates]\n[grants.context]",
+        );
+        assert!(kiroku::policy::Policy::parse(&text).is_err(), "{name}");
+    }
+    kiroku::policy::Policy::parse(&policy("certificate")).unwrap();
+}
