@@ -400,3 +400,59 @@ fn no_plugin_but_certificate_may_import_passport_or_the_certificate_keys() {
     }
     kiroku::policy::Policy::parse(&policy("certificate")).unwrap();
 }
+
+/// The Python interpreter with the checkers (`cargo xtask test` installs it).
+fn python_tools() -> std::path::PathBuf {
+    let python = root().join("target/pytools/bin/python");
+    assert!(
+        python.exists(),
+        "the Python checkers are missing: run `cargo xtask test`, which installs them"
+    );
+    python
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn independent_tools_verify_what_kiroku_issues() {
+    let host = host().await;
+    let (_, person) = vaccinated(&host).await;
+    let passport = json!({"person_id": person, "romanised_name": "SATO HANAKO", "passport_number": "TK1234567", "nationality": "JPN"});
+    assert_eq!(
+        host.call("clerk", "certificate", "register-passport", passport)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let doses = host
+        .doses_of(person)
+        .await
+        .iter()
+        .filter(|d| d["vaccine"] == "covid-19")
+        .count();
+    let jwks = public(&host, &format!("/issuers/{FUJISAWA}/.well-known/jwks.json")).await;
+    let csca = kiroku::certificates::keys::csca(&host.store())
+        .unwrap()
+        .unwrap();
+    for kind in ["domestic", "overseas"] {
+        let card = issue(&host, person, kind).await;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("card.json"), card.to_string()).unwrap();
+        std::fs::write(dir.path().join("jwks.json"), jwks.to_string()).unwrap();
+        std::fs::write(dir.path().join("csca.der"), &csca).unwrap();
+        std::fs::write(dir.path().join("doses.txt"), doses.to_string()).unwrap();
+        let out = std::process::Command::new(python_tools())
+            .arg(root().join("tests/tools/check_cards.py"))
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{kind}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("ok error correction L"), "{text}");
+        if kind == "overseas" {
+            assert!(text.contains("ok the BSC is issued by the CSCA"), "{text}");
+        }
+    }
+}

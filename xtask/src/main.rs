@@ -117,6 +117,29 @@ fn ensure_system_packages() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The Python checkers the tests run (`tests/tools/requirements.txt`,
+/// pinned), in a virtual environment under `target/pytools`; reinstalled
+/// only when the requirements change.
+fn ensure_python_tools() -> anyhow::Result<()> {
+    let requirements = root().join("tests/tools/requirements.txt");
+    let wanted =
+        std::fs::read_to_string(&requirements).context("reading tests/tools/requirements.txt")?;
+    let venv = root().join("target/pytools");
+    let stamp = venv.join("requirements.installed");
+    if std::fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) {
+        return Ok(());
+    }
+    eprintln!("xtask: installing the Python test tools into target/pytools");
+    if !venv.join("bin/python").exists() {
+        run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
+    }
+    run(Command::new(venv.join("bin/pip"))
+        .args(["install", "-q", "--disable-pip-version-check", "-r"])
+        .arg(&requirements))?;
+    std::fs::write(&stamp, wanted)?;
+    Ok(())
+}
+
 /// Every plugin crate: `plugins/*`, `tests/plugins/*` and `examples/*`.
 fn plugin_crates() -> anyhow::Result<Vec<String>> {
     let mut names = Vec::new();
@@ -178,6 +201,7 @@ fn main() -> anyhow::Result<()> {
         }
         "test" => {
             build_plugins()?;
+            ensure_python_tools()?;
             // Native crates (host, rules, xtask, integration tests) in release:
             // the same wasmtime build the demo and benches use.
             run(cargo().args(["test", "--release"]).args(&rest))?;

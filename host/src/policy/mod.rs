@@ -312,7 +312,7 @@ mod tests {
         let p = Policy::parse(DOSE_ENTRY).unwrap();
         assert!(p.check_listing(Interface::Doses).is_ok());
         let write_only = Policy::parse(
-            "[plugin]\nname = \"w\"\npurpose = \"testing\"\n[grants.passport]\nwrite = [\"nationality\"]\n",
+            "[plugin]\nname = \"w\"\npurpose = \"certificate-issuance\"\n[grants.passport]\nwrite = [\"nationality\"]\n",
         )
         .unwrap();
         let denied = write_only.check_listing(Interface::Passport).unwrap_err();
