@@ -453,6 +453,207 @@ async fn independent_tools_verify_what_kiroku_issues() {
         assert!(text.contains("ok error correction L"), "{text}");
         if kind == "overseas" {
             assert!(text.contains("ok the BSC is issued by the CSCA"), "{text}");
+            // And the offline verifier, with the CSCA only.
+            let doc = dir.path().join("vds.json");
+            std::fs::write(&doc, card["vds"].to_string()).unwrap();
+            let csca = dir.path().join("csca.der");
+            let out = kiroku_ok(&[
+                "certificate",
+                "verify",
+                "--csca",
+                csca.to_str().unwrap(),
+                doc.to_str().unwrap(),
+            ]);
+            assert!(out.contains("\"valid\":true"), "{out}");
         }
     }
+}
+
+/// Rows of every table of the tenant file.
+fn table_rows(store: &kiroku::store::TenantStore) -> std::collections::BTreeMap<String, u64> {
+    use redb::{MultimapTableHandle, ReadableDatabase, ReadableTableMetadata, TableHandle};
+    let txn = store.db().begin_read().unwrap();
+    let mut out = std::collections::BTreeMap::new();
+    for handle in txn.list_tables().unwrap() {
+        let name = handle.name().to_owned();
+        out.insert(name, txn.open_untyped_table(handle).unwrap().len().unwrap());
+    }
+    for handle in txn.list_multimap_tables().unwrap() {
+        let name = handle.name().to_owned();
+        out.insert(
+            name,
+            txn.open_untyped_multimap_table(handle)
+                .unwrap()
+                .len()
+                .unwrap(),
+        );
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_application_adds_only_its_certificate_id_and_audit_events_and_expired_cards_are_refused()
+ {
+    let host = host().await;
+    let (r, _) = vaccinated(&host).await;
+    let (ca, card_key, card_cert, _, _) = card_pki();
+    let store = host.store();
+    let value = kiroku::certificates::application::with_card_ca(&store, ca.clone()).unwrap();
+    store
+        .commit_now(kiroku::store::commit::WriteSet {
+            ops: vec![kiroku::store::commit::Op::SetMeta("card-cas".into(), value)],
+            ..Default::default()
+        })
+        .unwrap();
+    let app = host.service_token("app");
+    let path = format!("/v1/{FUJISAWA}/certificate-applications");
+    let card = json!({
+        "kana_name": r.kana_name, "kanji_name": r.kanji_name, "birth_date": r.birth_date.to_string(),
+        "sex": r.sex, "address": r.address, "my_number": r.my_number,
+    });
+    let before = table_rows(&store);
+    let (status, body) = host
+        .request(
+            "POST",
+            &path,
+            Some(&app),
+            application(&card, &card_key, &card_cert),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.get("pdf_base64").is_none(), "the app gets no print");
+    let after = table_rows(&store);
+    for (table, rows) in &after {
+        let was = before.get(table).copied().unwrap_or(0);
+        match table.as_str() {
+            "certificates" => assert_eq!(*rows, was + 1, "one certificate id for revocation"),
+            "audit" | "audit-by-subject" => assert!(*rows > was),
+            // The replay guard of a writing request: its id, the account,
+            // the operation and the time (pruned after the replay window).
+            "requests" | "requests-by-time" => assert!(*rows <= was + 1),
+            _ => assert_eq!(*rows, was, "table {table} changed"),
+        }
+    }
+    let row =
+        kiroku::certificates::revocation::load(&store, body["certificate_id"].as_str().unwrap())
+            .unwrap()
+            .unwrap();
+    assert_eq!(
+        (
+            row.channel.as_str(),
+            row.kind.clone(),
+            row.issued_on.clone()
+        ),
+        ("app", None, None)
+    );
+
+    // An expired card certificate is refused, audited, with no value.
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Old JPKI CA");
+    let old_ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.not_before = rcgen::date_time_ymd(2015, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2020, 1, 1);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let expired = params.signed_by(&key, &issuer).unwrap();
+    let value =
+        kiroku::certificates::application::with_card_ca(&store, old_ca.der().to_vec()).unwrap();
+    store
+        .commit_now(kiroku::store::commit::WriteSet {
+            ops: vec![kiroku::store::commit::Op::SetMeta("card-cas".into(), value)],
+            ..Default::default()
+        })
+        .unwrap();
+    let (status, answer) = host
+        .request(
+            "POST",
+            &path,
+            Some(&app),
+            application(&card, &key, expired.der()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert_eq!(answer["error"]["code"], "certificate-expired");
+    let refused = host.audit_with("certificate.application", kiroku::audit::Outcome::Deny);
+    assert_eq!(
+        refused.last().unwrap().reason.as_deref(),
+        Some("certificate-expired")
+    );
+    // A staff clerk cannot post applications.
+    let (status, _) = host
+        .request(
+            "POST",
+            &path,
+            Some(host.token("clerk")),
+            application(&card, &card_key, &card_cert),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[test]
+fn the_offline_verifier_reads_the_published_examples_and_exits_by_the_verdict() {
+    let vectors = root().join("../shared/vectors/shc");
+    let jwks = vectors.join("jwks.json");
+    let jwks = jwks.to_str().unwrap();
+    for input in [
+        "example-00-f-qr-code-numeric-value-0.txt",
+        "example-00-d-jws.txt",
+        "example-00-e-file.smart-health-card",
+    ] {
+        let out = kiroku_ok(&[
+            "certificate",
+            "verify",
+            "--jwks",
+            jwks,
+            vectors.join(input).to_str().unwrap(),
+        ]);
+        assert!(out.contains("\"valid\":true"), "{input}: {out}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let chunks: Vec<String> = (0..3)
+        .map(|i| std::fs::read_to_string(vectors.join(format!("ex02-{i}.txt"))).unwrap())
+        .collect();
+    let joined = dir.path().join("chunks.txt");
+    std::fs::write(&joined, chunks.join("\n")).unwrap();
+    assert!(
+        kiroku_ok(&[
+            "certificate",
+            "verify",
+            "--jwks",
+            jwks,
+            joined.to_str().unwrap()
+        ])
+        .contains("\"valid\":true")
+    );
+    let mut jws = std::fs::read_to_string(vectors.join("example-00-d-jws.txt"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    jws.insert(jws.len() - 3, 'x');
+    let bad = dir.path().join("bad.txt");
+    std::fs::write(&bad, &jws).unwrap();
+    let (ok, out, _) = run_kiroku(&[
+        "certificate",
+        "verify",
+        "--jwks",
+        jwks,
+        bad.to_str().unwrap(),
+    ]);
+    assert!(!ok, "an invalid card exits non-zero: {out}");
+    assert!(out.contains("\"valid\":false"), "{out}");
+}
+
+#[test]
+fn tenant_create_makes_the_issuer_and_rotate_adds_a_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    create_fujisawa(d);
+    let out = kiroku_ok(&["issuer", "rotate", "--data", d, "--tenant", FUJISAWA]);
+    assert!(out.contains("2 keys published"), "{out}");
 }
