@@ -9,6 +9,7 @@ pub mod jws;
 #[cfg(feature = "crypto")]
 pub mod keys;
 pub mod qr;
+mod qr_mask;
 pub mod shc;
 pub mod vds;
 

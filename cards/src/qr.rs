@@ -3,11 +3,55 @@
 //! correction L, the smallest version that fits and at most 22), a plain
 //! byte-mode code for VDS-NC, and PNG and SVG renderings.
 
-use qrcode::bits::Bits;
-use qrcode::{Color, Version};
-pub use qrcode::{EcLevel, QrCode};
+use qrcodegen::{QrCodeEcc, QrSegment, Version};
 
 use crate::{CardError, err};
+
+/// Error correction levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EcLevel {
+    /// About 7% of the code can be restored (what health cards use).
+    L,
+    /// About 15%.
+    M,
+}
+
+/// A QR code's modules.
+#[derive(Debug, Clone)]
+pub struct QrCode {
+    width: usize,
+    dark: Vec<bool>,
+    version: i16,
+    level: EcLevel,
+}
+
+impl QrCode {
+    fn of(code: &qrcodegen::QrCode, level: EcLevel) -> QrCode {
+        let width = code.size() as usize;
+        let mut dark = Vec::with_capacity(width * width);
+        for y in 0..width as i32 {
+            for x in 0..width as i32 {
+                dark.push(code.get_module(x, y));
+            }
+        }
+        QrCode {
+            width,
+            dark,
+            version: i16::from(code.version().value()),
+            level,
+        }
+    }
+
+    /// Modules per side.
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    /// Its error correction level.
+    pub fn error_correction_level(&self) -> EcLevel {
+        self.level
+    }
+}
 
 /// The largest QR version a health card may use.
 pub const MAX_SHC_VERSION: i16 = 22;
@@ -83,20 +127,23 @@ pub fn jws_from_texts(texts: &[&str]) -> Result<String, CardError> {
     Ok(jws)
 }
 
-/// The health card QR of `text` (from [`shc_text`]): error correction L,
-/// the smallest version up to 22 that holds it.
+/// The health card QR of `text` (from [`shc_text`]): a byte segment
+/// `shc:/` and a numeric segment, error correction L (not raised), the
+/// smallest version up to 22 that holds it.
 pub fn shc_code(text: &str) -> Result<QrCode, CardError> {
     let digits = text
         .strip_prefix("shc:/")
         .ok_or_else(|| CardError("a health card QR text starts with shc:/".into()))?;
-    (1..=MAX_SHC_VERSION)
-        .find_map(|v| {
-            let mut bits = Bits::new(Version::Normal(v));
-            bits.push_byte_data(b"shc:/").ok()?;
-            bits.push_numeric_data(digits.as_bytes()).ok()?;
-            bits.push_terminator(EcLevel::L).ok()?;
-            QrCode::with_bits(bits, EcLevel::L).ok()
-        })
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return err("a health card QR text is shc:/ and digits");
+    }
+    let segments = [
+        QrSegment::make_bytes(b"shc:/"),
+        QrSegment::make_numeric(digits),
+    ];
+    let max = Version::new(MAX_SHC_VERSION as u8);
+    crate::qr_mask::encode(&segments, QrCodeEcc::Low, max)
+        .map(|c| QrCode::of(&c, EcLevel::L))
         .ok_or_else(|| {
             CardError(format!(
                 "the card does not fit one QR code of version {MAX_SHC_VERSION}"
@@ -106,20 +153,23 @@ pub fn shc_code(text: &str) -> Result<QrCode, CardError> {
 
 /// A byte-mode QR code of `text` at error correction `level`.
 pub fn byte_code(text: &str, level: EcLevel) -> Result<QrCode, CardError> {
-    QrCode::with_error_correction_level(text.as_bytes(), level)
+    let ecc = match level {
+        EcLevel::L => QrCodeEcc::Low,
+        EcLevel::M => QrCodeEcc::Medium,
+    };
+    qrcodegen::QrCode::encode_binary(text.as_bytes(), ecc)
+        .map(|c| QrCode::of(&c, level))
         .map_err(|_| CardError("the text does not fit one QR code".into()))
 }
 
 /// The QR version (1-40) of a code.
 pub fn version(code: &QrCode) -> i16 {
-    match code.version() {
-        Version::Normal(v) | Version::Micro(v) => v,
-    }
+    code.version
 }
 
 /// The modules of a code, row by row, `true` for dark.
 pub fn dark_modules(code: &QrCode) -> Vec<bool> {
-    code.to_colors().iter().map(|c| *c == Color::Dark).collect()
+    code.dark.clone()
 }
 
 /// Modules of quiet zone around a rendered code.
@@ -128,28 +178,32 @@ const QUIET: usize = 4;
 /// A 1-bit greyscale PNG of `code`, `scale` pixels per module, with a
 /// 4-module quiet zone.
 pub fn png(code: &QrCode, scale: usize) -> Vec<u8> {
-    let modules = code.width();
-    let dark = dark_modules(code);
+    let modules = code.width;
     let side = (modules + 2 * QUIET) * scale;
     let row_bytes = side.div_ceil(8);
+    let white_row: Vec<u8> = std::iter::once(0)
+        .chain(std::iter::repeat_n(0xff, row_bytes))
+        .collect();
     let mut raw = Vec::with_capacity((row_bytes + 1) * side);
-    for y in 0..side {
-        raw.push(0); // filter: none
-        let my = (y / scale).wrapping_sub(QUIET);
-        let mut byte = 0u8;
-        for x in 0..side {
-            let mx = (x / scale).wrapping_sub(QUIET);
-            let is_dark = mx < modules && my < modules && dark[my * modules + mx];
-            // 1-bit greyscale: 1 is white.
-            byte = (byte << 1) | u8::from(!is_dark);
-            if x % 8 == 7 {
-                raw.push(byte);
-                byte = 0;
+    for _ in 0..QUIET * scale {
+        raw.extend_from_slice(&white_row);
+    }
+    for my in 0..modules {
+        // One pixel row of this module row (1-bit greyscale: 1 is white).
+        let mut row = white_row.clone();
+        for mx in 0..modules {
+            if code.dark[my * modules + mx] {
+                for x in (mx + QUIET) * scale..(mx + QUIET + 1) * scale {
+                    row[1 + x / 8] &= !(0x80 >> (x % 8));
+                }
             }
         }
-        if !side.is_multiple_of(8) {
-            raw.push(byte << (8 - side % 8));
+        for _ in 0..scale {
+            raw.extend_from_slice(&row);
         }
+    }
+    for _ in 0..QUIET * scale {
+        raw.extend_from_slice(&white_row);
     }
     let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
     let mut ihdr = Vec::with_capacity(13);
@@ -157,10 +211,11 @@ pub fn png(code: &QrCode, scale: usize) -> Vec<u8> {
     ihdr.extend_from_slice(&(side as u32).to_be_bytes());
     ihdr.extend_from_slice(&[1, 0, 0, 0, 0]); // 1-bit greyscale
     chunk(&mut out, b"IHDR", &ihdr);
+    // Repeated rows compress well at the fastest level.
     chunk(
         &mut out,
         b"IDAT",
-        &miniz_oxide::deflate::compress_to_vec_zlib(&raw, 6),
+        &miniz_oxide::deflate::compress_to_vec_zlib(&raw, 1),
     );
     chunk(&mut out, b"IEND", &[]);
     out
@@ -179,12 +234,22 @@ fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
 /// An SVG of `code`: one path of unit squares in a viewBox of modules plus
 /// the quiet zone, so it scales to any size.
 pub fn svg(code: &QrCode) -> String {
-    let modules = code.width();
+    use std::fmt::Write;
+    let modules = code.width;
     let side = modules + 2 * QUIET;
-    let mut path = String::with_capacity(modules * modules * 4);
-    for (i, _) in dark_modules(code).iter().enumerate().filter(|(_, d)| **d) {
-        let (x, y) = (i % modules + QUIET, i / modules + QUIET);
-        path.push_str(&format!("M{x} {y}h1v1h-1z"));
+    let mut path = String::with_capacity(modules * modules);
+    for y in 0..modules {
+        let row = &code.dark[y * modules..(y + 1) * modules];
+        let mut x = 0;
+        while x < modules {
+            if !row[x] {
+                x += 1;
+                continue;
+            }
+            let run = row[x..].iter().take_while(|d| **d).count();
+            let _ = write!(path, "M{} {}h{run}v1h-{run}z", x + QUIET, y + QUIET);
+            x += run;
+        }
     }
     format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {side} {side}\" \

@@ -38,12 +38,18 @@ async fn connect(addr: &str) -> SendRequest<Full<Bytes>> {
     sender
 }
 
+/// Posts on a keep-alive connection (opening a new one when the server
+/// closed it, as it does after an error answer).
 async fn post(
+    addr: &str,
     sender: &mut SendRequest<Full<Bytes>>,
     path: &str,
     token: &str,
     body: &Value,
 ) -> (u16, Bytes) {
+    if sender.ready().await.is_err() {
+        *sender = connect(addr).await;
+    }
     let req = Request::post(path)
         .header("host", "bench")
         .header("authorization", format!("Bearer {token}"))
@@ -64,6 +70,7 @@ async fn vaccinated(addr: &str, token: &str, persons: u64, want: usize) -> Vec<u
     for serial in 1..=persons {
         let ticket = kiroku_rules::ticket::for_person(serial, 0).unwrap();
         let (status, body) = post(
+            addr,
             &mut sender,
             "/v1/142051/dose-entry/find-person",
             token,
@@ -78,10 +85,15 @@ async fn vaccinated(addr: &str, token: &str, persons: u64, want: usize) -> Vec<u
             continue;
         };
         let issue = json!({"person_id": person, "kind": "domestic", "pdf": false});
-        if post(&mut sender, "/v1/142051/certificate/issue", token, &issue)
-            .await
-            .0
-            == 200
+        if post(
+            addr,
+            &mut sender,
+            "/v1/142051/certificate/issue",
+            token,
+            &issue,
+        )
+        .await
+        .0 == 200
         {
             out.push(person);
             if out.len() == want {
@@ -125,8 +137,14 @@ async fn run(
                     i += clients;
                     let body = json!({"person_id": person, "kind": "domestic", "pdf": pdf});
                     let started = Instant::now();
-                    let (status, answer) =
-                        post(&mut sender, "/v1/142051/certificate/issue", &token, &body).await;
+                    let (status, answer) = post(
+                        &addr,
+                        &mut sender,
+                        "/v1/142051/certificate/issue",
+                        &token,
+                        &body,
+                    )
+                    .await;
                     let took = started.elapsed();
                     if status != 200 {
                         if errors < 3 {
