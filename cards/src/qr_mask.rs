@@ -81,7 +81,8 @@ fn function_rows(version: i32) -> Vec<u128> {
     let last = centres.len().saturating_sub(1);
     for (i, &cy) in centres.iter().enumerate() {
         for (j, &cx) in centres.iter().enumerate() {
-            if (i == 0 && j == 0) || (i == 0 && j == last) || (i == last && j == 0) {
+            let on_a_finder = (i == 0 && (j == 0 || j == last)) || (i == last && j == 0);
+            if on_a_finder {
                 continue;
             }
             for y in cy - 2..=cy + 2 {
