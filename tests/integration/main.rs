@@ -5,6 +5,7 @@
 mod api;
 mod audit;
 mod campaigns;
+mod certificate_applications;
 mod certificates;
 mod cli;
 mod cohort_facts;
