@@ -1,4 +1,4 @@
-//! The specification's published examples (`../shared/vectors/shc/`),
+//! The specification's published examples (`tests/vectors/shc/`, from the specification),
 //! reproduced byte for byte by the decoder and verified with their JWKS.
 
 #![cfg(feature = "crypto")]
@@ -7,7 +7,7 @@ use kiroku_cards::keys::{Jwks, verify_card};
 use kiroku_cards::{jws, qr, shc};
 
 fn vector(name: &str) -> String {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/vectors/shc/");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/vectors/shc/");
     std::fs::read_to_string(format!("{dir}{name}")).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 

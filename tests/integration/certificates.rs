@@ -99,7 +99,7 @@ async fn a_counter_card_verifies_decodes_to_the_doses_and_revokes_into_the_crl()
         (json!(false), json!("the signature does not verify"))
     );
     let example =
-        std::fs::read_to_string(root().join("../shared/vectors/shc/example-00-d-jws.txt")).unwrap();
+        std::fs::read_to_string(root().join("tests/vectors/shc/example-00-d-jws.txt")).unwrap();
     let v = verify(&host, json!({"jws": example.trim()})).await;
     assert_eq!(v["reason"], "no key of the issuer has this kid");
 
@@ -315,7 +315,7 @@ async fn independent_tools_verify_what_kiroku_issues() {
 
 #[test]
 fn the_offline_verifier_reads_the_published_examples_and_exits_by_the_verdict() {
-    let vectors = root().join("../shared/vectors/shc");
+    let vectors = root().join("tests/vectors/shc");
     let jwks = vectors.join("jwks.json");
     let jwks = jwks.to_str().unwrap();
     for input in [

@@ -50,9 +50,7 @@ fn vaccine(maker: &str) -> (&'static str, &'static str, &'static str) {
 }
 
 fn split_name(name: &str) -> (String, Vec<String>) {
-    let mut parts = name
-        .split([' ', '\u{3000}'])
-        .filter(|p| !p.is_empty());
+    let mut parts = name.split([' ', '\u{3000}']).filter(|p| !p.is_empty());
     let family = parts.next().unwrap_or("").to_owned();
     (family, parts.map(str::to_owned).collect())
 }
