@@ -2,7 +2,10 @@
 fn main() {
     let jws = "x".repeat(844);
     let text = kiroku_cards::qr::shc_text(&jws);
-    let n = 100;
+    let n: u32 = std::env::var("N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
     let t = std::time::Instant::now();
     let mut code = None;
     for _ in 0..n {
@@ -18,10 +21,18 @@ fn main() {
     for _ in 0..n {
         std::hint::black_box(kiroku_cards::qr::png(&code, 5));
     }
-    println!("png {:?}", t.elapsed() / n);
+    println!(
+        "png {:?}, {} bytes",
+        t.elapsed() / n,
+        kiroku_cards::qr::png(&code, 5).len()
+    );
     let t = std::time::Instant::now();
     for _ in 0..n {
         std::hint::black_box(kiroku_cards::qr::svg(&code));
     }
-    println!("svg {:?}", t.elapsed() / n);
+    println!(
+        "svg {:?}, {} bytes",
+        t.elapsed() / n,
+        kiroku_cards::qr::svg(&code).len()
+    );
 }

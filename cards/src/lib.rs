@@ -9,7 +9,10 @@ pub mod jws;
 #[cfg(feature = "crypto")]
 pub mod keys;
 pub mod qr;
+mod qr_draw;
+mod qr_encode;
 mod qr_mask;
+mod qr_png;
 pub mod shc;
 pub mod vds;
 

@@ -3,9 +3,9 @@
 //! correction L, the smallest version that fits and at most 22), a plain
 //! byte-mode code for VDS-NC, and PNG and SVG renderings.
 
-use qrcodegen::{QrCodeEcc, QrSegment, Version};
-
-use crate::{CardError, err};
+use crate::qr_draw::Symbol;
+use crate::qr_encode::{self, Segment};
+use crate::{CardError, err, qr_mask};
 
 /// Error correction levels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,25 +23,25 @@ pub struct QrCode {
     dark: Vec<bool>,
     version: i16,
     level: EcLevel,
+    mask: u8,
+}
+
+/// The code of `segments` at `level` (not raised) in the smallest version
+/// up to `max`, with the mask of the lowest penalty.
+fn encode(segments: &[Segment], level: EcLevel, max: usize) -> Option<QrCode> {
+    let version = qr_encode::version_for(segments, level, max)?;
+    let symbol = Symbol::draw(version, &qr_encode::codewords(segments, version, level));
+    let (mask, dark) = qr_mask::choose(&symbol, level);
+    Some(QrCode {
+        width: symbol.size,
+        dark,
+        version: version as i16,
+        level,
+        mask,
+    })
 }
 
 impl QrCode {
-    fn of(code: &qrcodegen::QrCode, level: EcLevel) -> QrCode {
-        let width = code.size() as usize;
-        let mut dark = Vec::with_capacity(width * width);
-        for y in 0..width as i32 {
-            for x in 0..width as i32 {
-                dark.push(code.get_module(x, y));
-            }
-        }
-        QrCode {
-            width,
-            dark,
-            version: i16::from(code.version().value()),
-            level,
-        }
-    }
-
     /// Modules per side.
     pub fn width(&self) -> usize {
         self.width
@@ -50,6 +50,11 @@ impl QrCode {
     /// Its error correction level.
     pub fn error_correction_level(&self) -> EcLevel {
         self.level
+    }
+
+    /// Its mask (0-7).
+    pub fn mask(&self) -> u8 {
+        self.mask
     }
 }
 
@@ -138,28 +143,20 @@ pub fn shc_code(text: &str) -> Result<QrCode, CardError> {
         return err("a health card QR text is shc:/ and digits");
     }
     let segments = [
-        QrSegment::make_bytes(b"shc:/"),
-        QrSegment::make_numeric(digits),
+        Segment::Bytes(b"shc:/"),
+        Segment::Numeric(digits.as_bytes()),
     ];
-    let max = Version::new(MAX_SHC_VERSION as u8);
-    crate::qr_mask::encode(&segments, QrCodeEcc::Low, max)
-        .map(|c| QrCode::of(&c, EcLevel::L))
-        .ok_or_else(|| {
-            CardError(format!(
-                "the card does not fit one QR code of version {MAX_SHC_VERSION}"
-            ))
-        })
+    encode(&segments, EcLevel::L, MAX_SHC_VERSION as usize).ok_or_else(|| {
+        CardError(format!(
+            "the card does not fit one QR code of version {MAX_SHC_VERSION}"
+        ))
+    })
 }
 
 /// A byte-mode QR code of `text` at error correction `level`.
 pub fn byte_code(text: &str, level: EcLevel) -> Result<QrCode, CardError> {
-    let ecc = match level {
-        EcLevel::L => QrCodeEcc::Low,
-        EcLevel::M => QrCodeEcc::Medium,
-    };
-    qrcodegen::QrCode::encode_binary(text.as_bytes(), ecc)
-        .map(|c| QrCode::of(&c, level))
-        .map_err(|_| CardError("the text does not fit one QR code".into()))
+    encode(&[Segment::Bytes(text.as_bytes())], level, 40)
+        .ok_or_else(|| CardError("the text does not fit one QR code".into()))
 }
 
 /// The QR version (1-40) of a code.
@@ -172,74 +169,39 @@ pub fn dark_modules(code: &QrCode) -> Vec<bool> {
     code.dark.clone()
 }
 
-/// Modules of quiet zone around a rendered code.
-const QUIET: usize = 4;
+use crate::qr_png::QUIET;
 
 /// A 1-bit greyscale PNG of `code`, `scale` pixels per module, with a
 /// 4-module quiet zone.
 pub fn png(code: &QrCode, scale: usize) -> Vec<u8> {
-    let modules = code.width;
-    let side = (modules + 2 * QUIET) * scale;
-    let row_bytes = side.div_ceil(8);
-    let white_row: Vec<u8> = std::iter::once(0)
-        .chain(std::iter::repeat_n(0xff, row_bytes))
-        .collect();
-    let mut raw = Vec::with_capacity((row_bytes + 1) * side);
-    for _ in 0..QUIET * scale {
-        raw.extend_from_slice(&white_row);
-    }
-    for my in 0..modules {
-        // One pixel row of this module row (1-bit greyscale: 1 is white).
-        let mut row = white_row.clone();
-        for mx in 0..modules {
-            if code.dark[my * modules + mx] {
-                for x in (mx + QUIET) * scale..(mx + QUIET + 1) * scale {
-                    row[1 + x / 8] &= !(0x80 >> (x % 8));
-                }
-            }
-        }
-        for _ in 0..scale {
-            raw.extend_from_slice(&row);
-        }
-    }
-    for _ in 0..QUIET * scale {
-        raw.extend_from_slice(&white_row);
-    }
-    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut ihdr = Vec::with_capacity(13);
-    ihdr.extend_from_slice(&(side as u32).to_be_bytes());
-    ihdr.extend_from_slice(&(side as u32).to_be_bytes());
-    ihdr.extend_from_slice(&[1, 0, 0, 0, 0]); // 1-bit greyscale
-    chunk(&mut out, b"IHDR", &ihdr);
-    // Repeated rows compress well at the fastest level.
-    chunk(
-        &mut out,
-        b"IDAT",
-        &miniz_oxide::deflate::compress_to_vec_zlib(&raw, 1),
-    );
-    chunk(&mut out, b"IEND", &[]);
-    out
+    crate::qr_png::png(&code.dark, code.width, scale)
 }
 
-fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-    out.extend_from_slice(kind);
-    out.extend_from_slice(data);
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(kind);
-    crc.update(data);
-    out.extend_from_slice(&crc.finalize().to_be_bytes());
+/// Appends `n` in decimal (the SVG of a card QR holds thousands of small
+/// numbers; `format!` was most of its cost in a plugin).
+fn push_number(out: &mut String, n: usize) {
+    if n >= 10 {
+        push_number(out, n / 10);
+    }
+    out.push(char::from(b'0' + (n % 10) as u8));
 }
 
-/// An SVG of `code`: one path of unit squares in a viewBox of modules plus
-/// the quiet zone, so it scales to any size.
+/// An SVG of `code` in a viewBox of modules plus the quiet zone, so it
+/// scales to any size: one path whose 1-unit-wide strokes draw each run of
+/// dark modules (`M x y.5 h run`, then `m gap 0 h run` along the row).
 pub fn svg(code: &QrCode) -> String {
-    use std::fmt::Write;
     let modules = code.width;
     let side = modules + 2 * QUIET;
-    let mut path = String::with_capacity(modules * modules);
+    let mut out = String::with_capacity(modules * modules);
+    out.push_str("<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 ");
+    push_number(&mut out, side);
+    out.push(' ');
+    push_number(&mut out, side);
+    out.push_str("\" shape-rendering=\"crispEdges\"><rect width=\"100%\" height=\"100%\" fill=\"#fff\"/><path stroke=\"#000\" d=\"");
     for y in 0..modules {
         let row = &code.dark[y * modules..(y + 1) * modules];
+        // Where the pen is along this row, once it is on it.
+        let mut pen: Option<usize> = None;
         let mut x = 0;
         while x < modules {
             if !row[x] {
@@ -247,15 +209,27 @@ pub fn svg(code: &QrCode) -> String {
                 continue;
             }
             let run = row[x..].iter().take_while(|d| **d).count();
-            let _ = write!(path, "M{} {}h{run}v1h-{run}z", x + QUIET, y + QUIET);
+            match pen {
+                None => {
+                    out.push('M');
+                    push_number(&mut out, x + QUIET);
+                    out.push(' ');
+                    push_number(&mut out, y + QUIET);
+                    out.push_str(".5h");
+                }
+                Some(at) => {
+                    out.push('m');
+                    push_number(&mut out, x - at);
+                    out.push_str(" 0h");
+                }
+            }
+            push_number(&mut out, run);
             x += run;
+            pen = Some(x);
         }
     }
-    format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {side} {side}\" \
-         shape-rendering=\"crispEdges\"><rect width=\"{side}\" height=\"{side}\" fill=\"#fff\"/>\
-         <path d=\"{path}\" fill=\"#000\"/></svg>"
-    )
+    out.push_str("\"/></svg>");
+    out
 }
 
 #[cfg(test)]
@@ -291,5 +265,57 @@ mod tests {
         let png = png(&code, 4);
         assert!(png.starts_with(b"\x89PNG"));
         assert!(svg(&code).starts_with("<svg"));
+    }
+
+    /// Reads the modules back from [`svg`]'s path.
+    fn svg_modules(svg: &str, width: usize) -> Vec<bool> {
+        let d = svg
+            .split(" d=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        let mut dark = vec![false; width * width];
+        let (mut x, mut y) = (0usize, 0usize);
+        let mut rest = d;
+        let number = |s: &str| -> (usize, usize) {
+            let end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+            (s[..end].parse().unwrap(), end)
+        };
+        while let Some(c) = rest.chars().next() {
+            rest = &rest[1..];
+            match c {
+                'M' => {
+                    let (a, n) = number(rest);
+                    let (b, m) = number(&rest[n + 1..]);
+                    assert_eq!(&rest[n + 1 + m..n + 3 + m], ".5");
+                    (x, y) = (a, b);
+                    rest = &rest[n + 3 + m..];
+                }
+                'm' => {
+                    let (a, n) = number(rest);
+                    assert_eq!(&rest[n..n + 2], " 0");
+                    x += a;
+                    rest = &rest[n + 2..];
+                }
+                'h' => {
+                    let (run, n) = number(rest);
+                    for i in 0..run {
+                        dark[(y - QUIET) * width + x + i - QUIET] = true;
+                    }
+                    x += run;
+                    rest = &rest[n..];
+                }
+                other => panic!("unexpected {other:?} in the path"),
+            }
+        }
+        dark
+    }
+
+    #[test]
+    fn the_svg_draws_exactly_the_dark_modules() {
+        let code = shc_code(&shc_text(&"eyJ6aXAiOiJERUYi.ab_-z09.AZ".repeat(20))).unwrap();
+        assert_eq!(svg_modules(&svg(&code), code.width()), code.dark);
     }
 }

@@ -1,123 +1,106 @@
-//! Choosing a QR code's mask fast. The standard picks the mask (of 8)
-//! whose symbol scores the lowest penalty; `qrcodegen` draws and scores
-//! all 8, which is most of the time a health card QR takes (about 1.8 ms of
-//! 1.9 natively, twice that in a plugin). Here the code is drawn once, the
-//! other 7 maskings are derived by XOR on rows held as bit sets, and each
-//! is scored with shifts and popcounts; then the chosen mask is drawn.
-//! The format information area is scored as drawn with mask 0: it differs
-//! between masks in 15 modules, a negligible part of the score.
+//! Choosing a QR symbol's mask fast. The standard picks the mask (of 8)
+//! whose symbol scores the lowest penalty; a general encoder draws and
+//! scores all 8 module by module, most of the time a health card QR took
+//! (about 1.8 ms of 1.9 natively, twice that in a plugin). Here each
+//! masking is formed by XOR on rows and columns held as bit sets, its
+//! format bits included, and scored with shifts and popcounts.
 
-use qrcodegen::{Mask, QrCode, QrCodeEcc, QrSegment, Version};
+use std::ops::{BitAnd, BitOr, BitXor, Not, Shl, Shr};
 
-/// Quiet modules on each side of a row's bits (light, for the finder rule).
-const PAD: u32 = 4;
+use crate::qr::EcLevel;
+use crate::qr_draw::{Symbol, format_bits, format_positions, mask_flips};
 
-fn dark(mask: u8, x: i32, y: i32) -> bool {
-    match mask {
-        0 => (x + y) % 2 == 0,
-        1 => y % 2 == 0,
-        2 => x % 3 == 0,
-        3 => (x + y) % 3 == 0,
-        4 => (x / 3 + y / 2) % 2 == 0,
-        5 => x * y % 2 + x * y % 3 == 0,
-        6 => (x * y % 2 + x * y % 3) % 2 == 0,
-        _ => ((x + y) % 2 + x * y % 3) % 2 == 0,
+/// Light modules on each side of a line's bits (for the finder rule).
+const PAD: usize = 4;
+
+/// A line of modules as a bit set of `N` words, bit `x + PAD` for module
+/// `x` (two words hold up to version 25, three any version).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Line<const N: usize>([u64; N]);
+
+impl<const N: usize> Line<N> {
+    const ZERO: Self = Line([0; N]);
+
+    fn set(&mut self, x: usize) {
+        let b = x + PAD;
+        self.0[b / 64] |= 1 << (b % 64);
+    }
+
+    fn span(from: usize, to: usize) -> Self {
+        let mut line = Self::ZERO;
+        (from..to).for_each(|x| line.set(x));
+        line
+    }
+
+    fn count_ones(self) -> u32 {
+        self.0.iter().map(|w| w.count_ones()).sum()
     }
 }
 
-fn bit(x: i32) -> u128 {
-    1u128 << (x as u32 + PAD)
-}
-
-fn span(from: i32, to: i32) -> u128 {
-    (from..to).fold(0, |acc, x| acc | bit(x))
-}
-
-/// Alignment pattern centres of `version` (as the standard places them).
-fn alignment_positions(version: i32) -> Vec<i32> {
-    if version == 1 {
-        return Vec::new();
+impl<const N: usize> Shr<usize> for Line<N> {
+    type Output = Self;
+    fn shr(self, k: usize) -> Self {
+        debug_assert!(k > 0 && k < 64);
+        Line(std::array::from_fn(|i| {
+            self.0[i] >> k | self.0.get(i + 1).map_or(0, |w| w << (64 - k))
+        }))
     }
-    let size = version * 4 + 17;
-    let count = version / 7 + 2;
-    let step = if version == 32 {
-        26
-    } else {
-        (version * 4 + count * 2 + 1) / (count * 2 - 2) * 2
+}
+
+impl<const N: usize> Shl<usize> for Line<N> {
+    type Output = Self;
+    fn shl(self, k: usize) -> Self {
+        debug_assert!(k > 0 && k < 64);
+        Line(std::array::from_fn(|i| {
+            let carry = if i == 0 { 0 } else { self.0[i - 1] >> (64 - k) };
+            self.0[i] << k | carry
+        }))
+    }
+}
+
+macro_rules! word_op {
+    ($trait:ident, $method:ident, $op:tt) => {
+        impl<const N: usize> $trait for Line<N> {
+            type Output = Self;
+            fn $method(self, other: Self) -> Self {
+                Line(std::array::from_fn(|i| self.0[i] $op other.0[i]))
+            }
+        }
     };
-    let mut out: Vec<i32> = (0..count - 1).map(|i| size - 7 - i * step).collect();
-    out.push(6);
-    out.reverse();
-    out
 }
+word_op!(BitAnd, bitand, &);
+word_op!(BitOr, bitor, |);
+word_op!(BitXor, bitxor, ^);
 
-/// Each row's function modules (finders, separators, format and version
-/// information, timing, alignment), which masks leave alone.
-fn function_rows(version: i32) -> Vec<u128> {
-    let size = version * 4 + 17;
-    let mut rows = vec![0u128; size as usize];
-    for (y, row) in rows.iter_mut().enumerate() {
-        let y = y as i32;
-        *row |= bit(6);
-        if y == 6 {
-            *row |= span(0, size);
-        }
-        if y <= 8 {
-            *row |= span(0, 9) | span(size - 8, size);
-        }
-        if y >= size - 8 {
-            *row |= span(0, 9);
-        }
-        if version >= 7 {
-            if y <= 5 {
-                *row |= span(size - 11, size - 8);
-            }
-            if (size - 11..size - 8).contains(&y) {
-                *row |= span(0, 6);
-            }
-        }
+impl<const N: usize> Not for Line<N> {
+    type Output = Self;
+    fn not(self) -> Self {
+        Line(self.0.map(|w| !w))
     }
-    let centres = alignment_positions(version);
-    let last = centres.len().saturating_sub(1);
-    for (i, &cy) in centres.iter().enumerate() {
-        for (j, &cx) in centres.iter().enumerate() {
-            let on_a_finder = (i == 0 && (j == 0 || j == last)) || (i == last && j == 0);
-            if on_a_finder {
-                continue;
-            }
-            for y in cy - 2..=cy + 2 {
-                rows[y as usize] |= span(cx - 2, cx + 3);
-            }
-        }
-    }
-    rows
 }
 
 /// The penalty of rows (and their columns), as the standard scores it.
-fn penalty(rows: &[u128], cols: &[u128], size: i32) -> u32 {
-    let valid = span(0, size);
+fn penalty<const N: usize>(rows: &[Line<N>], cols: &[Line<N>], size: usize) -> u32 {
+    let valid = Line::<N>::span(0, size);
+    let pairs = valid & (valid >> 1);
     let mut score = 0;
     for lines in [rows, cols] {
         for &x in lines {
+            let x1 = x >> 1;
             // Runs of 5 or more: 3 + (length - 5) = windows of 5 + 2 per run.
-            let eq = !(x ^ (x >> 1)) & valid & (valid >> 1);
+            let eq = !(x ^ x1) & pairs;
             let w5 = eq & (eq >> 1) & (eq >> 2) & (eq >> 3);
             score += w5.count_ones() + 2 * (w5 & !(w5 << 1)).count_ones();
-            // Finder-like 1011101 with 4 light modules on one side.
-            let light = !x;
-            let at = |pattern: [bool; 11]| {
-                pattern
-                    .iter()
-                    .enumerate()
-                    .fold(u128::MAX >> 11, |m, (j, &d)| {
-                        m & if d { x >> j } else { light >> j }
-                    })
-            };
-            let t = true;
-            let f = false;
-            let a = at([t, f, t, t, t, f, t, f, f, f, f]);
-            let b = at([f, f, f, f, t, f, t, t, t, f, t]);
-            score += 40 * (a.count_ones() + b.count_ones());
+            // Finder-like 1011101 with 4 light modules on one side (the
+            // quiet zone counts as light). Past the top bit zeros shift in,
+            // which read as light, but the pattern's dark modules cannot
+            // match there.
+            let core = x & !x1 & (x >> 2) & (x >> 3) & (x >> 4) & !(x >> 5) & (x >> 6);
+            let two = x | x1;
+            let light4 = !(two | (two >> 2));
+            let before = light4 & (core >> 4);
+            let after = core & (light4 >> 7);
+            score += 40 * (before.count_ones() + after.count_ones());
         }
     }
     for pair in rows.windows(2) {
@@ -127,99 +110,106 @@ fn penalty(rows: &[u128], cols: &[u128], size: i32) -> u32 {
         score += 3 * block.count_ones();
     }
     let total = (size * size) as u32;
-    let dark: u32 = rows.iter().map(|r| (r & valid).count_ones()).sum();
+    let dark: u32 = rows.iter().map(|r| (*r & valid).count_ones()).sum();
     let k = (dark * 20).abs_diff(total * 10) / total;
     score + 10 * k
 }
 
-/// Row `y` of where mask 0 and `mask` differ (masks repeat every 12 rows).
-fn flips(mask: u8, size: i32, transposed: bool) -> Vec<u128> {
-    let mut out: Vec<u128> = Vec::with_capacity(size as usize);
-    for y in 0..size {
-        if y >= 12 {
-            out.push(out[(y - 12) as usize]);
+/// Lines of the symbol's modules where `pick` holds; `transposed` gives
+/// columns.
+fn lines<const N: usize>(
+    s: &Symbol,
+    transposed: bool,
+    pick: impl Fn(usize) -> bool,
+) -> Vec<Line<N>> {
+    (0..s.size)
+        .map(|a| {
+            let mut line = Line::ZERO;
+            for b in 0..s.size {
+                let (x, y) = if transposed { (a, b) } else { (b, a) };
+                if pick(y * s.size + x) {
+                    line.set(b);
+                }
+            }
+            line
+        })
+        .collect()
+}
+
+/// Lines of where `mask` flips. Masks repeat every 6 modules along a
+/// line and every 12 lines.
+fn pattern<const N: usize>(mask: u8, size: usize, transposed: bool) -> Vec<Line<N>> {
+    let mut out: Vec<Line<N>> = Vec::with_capacity(size);
+    for a in 0..size {
+        if a >= 12 {
+            out.push(out[a - 12]);
             continue;
         }
-        let row = (0..size)
-            .filter(|&x| {
-                let (cx, cy) = if transposed { (y, x) } else { (x, y) };
-                dark(0, cx, cy) != dark(mask, cx, cy)
-            })
-            .fold(0, |acc, x| acc | bit(x));
-        out.push(row);
+        let at = |b: usize| {
+            let (x, y) = if transposed { (a, b) } else { (b, a) };
+            mask_flips(mask, x, y)
+        };
+        let period: [bool; 6] = std::array::from_fn(at);
+        let mut line = Line::ZERO;
+        for (b, flips) in (0..size).zip(period.iter().cycle()) {
+            if *flips {
+                line.set(b);
+            }
+        }
+        out.push(line);
     }
     out
 }
 
-fn transpose(rows: &[u128], size: i32) -> Vec<u128> {
-    let mut cols = vec![0u128; size as usize];
-    for (y, r) in rows.iter().enumerate() {
-        for (x, col) in cols.iter_mut().enumerate() {
-            if r & bit(x as i32) != 0 {
-                *col |= bit(y as i32);
+fn choose_with<const N: usize>(s: &Symbol, level: EcLevel) -> (u8, Vec<bool>) {
+    let size = s.size;
+    let formats = format_positions(size);
+    let [rows, cols] = [false, true].map(|t| lines::<N>(s, t, |i| s.dark[i]));
+    // The function modules are symmetric about the diagonal, so the data
+    // modules' rows are their columns too.
+    let data = lines::<N>(s, false, |i| !s.function[i]);
+    let masked = |mask: u8, lines: &[Line<N>], transposed: bool| {
+        let mut out: Vec<Line<N>> = pattern::<N>(mask, size, transposed)
+            .iter()
+            .zip(lines.iter().zip(&data))
+            .map(|(p, (l, d))| *l ^ (*p & *d))
+            .collect();
+        let bits = format_bits(level, mask);
+        for &(x, y, b) in &formats {
+            if bits >> b & 1 == 1 {
+                let (line, at) = if transposed { (x, y) } else { (y, x) };
+                out[line].set(at);
             }
         }
-    }
-    cols
-}
-
-/// The code of `segments` at `ecc` (not raised) in the smallest version
-/// up to `max`, with the mask of the lowest penalty.
-pub fn encode(segments: &[QrSegment], ecc: QrCodeEcc, max: Version) -> Option<QrCode> {
-    let first = QrCode::encode_segments_advanced(
-        segments,
-        ecc,
-        Version::MIN,
-        max,
-        Some(Mask::new(0)),
-        false,
-    )
-    .ok()?;
-    let size = first.size();
-    let version = i32::from(first.version().value());
-    let data: Vec<u128> = function_rows(version)
-        .iter()
-        .map(|f| !f & span(0, size))
-        .collect();
-    let data_cols = transpose(&data, size);
-    let drawn: Vec<u128> = (0..size)
-        .map(|y| {
-            (0..size)
-                .filter(|&x| first.get_module(x, y))
-                .fold(0, |acc, x| acc | bit(x))
-        })
-        .collect();
-    let drawn_cols = transpose(&drawn, size);
-    let masked = |lines: &[u128], flip: &[u128], data: &[u128]| -> Vec<u128> {
-        lines
-            .iter()
-            .zip(flip)
-            .zip(data)
-            .map(|((l, f), d)| l ^ (f & d))
-            .collect()
+        out
     };
-    let mut best = (penalty(&drawn, &drawn_cols, size), 0u8);
-    for mask in 1..8u8 {
-        let rows = masked(&drawn, &flips(mask, size, false), &data);
-        let cols = masked(&drawn_cols, &flips(mask, size, true), &data_cols);
-        let score = penalty(&rows, &cols, size);
-        if score < best.0 {
-            best = (score, mask);
+    let mut best: Option<(u32, u8, Vec<Line<N>>)> = None;
+    for mask in 0..8u8 {
+        let mask_rows = masked(mask, &rows, false);
+        let score = penalty(&mask_rows, &masked(mask, &cols, true), size);
+        if best.as_ref().is_none_or(|b| score < b.0) {
+            best = Some((score, mask, mask_rows));
         }
     }
-    if best.1 == 0 {
-        return Some(first);
+    let (_, mask, rows) = best.expect("8 masks scored");
+    let mut dark = Vec::with_capacity(size * size);
+    for row in &rows {
+        dark.extend((0..size).map(|x| {
+            let b = x + PAD;
+            row.0[b / 64] >> (b % 64) & 1 == 1
+        }));
     }
-    let chosen = Version::new(version as u8);
-    QrCode::encode_segments_advanced(
-        segments,
-        ecc,
-        chosen,
-        chosen,
-        Some(Mask::new(best.1)),
-        false,
-    )
-    .ok()
+    (mask, dark)
+}
+
+/// The mask of the lowest penalty for the unmasked symbol `s`, and the
+/// symbol's modules with it and its format bits.
+pub fn choose(s: &Symbol, level: EcLevel) -> (u8, Vec<bool>) {
+    if s.size + 2 * PAD <= 128 {
+        choose_with::<2>(s, level)
+    } else {
+        choose_with::<3>(s, level)
+    }
 }
 
 #[cfg(test)]
@@ -227,51 +217,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_function_module_map_is_what_qrcodegen_draws_for_every_card_version() {
-        for version in 1..=22u8 {
-            let v = Version::new(version);
-            let seg = [QrSegment::make_numeric("1")];
-            let code = |m| {
-                QrCode::encode_segments_advanced(
-                    &seg,
-                    QrCodeEcc::Low,
-                    v,
-                    v,
-                    Some(Mask::new(m)),
-                    false,
-                )
-                .unwrap()
-            };
-            let (zero, other) = (code(0), code(5));
-            let size = zero.size();
-            let function = function_rows(i32::from(version));
-            for y in 0..size {
-                for x in 0..size {
-                    let flipped = zero.get_module(x, y) != other.get_module(x, y);
-                    let is_function = function[y as usize] & bit(x) != 0;
-                    let format = (x == 8 || y == 8) && is_function;
-                    if !is_function {
-                        assert_eq!(
-                            flipped,
-                            dark(0, x, y) != dark(5, x, y),
-                            "v{version} ({x},{y})"
-                        );
-                    } else if !format {
-                        assert!(!flipped, "v{version} ({x},{y}) is a function module");
-                    }
-                }
-            }
-        }
+    fn lines_shift_across_words() {
+        let mut a = Line::<3>::ZERO;
+        a.set(60);
+        a.set(130);
+        let b = (a << 10) >> 3;
+        let mut want = Line::<3>::ZERO;
+        want.set(67);
+        want.set(137);
+        assert_eq!(b, want);
+        assert_eq!((!Line::<2>::ZERO).count_ones(), 128);
     }
 
     #[test]
     fn penalties_match_the_standards_rules_on_small_cases() {
-        // One row of 7 dark modules in a 7-wide symbol: a run of 7 (5 points).
-        let row = span(0, 7);
-        let rows = [row, 0, row, 0, row, 0, row];
-        let cols = transpose(&rows, 7);
-        // rows: 4 dark runs of 7 (5 each) + 3 light runs of 7 (5 each) = 35;
+        // Rows of 7 dark modules alternate with light rows in a 7-wide
+        // symbol: 4 dark and 3 light runs of 7 (5 points each) = 35;
         // columns alternate: no runs, no blocks; balance 4/7 dark -> k=1.
+        let row = Line::<2>::span(0, 7);
+        let rows = [row, Line::ZERO, row, Line::ZERO, row, Line::ZERO, row];
+        let cols: Vec<Line<2>> = (0..7)
+            .map(|x| {
+                let mut c = Line::ZERO;
+                for (y, r) in rows.iter().enumerate() {
+                    if (*r & Line::span(x, x + 1)) != Line::ZERO {
+                        c.set(y);
+                    }
+                }
+                c
+            })
+            .collect();
         assert_eq!(penalty(&rows, &cols, 7), 35 + 10);
     }
 }

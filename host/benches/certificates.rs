@@ -217,12 +217,14 @@ fn main() {
         String::from_utf8_lossy(&out.stderr)
     );
     let out = String::from_utf8(out.stdout).unwrap();
-    let clerk = out
-        .lines()
-        .find(|l| l.trim_start().starts_with("clerk"))
-        .and_then(|l| l.split_whitespace().last())
-        .unwrap()
-        .to_owned();
+    let token_of = |role: &str| {
+        out.lines()
+            .find(|l| l.trim_start().starts_with(role))
+            .and_then(|l| l.split_whitespace().last())
+            .unwrap()
+            .to_owned()
+    };
+    let (clerk, admin) = (token_of("clerk"), token_of("admin"));
     let (mut server, addr) = common::serve(&data);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -242,7 +244,13 @@ fn main() {
         let people = Arc::new(vaccinated(&addr, &clerk, persons, 500).await);
         println!("setup: {persons} residents, {} vaccinated persons to certify", people.len());
         for (pdf, what) in [(false, "JWS + QR PNG + SVG"), (true, "with the PDF")] {
+            let stats = "/v1/admin/142051/stats";
+            let before = common::get_json(&addr, stats, &admin).await;
+            let written = common::write_bytes(server.id());
             let r = run(&addr, &clerk, &people, clients, seconds, pdf).await;
+            let written = common::write_bytes(server.id()) - written;
+            let after = common::get_json(&addr, stats, &admin).await;
+            let delta = |k: &str| after[k].as_u64().unwrap_or(0) - before[k].as_u64().unwrap_or(0);
             println!(
                 "domestic SHC issuance over HTTP ({what}), {clients} clients, {seconds} s: {:.0} certificates/s, p50 {:.2} ms, p99 {:.2} ms, {:.0} bytes per answer, {} errors",
                 r.rate,
@@ -250,6 +258,12 @@ fn main() {
                 r.p99.as_secs_f64() * 1e3,
                 r.bytes,
                 r.errors
+            );
+            // The counters span the warm-up too; the ratios are what count.
+            println!(
+                "  {:.1} requests per durable commit, {:.1} KiB written to storage per certificate",
+                delta("write_sets") as f64 / delta("commits").max(1) as f64,
+                written as f64 / 1024.0 / delta("write_sets").max(1) as f64
             );
         }
     });

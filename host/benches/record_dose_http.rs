@@ -18,7 +18,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
-use serde_json::{Value, json};
+use serde_json::json;
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -39,29 +39,6 @@ fn kiroku(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
-}
-
-async fn get_json(addr: &str, path: &str, token: &str) -> Value {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let req = Request::get(path)
-        .header("host", "bench")
-        .header("authorization", format!("Bearer {token}"))
-        .body(Full::new(Bytes::new()))
-        .unwrap();
-    let body = sender
-        .send_request(req)
-        .await
-        .unwrap()
-        .into_body()
-        .collect()
-        .await
-        .unwrap()
-        .to_bytes();
-    serde_json::from_slice(&body).unwrap()
 }
 
 /// One client: a keep-alive connection recording doses for its own persons.
@@ -198,13 +175,13 @@ fn main() {
             })
             .collect();
         tokio::time::sleep(warmup).await;
-        let before = get_json(&addr, "/v1/admin/142051/stats", &admin).await;
+        let before = common::get_json(&addr, "/v1/admin/142051/stats", &admin).await;
         measuring.store(true, Ordering::Relaxed);
         let started = Instant::now();
         tokio::time::sleep(Duration::from_secs(seconds)).await;
         measuring.store(false, Ordering::Relaxed);
         let elapsed = started.elapsed();
-        let after = get_json(&addr, "/v1/admin/142051/stats", &admin).await;
+        let after = common::get_json(&addr, "/v1/admin/142051/stats", &admin).await;
         stop.store(true, Ordering::Relaxed);
         let mut all = Vec::new();
         let mut errors = 0;

@@ -98,3 +98,44 @@ pub fn serve(data: &std::path::Path) -> (std::process::Child, String) {
         .to_owned();
     (server, addr)
 }
+
+/// A GET with a bearer token, its answer as JSON.
+pub async fn get_json(addr: &str, path: &str, token: &str) -> serde_json::Value {
+    use http_body_util::BodyExt;
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let req = hyper::Request::get(path)
+        .header("host", "bench")
+        .header("authorization", format!("Bearer {token}"))
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let body = sender
+        .send_request(req)
+        .await
+        .unwrap()
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes();
+    serde_json::from_slice(&body).unwrap()
+}
+
+/// Bytes a process has caused to be written to storage (`/proc/PID/io`).
+pub fn write_bytes(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/io"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| {
+                    l.strip_prefix("write_bytes: ")
+                        .map(|v| v.trim().parse().ok())
+                })
+                .flatten()
+        })
+        .unwrap_or(0)
+}

@@ -4,6 +4,8 @@
 //! CSCA. Private keys are sealed with the tenant's issuer key; the newest
 //! generation signs, older ones stay published.
 
+use std::sync::Arc;
+
 use p256::ecdsa::SigningKey;
 use p256::pkcs8::DecodePrivateKey;
 use rcgen::{
@@ -133,8 +135,18 @@ pub fn jwks(store: &TenantStore) -> StoreResult<Jwks> {
     Ok(Jwks { keys })
 }
 
-/// Opens the newest generation for signing.
-pub fn current(store: &TenantStore) -> StoreResult<Option<SigningKeys>> {
+/// Generations opened for signing, by tenant and sealed health card key
+/// (its random nonce makes it unique to one generation). Opening costs two unseals and two scalar multiplications,
+/// more than the signature itself; the tenant keys that open them are
+/// held in memory anyway.
+type Opened = Vec<((String, Vec<u8>), Arc<SigningKeys>)>;
+static OPENED: std::sync::Mutex<Opened> = std::sync::Mutex::new(Vec::new());
+
+/// Most opened generations kept (every tenant's newest, with room).
+const MAX_OPENED: usize = 256;
+
+/// The newest generation, opened for signing.
+pub fn current(store: &TenantStore) -> StoreResult<Option<Arc<SigningKeys>>> {
     let txn = store.db().begin_read()?;
     let table = match txn.open_table(ISSUER_KEYS) {
         Ok(t) => t,
@@ -145,6 +157,23 @@ pub fn current(store: &TenantStore) -> StoreResult<Option<SigningKeys>> {
         return Ok(None);
     };
     let row: IssuerKeyRow = rows::decode(v.value())?;
+    let id = (store.code().as_str().to_owned(), row.shc_key.clone());
+    let opened = OPENED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, keys)) = opened.iter().find(|(known, _)| *known == id) {
+        return Ok(Some(keys.clone()));
+    }
+    drop(opened);
+    let keys = Arc::new(open(store, &row)?);
+    let mut opened = OPENED.lock().unwrap_or_else(|e| e.into_inner());
+    if opened.len() >= MAX_OPENED {
+        opened.remove(0);
+    }
+    opened.push((id, keys.clone()));
+    Ok(Some(keys))
+}
+
+/// Opens one generation's keys for signing.
+fn open(store: &TenantStore, row: &IssuerKeyRow) -> StoreResult<SigningKeys> {
     let keys = store.keys();
     let corrupt = || StoreError::Damaged("an issuer key does not open".into());
     let mut scalar = keys
@@ -158,13 +187,13 @@ pub fn current(store: &TenantStore) -> StoreResult<Option<SigningKeys>> {
     let vds = SigningKey::from_pkcs8_der(&pkcs8).map_err(|_| corrupt())?;
     zeroize::Zeroize::zeroize(&mut pkcs8);
     let jwk: Jwk = serde_json::from_str(&row.jwk).map_err(|_| corrupt())?;
-    Ok(Some(SigningKeys {
+    Ok(SigningKeys {
         generation: row.generation,
         kid: jwk.kid,
         shc,
         vds,
-        bsc: row.bsc,
-    }))
+        bsc: row.bsc.clone(),
+    })
 }
 
 fn random_signing_key(entropy: &dyn Entropy) -> SigningKey {

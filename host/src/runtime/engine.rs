@@ -47,6 +47,9 @@ fn base_config() -> Config {
         .max_wasm_stack(MAX_WASM_STACK_BYTES)
         .cranelift_opt_level(wasmtime::OptLevel::Speed)
         .parallel_compilation(true);
+    if std::env::var_os("KIROKU_PERFMAP").is_some() {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     config
 }
 
