@@ -5,6 +5,7 @@
 
 use crate::qr_draw::Symbol;
 use crate::qr_encode::{self, Segment};
+use crate::qr_png::QUIET;
 use crate::{CardError, err, qr_mask};
 
 /// Error correction levels.
@@ -168,8 +169,6 @@ pub fn version(code: &QrCode) -> i16 {
 pub fn dark_modules(code: &QrCode) -> Vec<bool> {
     code.dark.clone()
 }
-
-use crate::qr_png::QUIET;
 
 /// A 1-bit greyscale PNG of `code`, `scale` pixels per module, with a
 /// 4-module quiet zone.

@@ -135,10 +135,12 @@ pub fn jwks(store: &TenantStore) -> StoreResult<Jwks> {
     Ok(Jwks { keys })
 }
 
-/// Generations opened for signing, by tenant and sealed health card key
-/// (its random nonce makes it unique to one generation). Opening costs two unseals and two scalar multiplications,
-/// more than the signature itself; the tenant keys that open them are
-/// held in memory anyway.
+/// Generations opened for signing, by tenant and the whole stored row
+/// (sealed keys and barcode signer certificate: two stores with seeded
+/// test entropy can share a sealed key but never a certificate). Opening
+/// costs two unseals and two scalar multiplications, more than the
+/// signature itself; the tenant keys that open them are held in memory
+/// anyway.
 type Opened = Vec<((String, Vec<u8>), Arc<SigningKeys>)>;
 static OPENED: std::sync::Mutex<Opened> = std::sync::Mutex::new(Vec::new());
 
@@ -156,13 +158,14 @@ pub fn current(store: &TenantStore) -> StoreResult<Option<Arc<SigningKeys>>> {
     let Some((_, v)) = table.last()? else {
         return Ok(None);
     };
-    let row: IssuerKeyRow = rows::decode(v.value())?;
-    let id = (store.code().as_str().to_owned(), row.shc_key.clone());
+    let stored = v.value();
+    let id = (store.code().as_str().to_owned(), stored.to_vec());
     let opened = OPENED.lock().unwrap_or_else(|e| e.into_inner());
     if let Some((_, keys)) = opened.iter().find(|(known, _)| *known == id) {
         return Ok(Some(keys.clone()));
     }
     drop(opened);
+    let row: IssuerKeyRow = rows::decode(stored)?;
     let keys = Arc::new(open(store, &row)?);
     let mut opened = OPENED.lock().unwrap_or_else(|e| e.into_inner());
     if opened.len() >= MAX_OPENED {
@@ -287,4 +290,43 @@ pub fn ensure(store: &TenantStore, entropy: &dyn Entropy, now_ms: i64) -> StoreR
         rotate(store, entropy, now_ms, crate::store::SYSTEM_ACTOR)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{Clock, FakeClock, SeededEntropy};
+    use crate::datadir::DataDir;
+    use crate::ids::TenantCode;
+
+    /// Two tenants with the same code and the same seeded entropy (as two
+    /// test servers in one process have) still sign with their own
+    /// barcode signer certificates.
+    #[test]
+    fn each_store_signs_with_its_own_generation() {
+        let clock = FakeClock::at(kiroku_rules::Date::parse("2026-04-01").unwrap());
+        let code = TenantCode::parse("142051").unwrap();
+        let opened: Vec<_> = (0..2)
+            .map(|_| {
+                let tmp = tempfile::tempdir().unwrap();
+                let dir = DataDir::open(tmp.path()).unwrap();
+                let entropy = SeededEntropy::new(11);
+                let store = TenantStore::create(
+                    &dir,
+                    &code,
+                    "test",
+                    crate::roles::DEFAULT_ROLES,
+                    clock.as_ref(),
+                    &entropy,
+                )
+                .unwrap();
+                ensure(&store, &entropy, clock.now_ms()).unwrap();
+                let keys = current(&store).unwrap().unwrap();
+                assert!(Arc::ptr_eq(&keys, &current(&store).unwrap().unwrap()));
+                (keys, csca(&store).unwrap().unwrap(), tmp)
+            })
+            .collect();
+        assert_ne!(opened[0].0.bsc, opened[1].0.bsc);
+        assert_ne!(opened[0].1, opened[1].1);
+    }
 }
