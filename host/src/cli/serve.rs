@@ -27,7 +27,7 @@ pub struct TlsArgs {
 /// only on a loopback address.
 pub async fn serve(app: Arc<App>, listen: &str, tls: &TlsArgs) -> anyhow::Result<()> {
     let config = match (&tls.tls_cert, &tls.tls_key) {
-        (Some(cert), Some(key)) => Some(kiroku::server::tls::server_config(cert, key)?),
+        (Some(cert), Some(key)) => Some(kiroku::tls::server_config(cert, key)?),
         _ => None,
     };
     if config.is_none() {

@@ -12,7 +12,6 @@ mod passkey_api;
 mod reviews_api;
 pub mod router;
 mod session_api;
-pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,5 +1,5 @@
-//! The one rustls set-up (ring provider) for the staff API's HTTPS; the
-//! node-to-node mutual TLS will build on the same provider and loaders.
+//! The one rustls set-up (ring provider, PEM loaders) for the staff API's
+//! HTTPS; the node-to-node mutual TLS (`federation::tls`) builds on it.
 
 use std::path::Path;
 use std::sync::Arc;

@@ -1,0 +1,54 @@
+//! Exchanges between municipalities (move-in query, move-out provision):
+//! the transport the host mediates for the `federation` capability.
+//!
+//! Node-to-node traffic is HTTPS with mutual TLS under a configured
+//! federation CA. Each municipality has one certificate from that CA that
+//! names its code in a subjectAltName URI `urn:kiroku:lg:{code}` (exactly
+//! one such URI; the code's check digit must hold) and carries both the
+//! `serverAuth` and `clientAuth` extended key usages: a node presents it as
+//! a client when its tenant asks, and as a server (chosen by the TLS server
+//! name `{code}.lg.kiroku.invalid`) when its tenant answers. Every request
+//! body is also signed with that certificate's P-256 key and carries a
+//! nonce and a timestamp, so an altered or replayed request is refused even
+//! by a peer that holds a valid certificate.
+//!
+//! - `directory.rs`: which node holds which municipality.
+//! - `identity.rs`: a municipality's certificate and key, and reading the
+//!   code from a peer's certificate.
+//! - `envelope.rs`: signed requests, freshness and the replay guard.
+//! - `tls.rs`: the mutual TLS configurations (on `server::tls`'s provider).
+
+pub mod directory;
+pub mod envelope;
+pub mod identity;
+pub mod tls;
+
+/// Why the host refused a federation request. The code is what the peer
+/// and the audit log see; none of them names a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The request is not a well-formed federation request.
+    #[error("malformed")]
+    Malformed,
+    /// The peer's certificate names no (valid) municipality code.
+    #[error("untrusted-certificate")]
+    UntrustedCertificate,
+    /// The certificate's municipality is not the querier the request names.
+    #[error("wrong-municipality")]
+    WrongMunicipality,
+    /// The signature does not match the body and the peer's certificate.
+    #[error("bad-signature")]
+    BadSignature,
+    /// The timestamp is outside the accepted window.
+    #[error("stale")]
+    Stale,
+    /// The nonce was seen before.
+    #[error("replayed")]
+    Replayed,
+    /// Too many requests are in the replay window.
+    #[error("busy")]
+    Busy,
+}
+
+#[cfg(test)]
+mod tests;
