@@ -67,6 +67,9 @@ enum Command {
     /// Vaccination certificates, offline.
     #[command(subcommand)]
     Certificate(cli::certificates::CertificateCmd),
+    /// Exchanges between municipalities.
+    #[command(subcommand)]
+    Federation(cli::federation::FederationCmd),
     /// Jobs on a running server: long plugin operations with progress.
     #[command(subcommand)]
     Job(JobCmd),
@@ -355,6 +358,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Token(cmd) => cli::users::token(cmd, &clock)?,
+        Command::Federation(cmd) => cli::federation::federation(cmd)?,
         Command::Roles(RolesCmd::Set { at, file }) => {
             let (_, store) = open_tenant(&at)?;
             let text = std::fs::read_to_string(&file)

@@ -12,6 +12,7 @@ mod cohort_facts;
 mod deadlines;
 mod dose_entry;
 mod dose_import;
+mod federation;
 mod fences;
 mod host_cost;
 mod identity;

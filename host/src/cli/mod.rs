@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod certificates;
+pub mod federation;
 pub mod job;
 pub mod plugins;
 pub mod serve;

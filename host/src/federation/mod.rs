@@ -12,15 +12,20 @@
 //! nonce and a timestamp, so an altered or replayed request is refused even
 //! by a peer that holds a valid certificate.
 //!
+//! - `client.rs`: one signed request to another node, bounded in time.
 //! - `directory.rs`: which node holds which municipality.
 //! - `identity.rs`: a municipality's certificate and key, and reading the
 //!   code from a peer's certificate.
 //! - `envelope.rs`: signed requests, freshness and the replay guard.
-//! - `tls.rs`: the mutual TLS configurations (on `server::tls`'s provider).
+//! - `tls.rs`: the mutual TLS configurations (on `crate::tls`'s provider).
+//! - `test_pki.rs`: a test CA and municipality certificates (rcgen), for
+//!   `kiroku federation test-pki` and tests.
 
+pub mod client;
 pub mod directory;
 pub mod envelope;
 pub mod identity;
+pub mod test_pki;
 pub mod tls;
 
 /// Why the host refused a federation request. The code is what the peer
@@ -52,3 +57,5 @@ pub enum Refusal {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_wire;

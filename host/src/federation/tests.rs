@@ -4,69 +4,35 @@
 
 use std::sync::Arc;
 
-use rcgen::{
-    BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    PKCS_ECDSA_P256_SHA256, SanType,
-};
-use rustls::RootCertStore;
+use rcgen::{CertificateParams, KeyPair, PKCS_ECDSA_P256_SHA256, SanType};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::Refusal;
 use super::envelope::{ReplayGuard, open, seal};
 use super::identity::{MunicipalityIdentity, code_of};
+use super::test_pki::{CURRENT, TestCa, Validity};
 use crate::clock::SeededEntropy;
 use crate::ids::TenantCode;
 
-struct Ca {
-    issuer: Issuer<'static, KeyPair>,
-    roots: Arc<RootCertStore>,
+fn ca(name: &str) -> TestCa {
+    TestCa::new(name).unwrap()
 }
 
-fn ca(name: &str) -> Ca {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, format!("{name} federation CA"));
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
-    let cert = params.self_signed(&key).unwrap();
-    let mut roots = RootCertStore::empty();
-    roots.add(cert.der().clone()).unwrap();
-    Ca {
-        issuer: Issuer::new(params, key),
-        roots: Arc::new(roots),
-    }
+fn municipality(ca: &TestCa, code: &str, validity: Validity) -> Arc<MunicipalityIdentity> {
+    let code = TenantCode::parse(code).unwrap();
+    Arc::new(ca.issue(&code, validity).unwrap().identity)
 }
-
-fn municipality(ca: &Ca, code: &str, valid: (i32, i32)) -> Arc<MunicipalityIdentity> {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.subject_alt_names = vec![SanType::URI(
-        format!("urn:kiroku:lg:{code}").try_into().unwrap(),
-    )];
-    params.extended_key_usages = vec![
-        ExtendedKeyUsagePurpose::ServerAuth,
-        ExtendedKeyUsagePurpose::ClientAuth,
-    ];
-    params.not_before = rcgen::date_time_ymd(valid.0, 1, 1);
-    params.not_after = rcgen::date_time_ymd(valid.1, 1, 1);
-    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
-    let cert = params.signed_by(&key, &ca.issuer).unwrap();
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-    Arc::new(MunicipalityIdentity::new(vec![cert.der().clone()], key).unwrap())
-}
-
-const CURRENT: (i32, i32) = (2024, 2040);
 
 /// One handshake: `answering` serves `served`; `asking` asks for
 /// `answerer`. The code the server read from the client, or the error.
 async fn handshake(
-    answering: &Ca,
+    answering: &TestCa,
     served: &[Arc<MunicipalityIdentity>],
-    asking: (&Ca, &Arc<MunicipalityIdentity>),
+    asking: (&TestCa, &Arc<MunicipalityIdentity>),
     answerer: &str,
 ) -> Result<TenantCode, String> {
-    let server = super::tls::server_config(answering.roots.clone(), served).unwrap();
+    let server = super::tls::server_config(answering.roots(), served).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let accept = tokio::spawn(async move {
@@ -81,8 +47,7 @@ async fn handshake(
         code_of(&peer).map_err(|e| e.to_string())
     });
     let answerer = TenantCode::parse(answerer).unwrap();
-    let client =
-        super::tls::client_config(asking.0.roots.clone(), asking.1, answerer.clone()).unwrap();
+    let client = super::tls::client_config(asking.0.roots(), asking.1, answerer.clone()).unwrap();
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let connected = tokio_rustls::TlsConnector::from(client)
         .connect(super::tls::server_name_of(&answerer), tcp)
@@ -139,7 +104,7 @@ async fn another_ca_an_expired_certificate_and_the_wrong_answerer_are_refused() 
     .await;
     assert!(refused.unwrap_err().contains("UnknownIssuer"));
     // An expired client certificate of the right CA.
-    let expired = municipality(&fed, "131016", (2010, 2020));
+    let expired = municipality(&fed, "131016", ((2010, 1, 1), (2020, 1, 1)));
     let refused = handshake(
         &fed,
         std::slice::from_ref(&fujisawa),
