@@ -11,13 +11,12 @@ mod cli;
 
 use cli::job::JobCmd;
 use cli::users::{TokenCmd, UserCmd};
-use cli::{ServerArgs, TenantArgs, tenant_code};
+use cli::{ServerArgs, TenantArgs};
 use kiroku::admin::{self, AdminActor};
 use kiroku::app::App;
-use kiroku::clock::{Clock, OsEntropy, SystemClock, format_timestamp};
+use kiroku::clock::{Clock, OsEntropy, SystemClock};
 use kiroku::datadir::DataDir;
 use kiroku::runtime::Runtime;
-use kiroku::store::{SystemStore, TenantStore};
 
 /// mimalloc: per-thread free lists instead of glibc's contended arenas (a
 /// measured 12% of server CPU went to malloc/free under load).
@@ -39,7 +38,7 @@ struct Cli {
 enum Command {
     /// Municipalities (tenants).
     #[command(subcommand)]
-    Tenant(TenantCmd),
+    Tenant(cli::tenants::TenantCmd),
     /// Installed plugins of a tenant.
     #[command(subcommand)]
     Plugin(PluginCmd),
@@ -138,40 +137,6 @@ enum Command {
         /// `json` or `csv`.
         #[arg(long, default_value = "json")]
         format: String,
-    },
-}
-
-#[derive(Subcommand)]
-enum TenantCmd {
-    /// Creates a tenant (validates the code's check digit).
-    Create {
-        #[arg(long)]
-        data: PathBuf,
-        /// 6-digit local government code, e.g. 142051.
-        #[arg(long)]
-        code: String,
-        /// Municipality name.
-        #[arg(long)]
-        name: String,
-        /// Roles file (default: the built-in policies/roles.toml).
-        #[arg(long)]
-        roles: Option<PathBuf>,
-    },
-    /// Lists tenants.
-    List {
-        #[arg(long)]
-        data: PathBuf,
-    },
-    /// Shows or sets when a tenant's staff sessions lock and end.
-    Sessions {
-        #[command(flatten)]
-        at: TenantArgs,
-        /// Idle minutes before a session locks (default 15).
-        #[arg(long)]
-        idle_minutes: Option<i64>,
-        /// Hours after login at which a session ends (default 12).
-        #[arg(long)]
-        lifetime_hours: Option<i64>,
     },
 }
 
@@ -282,56 +247,7 @@ fn new_runtime() -> anyhow::Result<Arc<Runtime>> {
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     let clock = SystemClock;
     match command {
-        Command::Tenant(TenantCmd::Create {
-            data,
-            code,
-            name,
-            roles,
-        }) => {
-            let code = tenant_code(&code)?;
-            let roles_text = match roles {
-                Some(path) => std::fs::read_to_string(&path)
-                    .with_context(|| format!("reading {}", path.display()))?,
-                None => kiroku::roles::DEFAULT_ROLES.to_owned(),
-            };
-            kiroku::roles::Roles::parse(&roles_text)?;
-            let dir = DataDir::open(&data)?;
-            let store = TenantStore::create(&dir, &code, &name, &roles_text, &clock, &OsEntropy)?;
-            kiroku::certificates::keys::ensure(&store, &OsEntropy, clock.now_ms())?;
-            println!(
-                "created tenant {code} ({name}) with its certificate signing key and test CSCA"
-            );
-        }
-        Command::Tenant(TenantCmd::List { data }) => {
-            let dir = DataDir::open(&data)?;
-            for (code, row) in SystemStore::open(&dir, &OsEntropy)?.tenants()? {
-                println!(
-                    "{code}  {}  created {}",
-                    row.name,
-                    format_timestamp(row.created_ms)
-                );
-            }
-        }
-        Command::Tenant(TenantCmd::Sessions {
-            at,
-            idle_minutes,
-            lifetime_hours,
-        }) => {
-            use kiroku::identity::sessions::{Limits, set_limits};
-            let (_, store) = open_tenant(&at)?;
-            let mut limits = Limits::of(&store)?;
-            if idle_minutes.is_some() || lifetime_hours.is_some() {
-                limits.idle_s = idle_minutes.map_or(limits.idle_s, |m| m * 60);
-                limits.lifetime_s = lifetime_hours.map_or(limits.lifetime_s, |h| h * 3600);
-                set_limits(&store, limits, &cli_actor(&clock, "sessions"))?;
-            }
-            println!(
-                "sessions of tenant {} lock after {} min idle and end {} h after login",
-                at.tenant,
-                limits.idle_s / 60,
-                limits.lifetime_s / 3600
-            );
-        }
+        Command::Tenant(cmd) => cli::tenants::tenant(cmd, &clock)?,
         Command::Plugin(PluginCmd::Install {
             at,
             policy,

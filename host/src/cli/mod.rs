@@ -6,6 +6,7 @@ pub mod federation;
 pub mod job;
 pub mod plugins;
 pub mod serve;
+pub mod tenants;
 pub mod users;
 
 use std::path::PathBuf;

@@ -80,15 +80,14 @@ impl Client {
         sealed: &Sealed,
     ) -> Result<(u16, Bytes), SendError> {
         let config = self.config(answerer)?;
-        let who = answerer.to_string();
         match tokio::time::timeout(
             self.timeout,
             exchange(config, node, answerer, operation, sealed),
         )
         .await
         {
-            Ok(result) => result.map_err(|kind| kind.with(who)),
-            Err(_) => Err(SendError::TimedOut(who)),
+            Ok(result) => result,
+            Err(_) => Err(SendError::TimedOut(answerer.to_string())),
         }
     }
 
@@ -105,60 +104,45 @@ impl Client {
     }
 }
 
-enum Failure {
-    Unreachable,
-    Handshake,
-    BadAnswer,
-}
-
-impl Failure {
-    fn with(self, who: String) -> SendError {
-        match self {
-            Failure::Unreachable => SendError::Unreachable(who),
-            Failure::Handshake => SendError::Handshake(who),
-            Failure::BadAnswer => SendError::BadAnswer(who),
-        }
-    }
-}
-
 async fn exchange(
     config: Arc<ClientConfig>,
     node: &NodeAddress,
     answerer: &TenantCode,
     operation: &str,
     sealed: &Sealed,
-) -> Result<(u16, Bytes), Failure> {
+) -> Result<(u16, Bytes), SendError> {
+    let who = || answerer.to_string();
     let tcp = tokio::net::TcpStream::connect((node.host.as_str(), node.port))
         .await
-        .map_err(|_| Failure::Unreachable)?;
+        .map_err(|_| SendError::Unreachable(who()))?;
     let _ = tcp.set_nodelay(true);
     let tls = tokio_rustls::TlsConnector::from(config)
         .connect(super::tls::server_name_of(answerer), tcp)
         .await
-        .map_err(|_| Failure::Handshake)?;
+        .map_err(|_| SendError::Handshake(who()))?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
         .await
-        .map_err(|_| Failure::BadAnswer)?;
+        .map_err(|_| SendError::BadAnswer(who()))?;
     let driver = tokio::spawn(connection);
     let request = hyper::Request::post(format!("/federation/v1/{answerer}/{operation}"))
         .header("host", super::identity::server_name(answerer))
         .header("content-type", "application/json")
         .header(SIGNATURE_HEADER, &sealed.signature)
         .body(Full::new(Bytes::from(sealed.bytes.clone())))
-        .map_err(|_| Failure::BadAnswer)?;
+        .map_err(|_| SendError::BadAnswer(who()))?;
     let answered = async {
         let response = sender.send_request(request).await.map_err(|e| {
             if e.is_parse() {
-                Failure::BadAnswer
+                SendError::BadAnswer(who())
             } else {
-                Failure::Unreachable
+                SendError::Unreachable(who())
             }
         })?;
         let status = response.status().as_u16();
         let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
             .collect()
             .await
-            .map_err(|_| Failure::BadAnswer)?
+            .map_err(|_| SendError::BadAnswer(who()))?
             .to_bytes();
         Ok((status, body))
     }
