@@ -74,6 +74,9 @@ fn component_path(dir: &Path, plugin: &str) -> PathBuf {
     dir.join(format!("{}.wasm", plugin.replace('-', "_")))
 }
 
+/// The day the demo's synthetic birth dates are counted back from.
+pub const DEMO_DATA_DAY: &str = "2026-12-02";
+
 /// Creates or refreshes the demo tenant; returns fresh tokens.
 pub async fn prepare(app: &App, opts: &DemoOptions) -> anyhow::Result<Vec<DemoUser>> {
     let code = TenantCode::parse(DEMO_TENANT).expect("the demo code is valid");
@@ -208,7 +211,10 @@ fn demo_user(
 
 async fn seed_residents(app: &App, tenant: &Arc<Tenant>, opts: &DemoOptions) -> anyhow::Result<()> {
     let today = app.runtime.clock().today();
-    let residents = crate::synth::residents(opts.persons, opts.seed, today);
+    // Birth dates are drawn back from a fixed day, not from today, so the
+    // demo's persons (and the README that quotes them) stay the same.
+    let anchor = kiroku_rules::Date::parse(DEMO_DATA_DAY).expect("a valid date");
+    let residents = crate::synth::residents(opts.persons, opts.seed, anchor);
     let registry = tenant.registry(app).await?;
     let wait = std::time::Duration::from_millis(crate::app::MAX_LOAD_WAIT_MS);
     let mut ready = Vec::new();
