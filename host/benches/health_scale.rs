@@ -104,6 +104,7 @@ async fn invoke(app: &App, plugin: &str, op: &str, input: &str, id: &str) -> Res
         job: None,
         public_url: app.public_url(),
         application: None,
+        federation: None,
     });
     tenant
         .invoke(app, p, request, op, input)

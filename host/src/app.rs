@@ -278,6 +278,8 @@ pub struct App {
     /// The URL clients reach this server at (`--public-url`, else the
     /// listen address); certificate issuers live under it.
     pub public_url: std::sync::OnceLock<Arc<str>>,
+    /// This node's federation set-up (`serve --federation-ca ...`).
+    pub federation: std::sync::OnceLock<Arc<crate::federation::node::Node>>,
     /// The WebAuthn relying party, once the public URL is known.
     pub passkeys: std::sync::OnceLock<Arc<crate::identity::passkeys::Passkeys>>,
     tenants: Mutex<HashMap<TenantCode, Arc<Tenant>>>,
@@ -294,6 +296,7 @@ impl App {
             jobs: crate::jobs::Jobs::default(),
             throttle: Default::default(),
             passkeys: Default::default(),
+            federation: Default::default(),
             public_url: Default::default(),
             tenants: Mutex::new(HashMap::new()),
             opened: AtomicBool::new(false),

@@ -97,6 +97,7 @@ pub struct TenantKeys {
     handles: [u8; KEY_LEN],
     staff: [u8; KEY_LEN],
     issuer: [u8; KEY_LEN],
+    federation: [u8; KEY_LEN],
     #[zeroize(skip)]
     tenant: String,
 }
@@ -126,6 +127,7 @@ impl TenantKeys {
             handles: derive(root, tenant, "person-handles"),
             staff: derive(root, tenant, "staff-secrets"),
             issuer: derive(root, tenant, "certificate-issuer"),
+            federation: derive(root, tenant, "federation"),
             tenant: tenant.to_owned(),
         }
     }
@@ -156,6 +158,31 @@ impl TenantKeys {
     pub fn open_issuer(&self, what: &str, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let aad = format!("kiroku/v1/{}/issuer/{what}", self.tenant);
         open_with(&self.issuer, aad.as_bytes(), sealed)
+    }
+
+    /// Seals a federation entry (a held answer, a queued query) under its
+    /// key, so an entry cannot be moved to another id.
+    pub fn seal_federation(&self, what: &str, plain: &[u8], entropy: &dyn Entropy) -> Vec<u8> {
+        let aad = format!("kiroku/v1/{}/federation/{what}", self.tenant);
+        seal_with(&self.federation, aad.as_bytes(), plain, entropy)
+    }
+
+    /// Opens what [`TenantKeys::seal_federation`] sealed.
+    pub fn open_federation(&self, what: &str, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let aad = format!("kiroku/v1/{}/federation/{what}", self.tenant);
+        open_with(&self.federation, aad.as_bytes(), sealed)
+    }
+
+    /// What an audit event records of a My Number another municipality
+    /// asked about: a keyed hash (16 hex digits) under a key of its own,
+    /// so the event shows two queries were for the same number without
+    /// naming it, and matches no index entry.
+    pub fn queried_number_hash(&self, number: &str) -> String {
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.federation)
+            .expect("HMAC takes any key length");
+        mac.update(b"queried-my-number\0");
+        mac.update(number.as_bytes());
+        hex::encode(&mac.finalize().into_bytes()[..8])
     }
 
     /// The keyed hash behind a person's certificate revocation id: the same
@@ -304,6 +331,11 @@ fn open_with(key: &[u8; KEY_LEN], aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, 
     XChaCha20Poly1305::new(key.into())
         .decrypt(XNonce::from_slice(nonce), Payload { msg: body, aad })
         .map_err(|_| CryptoError)
+}
+
+/// SHA-256 of bytes.
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
 }
 
 /// SHA-256 of bytes, hex-encoded (component digests).

@@ -247,6 +247,7 @@ async fn seed_residents(app: &App, tenant: &Arc<Tenant>, opts: &DemoOptions) -> 
             job: None,
             public_url: app.public_url(),
             application: None,
+            federation: None,
         });
         let input = serde_json::json!({ "records": records }).to_string();
         tenant

@@ -115,6 +115,7 @@ pub mod dose {
     #![allow(missing_docs)]
     pub const DOSE_NUMBER: usize = 0;
     pub const DATE: usize = 1;
+    pub const VACCINE: usize = 2;
     pub const DOCTOR: usize = 8;
     pub const OVERRIDE_REASON: usize = 9;
     pub const ENTERED_BY: usize = 10;

@@ -101,6 +101,8 @@ enum Command {
         listen: String,
         #[command(flatten)]
         tls: cli::serve::TlsArgs,
+        #[command(flatten)]
+        federation: cli::serve::FederationArgs,
     },
     /// Sets up the demo tenant 142051 with synthetic residents and serves it.
     Demo {
@@ -304,8 +306,14 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 out.join("batch.csv").display()
             );
         }
-        Command::Serve { data, listen, tls } => {
+        Command::Serve {
+            data,
+            listen,
+            tls,
+            federation,
+        } => {
             let app = Arc::new(App::new(DataDir::open(&data)?, new_runtime()?));
+            cli::serve::federate(&app, &federation).await?;
             cli::serve::serve(app, &listen, &tls).await?;
         }
         Command::Demo {

@@ -23,6 +23,88 @@ pub struct TlsArgs {
     pub public_url: Option<String>,
 }
 
+/// Taking part in exchanges between municipalities.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FederationArgs {
+    /// Address of the node-to-node HTTPS listener (mutual TLS).
+    #[arg(long, requires_all = ["federation_ca", "directory", "federation_identity"])]
+    pub federation_listen: Option<String>,
+    /// The federation CA (PEM): peers' certificates must chain to it.
+    #[arg(long, requires_all = ["directory", "federation_identity"])]
+    pub federation_ca: Option<PathBuf>,
+    /// The directory (TOML): which node holds which municipality.
+    #[arg(long, requires = "federation_ca")]
+    pub directory: Option<PathBuf>,
+    /// Folder with `{code}.crt` and `{code}.key` for the tenants served.
+    #[arg(long, requires = "federation_ca")]
+    pub federation_identity: Option<PathBuf>,
+    /// Days an answer not taken up is held before it is deleted.
+    #[arg(long, default_value_t = kiroku::federation::node::DEFAULT_HOLD_DAYS,
+          value_parser = clap::value_parser!(u32).range(1..=90))]
+    pub federation_hold_days: u32,
+}
+
+/// Sets up the federation (when configured): the node, its listener, and
+/// the hourly sweep of answers not taken up.
+pub async fn federate(app: &Arc<App>, args: &FederationArgs) -> anyhow::Result<()> {
+    let (Some(ca), Some(directory), Some(identities)) =
+        (&args.federation_ca, &args.directory, &args.federation_identity)
+    else {
+        return Ok(());
+    };
+    let now = app.runtime.clock().now_ms();
+    let tenants = app.dir.tenant_codes()?;
+    let node = Arc::new(kiroku::federation::node::Node::load(
+        ca,
+        directory,
+        identities,
+        &tenants,
+        args.federation_hold_days,
+        now,
+    )?);
+    let _ = app.federation.set(node.clone());
+    if let Some(listen) = &args.federation_listen {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        println!(
+            "kiroku federation listening on https://{} ({} municipalities)",
+            listener.local_addr()?,
+            node.identities().len()
+        );
+        let app = app.clone();
+        tokio::spawn(async move {
+            if let Err(e) = kiroku::federation::listener::serve(app, node, listener).await {
+                tracing::error!("the federation listener stopped: {e}");
+            }
+        });
+    }
+    let app = app.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            let app = app.clone();
+            let _ = tokio::task::spawn_blocking(move || sweep_all(&app)).await;
+        }
+    });
+    Ok(())
+}
+
+fn sweep_all(app: &App) {
+    let now = app.runtime.clock().now_ms();
+    for code in app.dir.tenant_codes().unwrap_or_default() {
+        if let Ok(Some(tenant)) = app.tenant(&code) {
+            let id = format!("sweep-{now}");
+            match kiroku::federation::entries::sweep_expired(&tenant.store, now, &id) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(tenant = %code, "deleted {n} answers not taken up"),
+                Err(e) => tracing::warn!(tenant = %code, "sweeping held answers failed: {e}"),
+            }
+        }
+    }
+}
+
 /// Serves `app` on `listen` until Ctrl-C: HTTPS with `tls`, plain HTTP
 /// only on a loopback address.
 pub async fn serve(app: Arc<App>, listen: &str, tls: &TlsArgs) -> anyhow::Result<()> {

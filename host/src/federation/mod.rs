@@ -12,6 +12,14 @@
 //! nonce and a timestamp, so an altered or replayed request is refused even
 //! by a peer that holds a valid certificate.
 //!
+//! - `answer.rs`: the answering host (move-out provision): refusals before
+//!   any plugin, the allow-list, the lookup, the queue.
+//! - `host_fns.rs`: the querying host's `kiroku:federation` functions.
+//! - `listener.rs`: the node-to-node HTTPS listener.
+//! - `node.rs`: this node's CA, directory, identities and clients.
+//! - `rules.rs`: the allow-list and the no-automatic-answer flags.
+//! - `entries.rs`: held answers and queued queries (sealed).
+//! - `wire.rs`: the request bodies and the reply.
 //! - `client.rs`: one signed request to another node, bounded in time.
 //! - `directory.rs`: which node holds which municipality.
 //! - `identity.rs`: a municipality's certificate and key, and reading the
@@ -21,12 +29,36 @@
 //! - `test_pki.rs`: a test CA and municipality certificates (rcgen), for
 //!   `kiroku federation test-pki` and tests.
 
+pub mod answer;
 pub mod client;
 pub mod directory;
+pub mod entries;
 pub mod envelope;
+mod host_fns;
 pub mod identity;
+pub mod listener;
+pub mod node;
+pub mod rules;
 pub mod test_pki;
 pub mod tls;
+pub mod wire;
+
+pub use crate::runtime::bindings::kiroku::federation::federation as bindings;
+
+impl Refusal {
+    /// The short code (as displayed).
+    pub fn code(self) -> &'static str {
+        match self {
+            Refusal::Malformed => "malformed",
+            Refusal::UntrustedCertificate => "untrusted-certificate",
+            Refusal::WrongMunicipality => "wrong-municipality",
+            Refusal::BadSignature => "bad-signature",
+            Refusal::Stale => "stale",
+            Refusal::Replayed => "replayed",
+            Refusal::Busy => "busy",
+        }
+    }
+}
 
 /// Why the host refused a federation request. The code is what the peer
 /// and the audit log see; none of them names a value.

@@ -84,6 +84,11 @@ impl Policy {
                     out,
                     "  It may have the host sign, verify and revoke certificates with the tenant's keys; it never sees a private key."
                 );
+            } else if *iface == Interface::Federation {
+                let _ = writeln!(
+                    out,
+                    "  It may have the host ask other municipalities for a resident's dose records (the move-in query); the host signs, sends and audits, and holds the answers."
+                );
             } else if grant.read.is_empty() && grant.write.is_empty() && grant.search.is_empty() {
                 let _ = writeln!(
                     out,

@@ -12,6 +12,8 @@ pub const HEALTH_VERSION: &str = "0.1.0";
 pub const POPULATION_VERSION: &str = "0.1.0";
 /// The certificates package version this host implements.
 pub const CERTIFICATES_VERSION: &str = "0.1.0";
+/// The federation package version this host implements.
+pub const FEDERATION_VERSION: &str = "0.1.0";
 /// The plugin export interface the host calls.
 pub const HANDLER_EXPORT: &str = "kiroku:plugin/handler@0.1.0";
 
@@ -46,11 +48,13 @@ pub enum Interface {
     TicketBatches,
     /// Host-signed certificates (`kiroku:certificates`).
     Certificates,
+    /// Queries to other municipalities (`kiroku:federation`).
+    Federation,
 }
 
 impl Interface {
     /// Every interface.
-    pub const ALL: [Interface; 14] = [
+    pub const ALL: [Interface; 15] = [
         Interface::Context,
         Interface::Log,
         Interface::Residents,
@@ -65,6 +69,7 @@ impl Interface {
         Interface::CohortFacts,
         Interface::TicketBatches,
         Interface::Certificates,
+        Interface::Federation,
     ];
 
     /// The name used in policies and WIT.
@@ -84,6 +89,7 @@ impl Interface {
             Interface::CohortFacts => "cohort-facts",
             Interface::TicketBatches => "ticket-batches",
             Interface::Certificates => "certificates",
+            Interface::Federation => "federation",
         }
     }
 
@@ -98,6 +104,9 @@ impl Interface {
             }
             Interface::Certificates => {
                 format!("kiroku:certificates/{}@{CERTIFICATES_VERSION}", self.name())
+            }
+            Interface::Federation => {
+                format!("kiroku:federation/{}@{FEDERATION_VERSION}", self.name())
             }
             _ => format!("kiroku:records/{}@{RECORDS_VERSION}", self.name()),
         }
@@ -116,7 +125,8 @@ impl Interface {
             | Interface::Jobs
             | Interface::CohortFacts
             | Interface::TicketBatches
-            | Interface::Certificates => None,
+            | Interface::Certificates
+            | Interface::Federation => None,
             Interface::Residents => Some(Class::Resident),
             Interface::Tickets | Interface::CampaignTickets => Some(Class::Ticket),
             Interface::Doses => Some(Class::Dose),
@@ -184,6 +194,8 @@ pub const MY_NUMBER_PURPOSES: &[&str] = &[
 pub const PASSPORT_PURPOSES: &[&str] = &["certificate-issuance"];
 /// Purposes that may import the `certificates` interface.
 pub const CERTIFICATE_PURPOSES: &[&str] = &["certificate-issuance"];
+/// Purposes that may import the `federation` interface.
+pub const FEDERATION_PURPOSES: &[&str] = &["move-in-query"];
 /// Purposes that may import the write-only `my-number-intake` interface.
 pub const MY_NUMBER_INTAKE_PURPOSES: &[&str] = &["resident-sync"];
 

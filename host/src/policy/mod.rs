@@ -16,7 +16,7 @@ mod parse;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use interface::{
-    Access, CERTIFICATE_PURPOSES, CERTIFICATES_VERSION, HANDLER_EXPORT, HEALTH_VERSION, Interface,
+    Access, CERTIFICATE_PURPOSES, CERTIFICATES_VERSION, FEDERATION_PURPOSES, FEDERATION_VERSION, HANDLER_EXPORT, HEALTH_VERSION, Interface,
     MY_NUMBER_INTAKE_PURPOSES, MY_NUMBER_PURPOSES, PASSPORT_PURPOSES, POPULATION_VERSION, PURPOSES,
     RECORDS_VERSION,
 };
@@ -150,6 +150,7 @@ impl Policy {
             ("kiroku:health/", HEALTH_VERSION),
             ("kiroku:population/", POPULATION_VERSION),
             ("kiroku:certificates/", CERTIFICATES_VERSION),
+            ("kiroku:federation/", FEDERATION_VERSION),
         ]
         .into_iter()
         .find_map(|(prefix, version)| Some((prefix, version, import.strip_prefix(prefix)?)));

@@ -50,6 +50,8 @@ pub struct RequestInfo {
     pub public_url: Arc<str>,
     /// The verified card application the request carries, if it is one.
     pub application: Option<Arc<crate::certificates::application::CardApplication>>,
+    /// This node's federation set-up, when it takes part in exchanges.
+    pub federation: Option<Arc<crate::federation::node::Node>>,
 }
 
 /// The plugin made more host calls than its policy allows.

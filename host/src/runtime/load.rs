@@ -216,6 +216,9 @@ fn link(linker: &mut Linker<Invocation>, name: &str, kind: ImportKind) -> wasmti
             Interface::Certificates => {
                 bindings::kiroku::certificates::certificates::add_to_linker::<_, H>(linker, get)
             }
+            Interface::Federation => {
+                bindings::kiroku::federation::federation::add_to_linker::<_, H>(linker, get)
+            }
         },
     }
 }

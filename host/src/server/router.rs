@@ -390,6 +390,7 @@ impl Resolved {
             job,
             public_url: app.public_url(),
             application: None,
+            federation: app.federation.get().cloned(),
         })
     }
 }

@@ -18,161 +18,17 @@ use super::facts::{FactChange, FactsCache};
 use super::reviews::{ReviewId, ReviewRow};
 use super::tables::{
     ACCOUNTS, CERTIFICATES, DOSES, ISSUER_KEYS, META, MY_NUMBERS, NAME_INDEX, PASSPORTS,
-    PERSON_TICKETS, PERSON_VERSIONS, PERSONS, PLUGINS, REQUESTS, REQUESTS_BY_TIME, REVIEWS,
+    FEDERATION, PERSON_TICKETS, PERSON_VERSIONS, PERSONS, PLUGINS, REQUESTS, REQUESTS_BY_TIME, REVIEWS,
     REVOCATIONS, SERVICE_TOKENS, SESSIONS, TICKETS, UNIQUE_INDEX, meta,
 };
 use super::{StoreError, StoreResult, rows};
-use crate::audit::{self, Event};
+use crate::audit;
 use crate::crypto::{IndexHash, TenantKeys};
 use crate::limits::{
     COMMIT_QUEUE_DEPTH, MAX_COMMIT_BATCH, MAX_PRUNED_PER_COMMIT, REPLAY_WINDOW_MS,
 };
 
-/// A condition a write set was computed under; if it no longer holds at
-/// commit, the write set is refused as a conflict and the invocation re-run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Check {
-    /// The person's version is still this (`None`: the person must not exist).
-    PersonVersion {
-        /// Person id.
-        person: u64,
-        /// Version seen.
-        version: Option<u64>,
-    },
-    /// No writing request with this client-supplied id was applied.
-    RequestUnused(String),
-    /// The unique index still maps `key` to `holder` (`None`: absent).
-    Unique {
-        /// Keyed hash.
-        key: IndexHash,
-        /// Person id seen.
-        holder: Option<u64>,
-    },
-    /// The review exists and is not resolved yet.
-    ReviewOpen(ReviewId),
-}
-
-/// One change. Every op on a person bumps that person's version.
-#[derive(Debug, Clone)]
-pub enum Op {
-    /// Stores a person row (wrapped key + sealed resident).
-    PutPerson(u64, Vec<u8>),
-    /// Stores a sealed My Number.
-    PutMyNumber(u64, Vec<u8>),
-    /// Removes a person's My Number (a review gave it to another person).
-    RemoveMyNumber(u64),
-    /// Stores sealed passport data.
-    PutPassport(u64, Vec<u8>),
-    /// Stores a sealed ticket.
-    PutTicket(u64, u64, Vec<u8>),
-    /// Stores a sealed dose.
-    PutDose(u64, u64, Vec<u8>),
-    /// Points a unique index key at a person.
-    SetUnique(IndexHash, u64),
-    /// Removes a unique index key.
-    RemoveUnique(IndexHash),
-    /// Adds a person under a name key.
-    AddName(IndexHash, u64),
-    /// Removes a person from a name key.
-    RemoveName(IndexHash, u64),
-    /// Stores an account row.
-    PutAccount(String, Vec<u8>),
-    /// Maps a service token's hash to its account.
-    PutServiceToken([u8; 32], String),
-    /// Removes a service token's hash.
-    RemoveServiceToken([u8; 32]),
-    /// Stores a session row under its token's hash.
-    PutSession([u8; 32], Vec<u8>),
-    /// Ends a session.
-    RemoveSession([u8; 32]),
-    /// Stores an installed plugin row.
-    PutPlugin(String, Vec<u8>),
-    /// Stores a certificate signing key generation (sealed).
-    PutIssuerKey(u32, Vec<u8>),
-    /// Stores an issued certificate's row (sealed).
-    PutCertificate(String, Vec<u8>),
-    /// Adds a revocation list entry: (kid, certificate id, entry).
-    PutRevocation(String, String, String),
-    /// Records an applied writing request (id, when, row).
-    PutRequest(String, i64, Vec<u8>),
-    /// Stores a review row.
-    PutReview(ReviewId, Vec<u8>),
-    /// Sets a meta value.
-    SetMeta(String, Vec<u8>),
-    /// Tells running servers that users, roles or plugins changed.
-    BumpGeneration,
-}
-
-impl Op {
-    fn person(&self) -> Option<u64> {
-        match self {
-            Op::PutPerson(p, _)
-            | Op::PutMyNumber(p, _)
-            | Op::RemoveMyNumber(p)
-            | Op::PutPassport(p, _)
-            | Op::PutTicket(p, _, _)
-            | Op::PutDose(p, _, _) => Some(*p),
-            _ => None,
-        }
-    }
-}
-
-/// Everything one request changes, with the audit events that record it.
-#[derive(Debug, Default)]
-pub struct WriteSet {
-    /// Conditions that must still hold.
-    pub checks: Vec<Check>,
-    /// Changes, applied in order.
-    pub ops: Vec<Op>,
-    /// Audit events, appended in order.
-    pub events: Vec<Event>,
-    /// What the changes do to the cohort facts (memory only).
-    pub facts: Vec<FactChange>,
-}
-
-impl WriteSet {
-    /// A write set of audit events only.
-    pub fn events(events: Vec<Event>) -> WriteSet {
-        WriteSet {
-            events,
-            ..WriteSet::default()
-        }
-    }
-}
-
-/// A write set was computed on state that has changed since, or replays a
-/// request that was already applied.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct Conflict {
-    /// What changed.
-    pub message: String,
-    /// The request id was already applied: re-running cannot help.
-    pub replay: bool,
-}
-
-impl Conflict {
-    fn changed(message: impl Into<String>) -> Conflict {
-        Conflict {
-            message: message.into(),
-            replay: false,
-        }
-    }
-}
-
-/// Why a commit did not happen.
-#[derive(Debug, thiserror::Error)]
-pub enum CommitError {
-    /// Re-run the invocation on fresh state.
-    #[error("conflict: {0}")]
-    Conflict(Conflict),
-    /// The queue is full; the node is overloaded.
-    #[error("the tenant's commit queue is full")]
-    Overloaded,
-    /// Storage failed; nothing of the batch was committed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
+pub use super::writeset::{Check, CommitError, Conflict, Op, WriteSet};
 
 struct Tables<'t> {
     versions: redb::Table<'t, u64, u64>,
@@ -196,6 +52,7 @@ struct Tables<'t> {
     issuer_keys: redb::Table<'t, u32, &'static [u8]>,
     certificates: redb::Table<'t, &'static str, &'static [u8]>,
     revocations: redb::Table<'t, (&'static str, &'static str), &'static str>,
+    federation: redb::Table<'t, &'static str, &'static [u8]>,
     /// Latest request time applied in this batch, for pruning.
     latest_request_ms: Option<i64>,
 }
@@ -225,6 +82,7 @@ impl<'t> Tables<'t> {
             issuer_keys: txn.open_table(ISSUER_KEYS)?,
             certificates: txn.open_table(CERTIFICATES)?,
             revocations: txn.open_table(REVOCATIONS)?,
+            federation: txn.open_table(FEDERATION)?,
             latest_request_ms: None,
         })
     }
@@ -266,6 +124,18 @@ impl<'t> Tables<'t> {
                         return Ok(Err(Conflict::changed(message)));
                     }
                 }
+                Check::FederationEntry { key, digest } => {
+                        let now = self
+                            .federation
+                            .get(key.as_str())?
+                            .map(|v| crate::crypto::sha256(v.value()));
+                        if now != *digest {
+                            return Ok(Err(Conflict {
+                                message: "the exchange was answered or changed meanwhile".into(),
+                                replay: true,
+                            }));
+                        }
+                    }
                 Check::ReviewOpen(id) => {
                     let open = match self.reviews.get(id)? {
                         Some(row) => rows::decode::<ReviewRow>(row.value())
@@ -308,7 +178,9 @@ impl<'t> Tables<'t> {
                 Check::PersonVersion { person, version } => {
                     versions.insert(*person, *version);
                 }
-                Check::RequestUnused(_) | Check::ReviewOpen(_) => {}
+                Check::RequestUnused(_)
+                | Check::ReviewOpen(_)
+                | Check::FederationEntry { .. } => {}
             }
         }
         // Fused: the first write of a checked key must replace what the
@@ -393,6 +265,12 @@ impl<'t> Tables<'t> {
                     self.requests.insert(id.as_str(), v.as_slice())?;
                     self.requests_by_time.insert((*at, id.as_str()), ())?;
                     self.latest_request_ms = self.latest_request_ms.max(Some(*at));
+                }
+                Op::PutFederation(key, v) => {
+                    self.federation.insert(key.as_str(), v.as_slice())?;
+                }
+                Op::RemoveFederation(key) => {
+                    self.federation.remove(key.as_str())?;
                 }
                 Op::SetMeta(k, v) => metas.push((k.clone(), v.clone())),
                 Op::BumpGeneration => *generation = true,

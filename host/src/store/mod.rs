@@ -17,6 +17,7 @@ pub mod reviews;
 pub mod rows;
 mod schema;
 pub mod tables;
+mod writeset;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

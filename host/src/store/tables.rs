@@ -73,6 +73,12 @@ pub const REQUESTS_BY_TIME: TableDefinition<(i64, &str), ()> =
 /// told about, for a supervisor to resolve.
 pub const REVIEWS: TableDefinition<[u8; 16], &[u8]> = TableDefinition::new("reviews");
 
+/// Exchanges between municipalities, sealed: `held/{query id}` an answer
+/// (or a pending query) held for the querying side until taken up or
+/// expired; `queue/{query id}` a query waiting for a staff decision on the
+/// answering side. Neither holds a My Number.
+pub const FEDERATION: TableDefinition<&str, &[u8]> = TableDefinition::new("federation");
+
 /// System file: tenant code -> [`super::rows::TenantRow`].
 pub const TENANTS: TableDefinition<&str, &[u8]> = TableDefinition::new("tenants");
 

@@ -186,6 +186,7 @@ pub struct Draft {
     /// Changes host capabilities (certificates) make beside the records,
     /// already sealed: applied with the rest or not at all.
     host_ops: Vec<Op>,
+    host_checks: Vec<Check>,
 }
 
 impl std::fmt::Debug for Draft {
@@ -288,6 +289,7 @@ impl Draft {
             index_ops: Vec::new(),
             reviews: Vec::new(),
             host_ops: Vec::new(),
+            host_checks: Vec::new(),
         }
     }
 
@@ -299,6 +301,11 @@ impl Draft {
     /// Adds a change a host capability made (sealed already).
     pub fn push_host_op(&mut self, op: Op) {
         self.host_ops.push(op);
+    }
+
+    /// Adds a condition a host capability's change was computed under.
+    pub fn push_host_check(&mut self, check: Check) {
+        self.host_checks.push(check);
     }
 
     /// The tenant's store, for host capabilities that read their own tables.

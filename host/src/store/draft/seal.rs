@@ -47,8 +47,11 @@ impl Draft {
         checks.sort_unstable_by_key(|c| match c {
             Check::PersonVersion { person, .. } => (0, *person, [0; INDEX_HASH_LEN]),
             Check::Unique { key, .. } => (1, 0, *key),
-            Check::RequestUnused(_) | Check::ReviewOpen(_) => (2, 0, [0; INDEX_HASH_LEN]),
+            Check::RequestUnused(_) | Check::ReviewOpen(_) | Check::FederationEntry { .. } => {
+                (2, 0, [0; INDEX_HASH_LEN])
+            }
         });
+        checks.extend(self.host_checks);
         let mut ops = Vec::new();
         let mut fact_changes = Vec::new();
         let mut dirty_persons: Vec<(&u64, &Person)> =
