@@ -30,6 +30,10 @@ pub struct Role {
     /// a plugin (a My Number from the registry feed that another holds).
     #[serde(default)]
     pub review: bool,
+    /// May decide queries from other municipalities that wait for a staff
+    /// decision (the no-automatic-answer flag).
+    #[serde(default)]
+    pub federation: bool,
     /// Read-only: the host refuses every operation that writes, whatever
     /// `invoke` lists (the seed's "read-only vs update").
     #[serde(default)]
@@ -94,6 +98,9 @@ impl Role {
         }
         if self.review {
             parts.push("resolves the review queue".into());
+        }
+        if self.federation {
+            parts.push("decides queries from other municipalities that wait for approval".into());
         }
         if self.admin {
             parts.push("administers accounts, tokens and plugins over the API".into());

@@ -13,6 +13,7 @@ mod deadlines;
 mod dose_entry;
 mod dose_import;
 mod federation;
+mod federation_nodes;
 mod fences;
 mod host_cost;
 mod identity;

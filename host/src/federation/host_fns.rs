@@ -91,15 +91,15 @@ fn values_of(items: &DoseItems) -> FieldValues {
     values
 }
 
-/// Sends `body` as `operation` to `previous`; a failed exchange is a
-/// refusal with the failure's code, a malformed answer `bad-answer`.
-fn exchange<T: serde::Serialize>(
+/// Sends each body as `operation` to its municipality, concurrently; a
+/// failed exchange is a refusal with the failure's code, a malformed
+/// answer `bad-answer`.
+fn send_many<T: serde::Serialize>(
     scope: &mut Scope,
-    previous: &TenantCode,
     operation: &str,
-    body: T,
+    requests: Vec<(TenantCode, T)>,
     wait: Duration,
-) -> Result<Reply, DraftError> {
+) -> Result<Vec<Reply>, DraftError> {
     let node = scope.request.federation.clone().ok_or_else(|| {
         DraftError::Conflict(
             "this node takes part in no exchanges (kiroku serve --federation-ca ...)".into(),
@@ -107,22 +107,35 @@ fn exchange<T: serde::Serialize>(
     })?;
     let own = TenantCode::parse(scope.draft.tenant_code()).expect("a tenant's code is valid");
     let entropy = scope.draft.entropy().clone();
-    let sent = node.exchange(
+    let sent = node.exchange_many(
         &own,
-        previous,
         operation,
-        body,
+        requests,
         scope.request.now_ms,
         entropy.as_ref(),
         wait,
     );
-    Ok(match sent {
-        Err(e) => Reply::refused(e.code()),
-        Ok((_, bytes)) => match serde_json::from_slice::<Reply>(&bytes) {
-            Ok(reply) if reply.is_well_formed() => reply,
-            _ => Reply::refused("bad-answer"),
-        },
-    })
+    Ok(sent
+        .into_iter()
+        .map(|result| match result {
+            Err(e) => Reply::refused(e.code()),
+            Ok((_, bytes)) => match serde_json::from_slice::<Reply>(&bytes) {
+                Ok(reply) if reply.is_well_formed() => reply,
+                _ => Reply::refused("bad-answer"),
+            },
+        })
+        .collect())
+}
+
+fn exchange<T: serde::Serialize>(
+    scope: &mut Scope,
+    previous: &TenantCode,
+    operation: &str,
+    body: T,
+    wait: Duration,
+) -> Result<Reply, DraftError> {
+    let mut one = send_many(scope, operation, vec![(previous.clone(), body)], wait)?;
+    Ok(one.pop().expect("one reply per request"))
 }
 
 /// Holds a found or pending answer; returns its id here.
@@ -204,6 +217,47 @@ fn resident_holding(scope: &mut Scope, number: &str) -> Result<u64, DraftError> 
     Ok(person)
 }
 
+/// A query checked and ready to send.
+struct Prepared {
+    person: u64,
+    previous: TenantCode,
+    body: QueryBody,
+}
+
+fn check_purpose(purpose: &str, basis: &str) -> Result<(), DraftError> {
+    if !QUERY_PURPOSES.contains(&purpose) {
+        return Err(invalid(format!("purpose is one of: {}", QUERY_PURPOSES.join(", "))));
+    }
+    check_basis(basis)
+}
+
+fn prepare(scope: &mut Scope, previous: &str, number: &str, purpose: &str) -> Result<Prepared, DraftError> {
+    let code = TenantCode::parse(previous)
+        .map_err(|_| invalid("previous is not a municipality code (6 digits, check digit)"))?;
+    if code.as_str() == scope.draft.tenant_code() {
+        return Err(invalid("previous is this municipality"));
+    }
+    if kiroku_rules::my_number::validate(number).is_err() {
+        return Err(invalid("my-number is not a My Number (12 digits, check digit)"));
+    }
+    let person = resident_holding(scope, number)?;
+    Ok(Prepared {
+        person,
+        previous: code,
+        body: QueryBody {
+            purpose: purpose.to_owned(),
+            my_number: number.to_owned(),
+        },
+    })
+}
+
+/// Holds and audits what came back for a sent query.
+fn conclude(scope: &mut Scope, person: u64, previous: &str, purpose: &str, basis: &str, reply: &Reply) -> Answer {
+    let id = hold(scope, person, previous, purpose, reply);
+    audit(scope, "query", previous, person, reply, basis);
+    answer(scope, id, person, previous, reply)
+}
+
 fn query(
     scope: &mut Scope,
     previous: &str,
@@ -212,27 +266,50 @@ fn query(
     basis: &str,
     wait: Duration,
 ) -> Result<(u64, Answer), DraftError> {
-    let code = TenantCode::parse(previous)
-        .map_err(|_| invalid("previous is not a municipality code (6 digits, check digit)"))?;
-    if code.as_str() == scope.draft.tenant_code() {
-        return Err(invalid("previous is this municipality"));
+    check_purpose(purpose, basis)?;
+    let p = prepare(scope, previous, number, purpose)?;
+    let reply = exchange(scope, &p.previous, "query", p.body, wait)?;
+    Ok((p.person, conclude(scope, p.person, previous, purpose, basis, &reply)))
+}
+
+/// Most queries of one `query-many`.
+pub const MAX_QUERIES_PER_CALL: usize = 500;
+
+fn query_many(
+    scope: &mut Scope,
+    queries: Vec<super::bindings::QueryItem>,
+    purpose: &str,
+    basis: &str,
+    wait: Duration,
+) -> Result<(u64, Vec<Result<Answer, DraftError>>), DraftError> {
+    check_purpose(purpose, basis)?;
+    if queries.len() > MAX_QUERIES_PER_CALL {
+        return Err(invalid(format!("at most {MAX_QUERIES_PER_CALL} queries per call")));
     }
-    if !QUERY_PURPOSES.contains(&purpose) {
-        return Err(invalid(format!("purpose is one of: {}", QUERY_PURPOSES.join(", "))));
+    let prepared: Vec<Result<Prepared, DraftError>> = queries
+        .iter()
+        .map(|q| prepare(scope, &q.previous, &q.my_number, purpose))
+        .collect();
+    let mut sent = Vec::new();
+    let mut asked = Vec::new();
+    for p in prepared.iter().flatten() {
+        asked.push((p.person, p.previous.to_string()));
+        sent.push((p.previous.clone(), p.body.clone()));
     }
-    check_basis(basis)?;
-    if kiroku_rules::my_number::validate(number).is_err() {
-        return Err(invalid("my-number is not a My Number (12 digits, check digit)"));
+    let mut replies = send_many(scope, "query", sent, wait)?.into_iter();
+    let mut asked = asked.into_iter();
+    let mut out = Vec::with_capacity(prepared.len());
+    for p in prepared {
+        out.push(match p {
+            Err(e) => Err(e),
+            Ok(_) => {
+                let (person, previous) = asked.next().expect("one per prepared");
+                let reply = replies.next().expect("one reply per request");
+                Ok(conclude(scope, person, &previous, purpose, basis, &reply))
+            }
+        });
     }
-    let person = resident_holding(scope, number)?;
-    let body = QueryBody {
-        purpose: purpose.to_owned(),
-        my_number: number.to_owned(),
-    };
-    let reply = exchange(scope, &code, "query", body, wait)?;
-    let id = hold(scope, person, previous, purpose, &reply);
-    audit(scope, "query", previous, person, &reply, basis);
-    Ok((person, answer(scope, id, person, previous, &reply)))
+    Ok((0, out))
 }
 
 /// A held answer the plugin names by id; its person becomes reachable.
@@ -336,6 +413,37 @@ impl super::bindings::Host for Invocation {
         let scope = self.enter()?;
         scope.served([my_number.as_str()]);
         let result = query(scope, &previous, &my_number, &purpose, &basis, wait);
+        settle(scope, "federation.query", result)
+    }
+
+    fn query_many(
+        &mut self,
+        queries: Vec<super::bindings::QueryItem>,
+        purpose: String,
+        basis: String,
+    ) -> HostResult<Vec<Result<Answer, WitError>>> {
+        let wait = wait_left(self.deadline).max(Duration::from_secs(30)).min(
+            self.deadline.saturating_duration_since(Instant::now()),
+        );
+        let scope = self.enter()?;
+        scope.served(queries.iter().map(|q| q.my_number.as_str()));
+        let result = query_many(scope, queries, &purpose, &basis, wait);
+        let result = match result {
+            Ok((n, answers)) => {
+                let mut out = Vec::with_capacity(answers.len());
+                for a in answers {
+                    out.push(match a {
+                        Ok(a) => Ok(a),
+                        Err(e) => match scope.finish("federation.query", None, Interface::Federation, &[], Err::<(), _>(e))? {
+                            Err(wit) => Err(wit),
+                            Ok(()) => unreachable!("an error stays an error"),
+                        },
+                    });
+                }
+                Ok((n, out))
+            }
+            Err(e) => Err(e),
+        };
         settle(scope, "federation.query", result)
     }
 

@@ -160,38 +160,66 @@ impl Node {
         entropy: &dyn Entropy,
         wait: Duration,
     ) -> Result<(u16, Bytes), ExchangeError> {
-        let identity = self
-            .identities
-            .get(querier)
-            .ok_or(ExchangeError::NotConfigured)?;
+        let mut one = self.exchange_many(querier, operation, vec![(answerer.clone(), body)], now_ms, entropy, wait);
+        one.pop().expect("one answer per request")
+    }
+
+    /// Sends many requests at once (at most [`MAX_CONCURRENT`] on the wire
+    /// at a time), all within `wait`; one result per request, in order.
+    pub fn exchange_many<T: Serialize>(
+        &self,
+        querier: &TenantCode,
+        operation: &str,
+        requests: Vec<(TenantCode, T)>,
+        now_ms: i64,
+        entropy: &dyn Entropy,
+        wait: Duration,
+    ) -> Vec<Result<(u16, Bytes), ExchangeError>> {
+        let count = requests.len();
+        let Some(identity) = self.identities.get(querier) else {
+            return vec![Err(ExchangeError::NotConfigured); count];
+        };
         let client = self.clients.get(querier).expect("a client per identity").clone();
-        let node = self
-            .directory
-            .node(answerer)
-            .ok_or(ExchangeError::NotInDirectory)?
-            .clone();
-        let sealed = seal(&identity.signing, querier, answerer, body, now_ms, entropy);
-        let (answerer, operation) = (answerer.clone(), operation.to_owned());
-        let (tx, rx) = std::sync::mpsc::channel();
         let io = self.io.as_ref().expect("running until dropped");
-        io.spawn(async move {
-            let sent = tokio::time::timeout(
-                wait,
-                client.post(&node, &answerer, &operation, &sealed),
-            )
-            .await
-            .unwrap_or_else(|_| Err(SendError::TimedOut(answerer.to_string())));
-            let _ = tx.send(sent);
-        });
-        let received = crate::runtime::sched::blocking_section(|| {
-            rx.recv_timeout(wait + Duration::from_millis(100))
-        });
-        match received {
-            Ok(result) => result.map_err(ExchangeError::Send),
-            Err(_) => Err(ExchangeError::Send(SendError::TimedOut(String::new()))),
+        let limit = Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut results: Vec<Option<Result<(u16, Bytes), ExchangeError>>> = vec![None; count];
+        for (i, (answerer, body)) in requests.into_iter().enumerate() {
+            let Some(node) = self.directory.node(&answerer).cloned() else {
+                results[i] = Some(Err(ExchangeError::NotInDirectory));
+                continue;
+            };
+            let sealed = seal(&identity.signing, querier, &answerer, body, now_ms, entropy);
+            let (client, limit, tx) = (client.clone(), limit.clone(), tx.clone());
+            let operation = operation.to_owned();
+            io.spawn(async move {
+                let sent = tokio::time::timeout(wait, async {
+                    let _permit = limit.acquire_owned().await.expect("never closed");
+                    client.post(&node, &answerer, &operation, &sealed).await
+                })
+                .await
+                .unwrap_or_else(|_| Err(SendError::TimedOut(answerer.to_string())));
+                let _ = tx.send((i, sent.map_err(ExchangeError::Send)));
+            });
         }
+        drop(tx);
+        let until = std::time::Instant::now() + wait + Duration::from_millis(100);
+        crate::runtime::sched::blocking_section(|| {
+            while let Ok((i, result)) =
+                rx.recv_timeout(until.saturating_duration_since(std::time::Instant::now()))
+            {
+                results[i] = Some(result);
+            }
+        });
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or(Err(ExchangeError::Send(SendError::TimedOut(String::new())))))
+            .collect()
     }
 }
+
+/// Most requests of one batch on the wire at once.
+pub const MAX_CONCURRENT: usize = 32;
 
 /// Why an exchange did not happen.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

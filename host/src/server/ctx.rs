@@ -321,6 +321,15 @@ impl Ctx {
         .await
     }
 
+    /// Authenticates a federation approver.
+    pub async fn require_federation_approver(&self) -> Result<Caller, ApiError> {
+        self.require(
+            |r, u| r.roles.get(&u.role).is_some_and(|r| r.federation),
+            "the federation queue",
+        )
+        .await
+    }
+
     /// Authenticates an auditor.
     pub async fn require_auditor(&self) -> Result<Caller, ApiError> {
         self.require(

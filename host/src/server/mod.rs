@@ -7,6 +7,7 @@ mod body;
 mod certificates_api;
 mod ctx;
 mod error;
+mod federation_api;
 mod jobs_api;
 mod passkey_api;
 mod reviews_api;

@@ -3,6 +3,8 @@
 //! ```text
 //! GET  /healthz                              alive
 //! GET  /readyz                               every tenant open, every plugin loaded (503 until then)
+//! GET  /v1/{tenant}/federation/queue       federation-approver: queries waiting for a decision
+//! POST /v1/{tenant}/federation/queue/{id}  federation-approver {"decision": "approve"|"refuse"}
 //! GET  /v1/{tenant}/reviews                  reviewer: conflicts plugins were not told about
 //! POST /v1/{tenant}/reviews/{id}             reviewer {"decision": "assign"|"dismiss"}
 //! POST /v1/{tenant}/{plugin}/{operation}      staff, by role
@@ -40,7 +42,7 @@ use serde_json::json;
 use super::body::read_plugin_input;
 use super::ctx::Ctx;
 use super::{
-    ApiError, REQUEST_ID_HEADER, admin_api, audit_api, certificates_api, jobs_api, json_response,
+    ApiError, REQUEST_ID_HEADER, admin_api, audit_api, certificates_api, federation_api, jobs_api, json_response,
     passkey_api, raw_json_response, reviews_api, session_api,
 };
 use crate::app::{App, PluginSlot};
@@ -119,6 +121,14 @@ where
         (Method::POST, ["v1", tenant, "certificate-applications"]) => {
             let ctx = Ctx::new(app, &req, tenant, request_id).await?;
             certificates_api::apply(app, ctx, req).await
+        }
+        (Method::GET, ["v1", tenant, "federation", "queue"]) => {
+            federation_api::list(Ctx::new(app, &req, tenant, request_id).await?).await
+        }
+        (Method::POST, ["v1", tenant, "federation", "queue", id]) => {
+            let ctx = Ctx::new(app, &req, tenant, request_id).await?;
+            let id = (*id).to_owned();
+            federation_api::decide(app, ctx, req, &id).await
         }
         (Method::GET, ["v1", tenant, "reviews"]) => {
             reviews_api::list(Ctx::new(app, &req, tenant, request_id).await?).await
