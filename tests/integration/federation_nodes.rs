@@ -31,6 +31,7 @@ const B2: &str = "131024";
 const C: &str = "271004";
 const DOWN: &str = "131032";
 const GARBAGE: &str = "131041";
+const SLOW: &str = "131059";
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -124,6 +125,16 @@ impl Node {
         (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 
+    fn upload(&self, path: &str, token: &str, csv: &str) -> (u16, Value) {
+        let raw = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\nContent-Type: text/csv\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{csv}",
+            self.addr,
+            csv.len()
+        );
+        let (status, text) = raw_request(&self.addr, raw.as_bytes());
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
     fn invoke(&self, tenant: &str, op: &str, token: &str, body: Value) -> Value {
         let (status, answer) = self.call("POST", &format!("/v1/{tenant}/{op}"), Some(token), &body.to_string());
         assert_eq!(status, 200, "{op}: {answer}");
@@ -178,7 +189,20 @@ fn moved_in(r: &Resident, address_number: &str) -> Resident {
     }
 }
 
-/// A sends garbage to whoever connects (not TLS at all).
+/// Accepts connections and never says a word.
+fn silent_listener() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    port
+}
+
+/// Sends garbage to whoever connects (not TLS at all).
 fn garbage_listener() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -199,7 +223,7 @@ fn nodes_exchange_dose_records_under_every_rule() {
     kiroku_ok(&["federation", "test-pki", "--out", other_pki.to_str().unwrap(), "--codes", C, "--name", "Another CA"]);
     let (data_a, data_b, data_c) = (root.join("a"), root.join("b"), root.join("c"));
     let a_tokens = tenant(&data_a, A, &["resident-sync", "dose-entry", "move-out-provision"], &["admin", "clerk", "federation-approver"]);
-    let b1_tokens = tenant(&data_b, B1, &["resident-sync", "dose-entry", "move-in-query"], &["admin", "clerk"]);
+    let b1_tokens = tenant(&data_b, B1, &["resident-sync", "dose-entry", "move-in-query"], &["admin", "clerk", "supervisor"]);
     let b2_tokens = tenant(&data_b, B2, &["resident-sync", "dose-entry", "move-in-query"], &["admin", "clerk"]);
     let c_tokens = tenant(&data_c, C, &["resident-sync", "move-in-query"], &["admin", "clerk"]);
     let d = data_a.to_str().unwrap();
@@ -211,12 +235,12 @@ fn nodes_exchange_dose_records_under_every_rule() {
     assert!(listed.contains(&format!("{B2} move-in-query")) && listed.contains("wait for approval"), "{listed}");
 
     let ports = [free_port(), free_port(), free_port()];
-    let (garbage, down) = (garbage_listener(), free_port());
+    let (garbage, down, slow) = (garbage_listener(), free_port(), silent_listener());
     let directory = root.join("directory.toml");
     std::fs::write(
         &directory,
         format!(
-            "[municipalities]\n{A} = \"https://127.0.0.1:{}\"\n{B1} = \"https://127.0.0.1:{}\"\n{B2} = \"https://127.0.0.1:{}\"\n{C} = \"https://127.0.0.1:{}\"\n{DOWN} = \"https://127.0.0.1:{down}\"\n{GARBAGE} = \"https://127.0.0.1:{garbage}\"\n",
+            "[municipalities]\n{A} = \"https://127.0.0.1:{}\"\n{B1} = \"https://127.0.0.1:{}\"\n{B2} = \"https://127.0.0.1:{}\"\n{C} = \"https://127.0.0.1:{}\"\n{DOWN} = \"https://127.0.0.1:{down}\"\n{GARBAGE} = \"https://127.0.0.1:{garbage}\"\n{SLOW} = \"https://127.0.0.1:{slow}\"\n",
             ports[0], ports[1], ports[1], ports[2]
         ),
     )
@@ -289,6 +313,28 @@ fn nodes_exchange_dose_records_under_every_rule() {
         assert!(missed.get("query_id").is_none());
     }
 
+    // The nightly batch: one job, a line per row.
+    let csv = format!(
+        "address_number,previous\n{},{A}\n{},{A}\n999999999999999,{A}\n{},{DOWN}\n",
+        r_b.address_number, u_b.address_number, u_b.address_number
+    );
+    let (status, started) = b.upload(&format!("/v1/{B1}/jobs/move-in-query/batch"), &b1_tokens[2], &csv);
+    assert_eq!(status, 202, "{started}");
+    let job = started["job_id"].as_str().unwrap().to_owned();
+    let status = loop {
+        let (_, s) = b.call("GET", &format!("/v1/{B1}/jobs/{job}"), Some(&b1_tokens[2]), "");
+        if s["state"] != "running" {
+            break s;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let report = &status["output"];
+    assert_eq!((report["rows"].as_u64(), report["no_record"].as_u64(), report["refused"].as_u64(), report["errors"].as_u64()), (Some(4), Some(2), Some(1), Some(1)), "{status}");
+    assert_eq!(status["done"], 4, "{status}");
+    let lines = report["report"].as_array().unwrap();
+    assert!(lines.iter().any(|l| l["line"] == 4 && l["result"] == "error"), "{report}");
+    assert!(lines.iter().any(|l| l["line"] == 5 && l["result"] == "refused" && l["reason"] == "unreachable"), "{report}");
+
     // B2's answers wait for approval at A.
     let pending = query(&b, B2, &b2_tokens[1], &q_b, A);
     assert_eq!(pending["outcome"], "pending", "{pending}");
@@ -316,11 +362,13 @@ fn nodes_exchange_dose_records_under_every_rule() {
     assert_eq!(refused["reason"], "handshake-failed", "{refused}");
 
     // Peers down or answering garbage: a clear refusal, the node stays up.
-    for (peer, reason) in [(DOWN, "unreachable"), (GARBAGE, "handshake-failed")] {
+    let slow_started = std::time::Instant::now();
+    for (peer, reason) in [(DOWN, "unreachable"), (GARBAGE, "handshake-failed"), (SLOW, "timed-out")] {
         let failed = query(&b, B1, &b1_tokens[1], &u_b, peer);
         assert_eq!(failed["outcome"], "refused", "{failed}");
         assert_eq!(failed["reason"], reason, "{failed}");
     }
+    assert!(slow_started.elapsed() < std::time::Duration::from_secs(10), "bounded by the 5 s timeout");
     assert_eq!(b.call("GET", "/healthz", None, "").0, 200);
 
     // A node holding B1's certificate cannot speak for B2; a replayed or an
@@ -367,7 +415,7 @@ fn nodes_exchange_dose_records_under_every_rule() {
     };
     let from_b1 = format!("federation.provide query from {B1}");
     assert_eq!(with(&from_b1, "found"), 2, "p, and the honest request: {provided:#?}");
-    assert_eq!(with(&from_b1, "no-record"), 2, "r and u");
+    assert_eq!(with(&from_b1, "no-record"), 4, "r and u, at the counter and in the batch");
     assert_eq!(with(&from_b1, "replayed"), 1);
     assert_eq!(with(&from_b1, "bad-signature"), 1);
     assert_eq!(with(&from_b1, "wrong-municipality"), 1);
@@ -384,7 +432,7 @@ fn nodes_exchange_dose_records_under_every_rule() {
             .filter(|e| e.action == format!("federation.query to {A}") && e.reason.as_deref().unwrap_or("").starts_with(reason))
             .count()
     };
-    assert_eq!((asked("found"), asked("no-record")), (1, 2));
+    assert_eq!((asked("found"), asked("no-record")), (1, 4));
     assert!(at_b.iter().any(|e| e.action == format!("federation.take-up from {A}") && e.count == 2));
     assert!(at_b.iter().any(|e| e.reason.as_deref().is_some_and(|r| r.starts_with("refused unreachable"))));
     for event in at_a.iter().chain(&at_b) {
