@@ -37,11 +37,17 @@ fn kiroku(args: &[&str]) {
         .env("RUST_LOG", "warn")
         .output()
         .unwrap();
-    assert!(out.status.success(), "kiroku {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "kiroku {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 * p).ceil() as usize).saturating_sub(1).min(sorted.len() - 1)]
+    sorted[((sorted.len() as f64 * p).ceil() as usize)
+        .saturating_sub(1)
+        .min(sorted.len() - 1)]
 }
 
 fn main() {
@@ -54,18 +60,53 @@ fn main() {
     let root = common::root();
     let plugins = root.join("target/wasm32-wasip2/release");
     kiroku(&[
-        "demo", "--data", d, "--persons", &persons.to_string(), "--no-serve",
-        "--plugins", plugins.to_str().unwrap(),
-        "--policies", root.join("policies").to_str().unwrap(),
+        "demo",
+        "--data",
+        d,
+        "--persons",
+        &persons.to_string(),
+        "--no-serve",
+        "--plugins",
+        plugins.to_str().unwrap(),
+        "--policies",
+        root.join("policies").to_str().unwrap(),
     ]);
     kiroku(&[
-        "plugin", "install", "--data", d, "--tenant", "142051", "--policy",
-        root.join("policies/move-out-provision.toml").to_str().unwrap(),
+        "plugin",
+        "install",
+        "--data",
+        d,
+        "--tenant",
+        "142051",
+        "--policy",
+        root.join("policies/move-out-provision.toml")
+            .to_str()
+            .unwrap(),
         plugins.join("move_out_provision.wasm").to_str().unwrap(),
     ]);
-    kiroku(&["federation", "allow", "--data", d, "--tenant", "142051", "--querier", "131016"]);
-    kiroku(&["federation", "test-pki", "--out", pki.to_str().unwrap(), "--codes", "142051,131016"]);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    kiroku(&[
+        "federation",
+        "allow",
+        "--data",
+        d,
+        "--tenant",
+        "142051",
+        "--querier",
+        "131016",
+    ]);
+    kiroku(&[
+        "federation",
+        "test-pki",
+        "--out",
+        pki.to_str().unwrap(),
+        "--codes",
+        "142051,131016",
+    ]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let directory = scratch.path().join("directory.toml");
     std::fs::write(
         &directory,
@@ -74,11 +115,19 @@ fn main() {
     .unwrap();
     let mut server = Command::new(env!("CARGO_BIN_EXE_kiroku"))
         .args([
-            "serve", "--data", d, "--listen", "127.0.0.1:0",
-            "--federation-listen", &format!("127.0.0.1:{port}"),
-            "--federation-ca", pki.join("ca.pem").to_str().unwrap(),
-            "--directory", directory.to_str().unwrap(),
-            "--federation-identity", pki.to_str().unwrap(),
+            "serve",
+            "--data",
+            d,
+            "--listen",
+            "127.0.0.1:0",
+            "--federation-listen",
+            &format!("127.0.0.1:{port}"),
+            "--federation-ca",
+            pki.join("ca.pem").to_str().unwrap(),
+            "--directory",
+            directory.to_str().unwrap(),
+            "--federation-identity",
+            pki.to_str().unwrap(),
         ])
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null())
@@ -101,7 +150,8 @@ fn main() {
         first.copy_from_slice(digits.as_bytes());
         String::from_utf8(kiroku_rules::my_number::complete(&first).to_vec()).unwrap()
     };
-    let identity = MunicipalityIdentity::load(&pki.join("131016.crt"), &pki.join("131016.key")).unwrap();
+    let identity =
+        MunicipalityIdentity::load(&pki.join("131016.crt"), &pki.join("131016.key")).unwrap();
     let roots = Arc::new(kiroku::federation::tls::load_roots(&pki.join("ca.pem")).unwrap());
     let node = Node::new(
         roots,
@@ -112,14 +162,32 @@ fn main() {
         SystemClock.now_ms(),
     )
     .unwrap();
-    let (querier, answerer) = (TenantCode::parse("131016").unwrap(), TenantCode::parse("142051").unwrap());
-    let body = |number: &str| QueryBody { purpose: "move-in-query".into(), my_number: number.into() };
-    let outcome = |bytes: &[u8]| serde_json::from_slice::<Reply>(bytes).map(|r| r.outcome).unwrap_or_default();
+    let (querier, answerer) = (
+        TenantCode::parse("131016").unwrap(),
+        TenantCode::parse("142051").unwrap(),
+    );
+    let body = |number: &str| QueryBody {
+        purpose: "move-in-query".into(),
+        my_number: number.into(),
+    };
+    let outcome = |bytes: &[u8]| {
+        serde_json::from_slice::<Reply>(bytes)
+            .map(|r| r.outcome)
+            .unwrap_or_default()
+    };
 
     // Wait until the plugin is loaded (the first hit answers "found").
     let until = Instant::now() + Duration::from_secs(60);
     loop {
-        let sent = node.exchange(&querier, &answerer, "query", body(&hits[0]), SystemClock.now_ms(), &OsEntropy, Duration::from_secs(5));
+        let sent = node.exchange(
+            &querier,
+            &answerer,
+            "query",
+            body(&hits[0]),
+            SystemClock.now_ms(),
+            &OsEntropy,
+            Duration::from_secs(5),
+        );
         if let Ok((200, bytes)) = &sent
             && outcome(bytes) == "found"
         {
@@ -131,9 +199,21 @@ fn main() {
 
     let mut latencies = Vec::with_capacity(singles);
     for i in 0..singles {
-        let number = if i % 2 == 0 { hits[i / 2 % hits.len()].clone() } else { miss(i) };
+        let number = if i % 2 == 0 {
+            hits[i / 2 % hits.len()].clone()
+        } else {
+            miss(i)
+        };
         let started = Instant::now();
-        let sent = node.exchange(&querier, &answerer, "query", body(&number), SystemClock.now_ms(), &OsEntropy, Duration::from_secs(5));
+        let sent = node.exchange(
+            &querier,
+            &answerer,
+            "query",
+            body(&number),
+            SystemClock.now_ms(),
+            &OsEntropy,
+            Duration::from_secs(5),
+        );
         latencies.push(started.elapsed());
         assert!(matches!(sent, Ok((200, _))), "{sent:?}");
     }
@@ -150,11 +230,22 @@ fn main() {
         let requests: Vec<_> = chunk
             .iter()
             .map(|&i| {
-                let number = if i % 2 == 0 { hits[i / 2 % hits.len()].clone() } else { miss(1_000_000 + i) };
+                let number = if i % 2 == 0 {
+                    hits[i / 2 % hits.len()].clone()
+                } else {
+                    miss(1_000_000 + i)
+                };
                 (answerer.clone(), body(&number))
             })
             .collect();
-        for sent in node.exchange_many(&querier, "query", requests, SystemClock.now_ms(), &OsEntropy, Duration::from_secs(60)) {
+        for sent in node.exchange_many(
+            &querier,
+            "query",
+            requests,
+            SystemClock.now_ms(),
+            &OsEntropy,
+            Duration::from_secs(60),
+        ) {
             match sent.as_ref().map(|(_, b)| outcome(b)).as_deref() {
                 Ok("found") => found += 1,
                 Ok("no-record") => missed += 1,

@@ -48,7 +48,16 @@ fn code(text: &str) -> TenantCode {
 /// A tenant with plugins and a service token per role, made by the CLI.
 fn tenant(data: &Path, code: &str, plugins: &[&str], roles: &[&str]) -> Vec<String> {
     let d = data.to_str().unwrap();
-    kiroku_ok(&["tenant", "create", "--data", d, "--code", code, "--name", "テスト市"]);
+    kiroku_ok(&[
+        "tenant",
+        "create",
+        "--data",
+        d,
+        "--code",
+        code,
+        "--name",
+        "テスト市",
+    ]);
     for plugin in plugins {
         let (wasm, policy) = plugin_paths(plugin);
         kiroku_ok(&[
@@ -59,8 +68,18 @@ fn tenant(data: &Path, code: &str, plugins: &[&str], roles: &[&str]) -> Vec<Stri
         .iter()
         .map(|role| {
             let out = kiroku_ok(&[
-                "token", "add", "--data", d, "--tenant", code, "--service", &format!("test-{role}"),
-                "--role", role, "--expires", "2099-12-31",
+                "token",
+                "add",
+                "--data",
+                d,
+                "--tenant",
+                code,
+                "--service",
+                &format!("test-{role}"),
+                "--role",
+                role,
+                "--expires",
+                "2099-12-31",
             ]);
             out.lines().last().unwrap().to_owned()
         })
@@ -73,7 +92,13 @@ struct Node {
 }
 
 impl Node {
-    fn start(data: &Path, pki: &Path, directory: &Path, federation_port: u16, log: PathBuf) -> Node {
+    fn start(
+        data: &Path,
+        pki: &Path,
+        directory: &Path,
+        federation_port: u16,
+        log: PathBuf,
+    ) -> Node {
         let mut child = kiroku()
             .args([
                 "serve",
@@ -106,7 +131,10 @@ impl Node {
         let node = Node { child, addr };
         let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
         while node.call("GET", "/readyz", None, "").0 != 200 {
-            assert!(std::time::Instant::now() < until, "the node did not become ready");
+            assert!(
+                std::time::Instant::now() < until,
+                "the node did not become ready"
+            );
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         node
@@ -122,7 +150,10 @@ impl Node {
             body.len()
         );
         let (status, text) = raw_request(&self.addr, raw.as_bytes());
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     fn upload(&self, path: &str, token: &str, csv: &str) -> (u16, Value) {
@@ -132,11 +163,19 @@ impl Node {
             csv.len()
         );
         let (status, text) = raw_request(&self.addr, raw.as_bytes());
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     fn invoke(&self, tenant: &str, op: &str, token: &str, body: Value) -> Value {
-        let (status, answer) = self.call("POST", &format!("/v1/{tenant}/{op}"), Some(token), &body.to_string());
+        let (status, answer) = self.call(
+            "POST",
+            &format!("/v1/{tenant}/{op}"),
+            Some(token),
+            &body.to_string(),
+        );
         assert_eq!(status, 200, "{op}: {answer}");
         answer
     }
@@ -219,20 +258,95 @@ fn nodes_exchange_dose_records_under_every_rule() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
     let (pki, other_pki) = (root.join("pki"), root.join("other-pki"));
-    kiroku_ok(&["federation", "test-pki", "--out", pki.to_str().unwrap(), "--codes", &format!("{A},{B1},{B2}")]);
-    kiroku_ok(&["federation", "test-pki", "--out", other_pki.to_str().unwrap(), "--codes", C, "--name", "Another CA"]);
+    kiroku_ok(&[
+        "federation",
+        "test-pki",
+        "--out",
+        pki.to_str().unwrap(),
+        "--codes",
+        &format!("{A},{B1},{B2}"),
+    ]);
+    kiroku_ok(&[
+        "federation",
+        "test-pki",
+        "--out",
+        other_pki.to_str().unwrap(),
+        "--codes",
+        C,
+        "--name",
+        "Another CA",
+    ]);
     let (data_a, data_b, data_c) = (root.join("a"), root.join("b"), root.join("c"));
-    let a_tokens = tenant(&data_a, A, &["resident-sync", "dose-entry", "move-out-provision"], &["admin", "clerk", "federation-approver"]);
-    let b1_tokens = tenant(&data_b, B1, &["resident-sync", "dose-entry", "move-in-query"], &["admin", "clerk", "supervisor"]);
-    let b2_tokens = tenant(&data_b, B2, &["resident-sync", "dose-entry", "move-in-query"], &["admin", "clerk"]);
-    let c_tokens = tenant(&data_c, C, &["resident-sync", "move-in-query"], &["admin", "clerk"]);
+    let a_tokens = tenant(
+        &data_a,
+        A,
+        &["resident-sync", "dose-entry", "move-out-provision"],
+        &["admin", "clerk", "federation-approver"],
+    );
+    let b1_tokens = tenant(
+        &data_b,
+        B1,
+        &["resident-sync", "dose-entry", "move-in-query"],
+        &["admin", "clerk", "supervisor"],
+    );
+    let b2_tokens = tenant(
+        &data_b,
+        B2,
+        &["resident-sync", "dose-entry", "move-in-query"],
+        &["admin", "clerk"],
+    );
+    let c_tokens = tenant(
+        &data_c,
+        C,
+        &["resident-sync", "move-in-query"],
+        &["admin", "clerk"],
+    );
     let d = data_a.to_str().unwrap();
-    kiroku_ok(&["federation", "allow", "--data", d, "--tenant", A, "--querier", B1]);
-    kiroku_ok(&["federation", "allow", "--data", d, "--tenant", A, "--querier", B2]);
-    kiroku_ok(&["federation", "allow", "--data", d, "--tenant", A, "--querier", C]);
-    kiroku_ok(&["federation", "manual", "--data", d, "--tenant", A, "--querier", B2]);
+    kiroku_ok(&[
+        "federation",
+        "allow",
+        "--data",
+        d,
+        "--tenant",
+        A,
+        "--querier",
+        B1,
+    ]);
+    kiroku_ok(&[
+        "federation",
+        "allow",
+        "--data",
+        d,
+        "--tenant",
+        A,
+        "--querier",
+        B2,
+    ]);
+    kiroku_ok(&[
+        "federation",
+        "allow",
+        "--data",
+        d,
+        "--tenant",
+        A,
+        "--querier",
+        C,
+    ]);
+    kiroku_ok(&[
+        "federation",
+        "manual",
+        "--data",
+        d,
+        "--tenant",
+        A,
+        "--querier",
+        B2,
+    ]);
     let listed = kiroku_ok(&["federation", "list", "--data", d, "--tenant", A]);
-    assert!(listed.contains(&format!("{B2} move-in-query")) && listed.contains("wait for approval"), "{listed}");
+    assert!(
+        listed.contains(&format!("{B2} move-in-query")) && listed.contains("wait for approval"),
+        "{listed}"
+    );
 
     let ports = [free_port(), free_port(), free_port()];
     let (garbage, down, slow) = (garbage_listener(), free_port(), silent_listener());
@@ -247,7 +361,13 @@ fn nodes_exchange_dose_records_under_every_rule() {
     .unwrap();
     let a = Node::start(&data_a, &pki, &directory, ports[0], root.join("a.log"));
     let b = Node::start(&data_b, &pki, &directory, ports[1], root.join("b.log"));
-    let c = Node::start(&data_c, &other_pki, &directory, ports[2], root.join("c.log"));
+    let c = Node::start(
+        &data_c,
+        &other_pki,
+        &directory,
+        ports[2],
+        root.join("c.log"),
+    );
 
     // The people: at A, p moved out (two doses) and q moved out (one dose,
     // asked by B2); r still lives at A. At B, p, q and r moved in, and u
@@ -260,22 +380,69 @@ fn nodes_exchange_dose_records_under_every_rule() {
         .collect();
     let (p, q, r, u) = (adults[0], adults[1], adults[2], adults[3]);
     let records: Vec<Value> = [p, q, r].iter().map(|x| x.add_record()).collect();
-    a.invoke(A, "resident-sync/apply", &a_tokens[0], json!({"records": records}));
-    let (pa, qa) = (person_of(&a, A, &a_tokens[1], p), person_of(&a, A, &a_tokens[1], q));
-    a.invoke(A, "dose-entry/record-dose", &a_tokens[1], dose_form(pa, 1, "2026-10-01"));
-    a.invoke(A, "dose-entry/record-dose", &a_tokens[1], dose_form(pa, 2, "2026-10-22"));
-    a.invoke(A, "dose-entry/record-dose", &a_tokens[1], dose_form(qa, 1, "2026-10-05"));
+    a.invoke(
+        A,
+        "resident-sync/apply",
+        &a_tokens[0],
+        json!({"records": records}),
+    );
+    let (pa, qa) = (
+        person_of(&a, A, &a_tokens[1], p),
+        person_of(&a, A, &a_tokens[1], q),
+    );
+    a.invoke(
+        A,
+        "dose-entry/record-dose",
+        &a_tokens[1],
+        dose_form(pa, 1, "2026-10-01"),
+    );
+    a.invoke(
+        A,
+        "dose-entry/record-dose",
+        &a_tokens[1],
+        dose_form(pa, 2, "2026-10-22"),
+    );
+    a.invoke(
+        A,
+        "dose-entry/record-dose",
+        &a_tokens[1],
+        dose_form(qa, 1, "2026-10-05"),
+    );
     let moves: Vec<Value> = [p, q]
         .iter()
         .map(|x| json!({"op": "move-out", "address_number": x.address_number, "date": "2026-11-20", "destination": "東京都千代田区"}))
         .collect();
-    a.invoke(A, "resident-sync/apply", &a_tokens[0], json!({"records": moves}));
-    let (p_b, r_b, u_b) = (moved_in(p, "900000000000001"), moved_in(r, "900000000000002"), moved_in(u, "900000000000003"));
+    a.invoke(
+        A,
+        "resident-sync/apply",
+        &a_tokens[0],
+        json!({"records": moves}),
+    );
+    let (p_b, r_b, u_b) = (
+        moved_in(p, "900000000000001"),
+        moved_in(r, "900000000000002"),
+        moved_in(u, "900000000000003"),
+    );
     let q_b = moved_in(q, "900000000000004");
     let records: Vec<Value> = [&p_b, &r_b, &u_b].iter().map(|x| x.add_record()).collect();
-    b.invoke(B1, "resident-sync/apply", &b1_tokens[0], json!({"records": records}));
-    b.invoke(B2, "resident-sync/apply", &b2_tokens[0], json!({"records": [q_b.add_record()]}));
-    c.invoke(C, "resident-sync/apply", &c_tokens[0], json!({"records": [moved_in(p, "900000000000009").add_record()]}));
+    b.invoke(
+        B1,
+        "resident-sync/apply",
+        &b1_tokens[0],
+        json!({"records": records}),
+    );
+    b.invoke(
+        B2,
+        "resident-sync/apply",
+        &b2_tokens[0],
+        json!({"records": [q_b.add_record()]}),
+    );
+    c.invoke(
+        C,
+        "resident-sync/apply",
+        &c_tokens[0],
+        json!({"records": [moved_in(p, "900000000000009").add_record()]}),
+    );
     let query = |node: &Node, tenant: &str, token: &str, resident: &Resident, previous: &str| {
         node.invoke(
             tenant,
@@ -291,19 +458,47 @@ fn nodes_exchange_dose_records_under_every_rule() {
     let doses = found["doses"].as_array().unwrap();
     assert_eq!(doses.len(), 2, "{found}");
     assert_eq!(doses[0]["lot"], "QX7Q21");
-    assert!(doses.iter().all(|d| d.get("doctor").is_none()), "the doctor is not on the allow-list: {found}");
+    assert!(
+        doses.iter().all(|d| d.get("doctor").is_none()),
+        "the doctor is not on the allow-list: {found}"
+    );
     let person_b = found["person_id"].as_u64().unwrap();
-    let taken = b.invoke(B1, "move-in-query/take-up", &b1_tokens[1], json!({"query_id": found["query_id"]}));
+    let taken = b.invoke(
+        B1,
+        "move-in-query/take-up",
+        &b1_tokens[1],
+        json!({"query_id": found["query_id"]}),
+    );
     assert_eq!(taken["stored"], 2, "{taken}");
     // Taking up twice stores nothing more.
-    let (status, again) = b.call("POST", &format!("/v1/{B1}/move-in-query/take-up"), Some(&b1_tokens[1]), &json!({"query_id": found["query_id"]}).to_string());
+    let (status, again) = b.call(
+        "POST",
+        &format!("/v1/{B1}/move-in-query/take-up"),
+        Some(&b1_tokens[1]),
+        &json!({"query_id": found["query_id"]}).to_string(),
+    );
     assert_eq!(status, 404, "{again}");
-    let listed = b.invoke(B1, "dose-entry/list-doses", &b1_tokens[1], json!({"person_id": person_b}));
+    let listed = b.invoke(
+        B1,
+        "dose-entry/list-doses",
+        &b1_tokens[1],
+        json!({"person_id": person_b}),
+    );
     let stored = listed["doses"].as_array().unwrap();
     assert_eq!(stored.len(), 2, "{listed}");
-    assert!(stored.iter().all(|d| d["entered_by"] == format!("municipality:{A}")), "{listed}");
+    assert!(
+        stored
+            .iter()
+            .all(|d| d["entered_by"] == format!("municipality:{A}")),
+        "{listed}"
+    );
     // B records the next dose on top of them.
-    let third = b.invoke(B1, "dose-entry/record-dose", &b1_tokens[1], dose_form(person_b, 3, "2026-12-01"));
+    let third = b.invoke(
+        B1,
+        "dose-entry/record-dose",
+        &b1_tokens[1],
+        dose_form(person_b, 3, "2026-12-01"),
+    );
     assert!(third.to_string().contains("dose"), "{third}");
 
     // r still lives at A: answered like an unknown number. u is unknown.
@@ -318,42 +513,99 @@ fn nodes_exchange_dose_records_under_every_rule() {
         "address_number,previous\n{},{A}\n{},{A}\n999999999999999,{A}\n{},{DOWN}\n",
         r_b.address_number, u_b.address_number, u_b.address_number
     );
-    let (status, started) = b.upload(&format!("/v1/{B1}/jobs/move-in-query/batch"), &b1_tokens[2], &csv);
+    let (status, started) = b.upload(
+        &format!("/v1/{B1}/jobs/move-in-query/batch"),
+        &b1_tokens[2],
+        &csv,
+    );
     assert_eq!(status, 202, "{started}");
     let job = started["job_id"].as_str().unwrap().to_owned();
     let status = loop {
-        let (_, s) = b.call("GET", &format!("/v1/{B1}/jobs/{job}"), Some(&b1_tokens[2]), "");
+        let (_, s) = b.call(
+            "GET",
+            &format!("/v1/{B1}/jobs/{job}"),
+            Some(&b1_tokens[2]),
+            "",
+        );
         if s["state"] != "running" {
             break s;
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     };
     let report = &status["output"];
-    assert_eq!((report["rows"].as_u64(), report["no_record"].as_u64(), report["refused"].as_u64(), report["errors"].as_u64()), (Some(4), Some(2), Some(1), Some(1)), "{status}");
+    assert_eq!(
+        (
+            report["rows"].as_u64(),
+            report["no_record"].as_u64(),
+            report["refused"].as_u64(),
+            report["errors"].as_u64()
+        ),
+        (Some(4), Some(2), Some(1), Some(1)),
+        "{status}"
+    );
     assert_eq!(status["done"], 4, "{status}");
     let lines = report["report"].as_array().unwrap();
-    assert!(lines.iter().any(|l| l["line"] == 4 && l["result"] == "error"), "{report}");
-    assert!(lines.iter().any(|l| l["line"] == 5 && l["result"] == "refused" && l["reason"] == "unreachable"), "{report}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["line"] == 4 && l["result"] == "error"),
+        "{report}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["line"] == 5 && l["result"] == "refused" && l["reason"] == "unreachable"),
+        "{report}"
+    );
 
     // B2's answers wait for approval at A.
     let pending = query(&b, B2, &b2_tokens[1], &q_b, A);
     assert_eq!(pending["outcome"], "pending", "{pending}");
     let held_id = pending["query_id"].as_str().unwrap().to_owned();
-    let again = b.invoke(B2, "move-in-query/collect", &b2_tokens[1], json!({"query_id": held_id}));
+    let again = b.invoke(
+        B2,
+        "move-in-query/collect",
+        &b2_tokens[1],
+        json!({"query_id": held_id}),
+    );
     assert_eq!(again["outcome"], "pending", "{again}");
-    let (status, refused) = a.call("GET", &format!("/v1/{A}/federation/queue"), Some(&a_tokens[1]), "");
+    let (status, refused) = a.call(
+        "GET",
+        &format!("/v1/{A}/federation/queue"),
+        Some(&a_tokens[1]),
+        "",
+    );
     assert_eq!(status, 403, "a clerk may not decide: {refused}");
-    let (status, queue) = a.call("GET", &format!("/v1/{A}/federation/queue"), Some(&a_tokens[2]), "");
+    let (status, queue) = a.call(
+        "GET",
+        &format!("/v1/{A}/federation/queue"),
+        Some(&a_tokens[2]),
+        "",
+    );
     assert_eq!(status, 200, "{queue}");
     let waiting = queue["queue"].as_array().unwrap();
     assert_eq!(waiting.len(), 1, "{queue}");
     assert_eq!(waiting[0]["querier"], B2);
     let queued = waiting[0]["id"].as_str().unwrap();
-    let (status, decided) = a.call("POST", &format!("/v1/{A}/federation/queue/{queued}"), Some(&a_tokens[2]), r#"{"decision":"approve"}"#);
+    let (status, decided) = a.call(
+        "POST",
+        &format!("/v1/{A}/federation/queue/{queued}"),
+        Some(&a_tokens[2]),
+        r#"{"decision":"approve"}"#,
+    );
     assert_eq!(status, 200, "{decided}");
-    let collected = b.invoke(B2, "move-in-query/collect", &b2_tokens[1], json!({"query_id": held_id}));
+    let collected = b.invoke(
+        B2,
+        "move-in-query/collect",
+        &b2_tokens[1],
+        json!({"query_id": held_id}),
+    );
     assert_eq!(collected["outcome"], "found", "{collected}");
-    assert_eq!(collected["doses"].as_array().unwrap().len(), 1, "{collected}");
+    assert_eq!(
+        collected["doses"].as_array().unwrap().len(),
+        1,
+        "{collected}"
+    );
 
     // C's certificate is from another CA: refused in the handshake, before
     // any plugin runs at A.
@@ -363,40 +615,97 @@ fn nodes_exchange_dose_records_under_every_rule() {
 
     // Peers down or answering garbage: a clear refusal, the node stays up.
     let slow_started = std::time::Instant::now();
-    for (peer, reason) in [(DOWN, "unreachable"), (GARBAGE, "handshake-failed"), (SLOW, "timed-out")] {
+    for (peer, reason) in [
+        (DOWN, "unreachable"),
+        (GARBAGE, "handshake-failed"),
+        (SLOW, "timed-out"),
+    ] {
         let failed = query(&b, B1, &b1_tokens[1], &u_b, peer);
         assert_eq!(failed["outcome"], "refused", "{failed}");
         assert_eq!(failed["reason"], reason, "{failed}");
     }
-    assert!(slow_started.elapsed() < std::time::Duration::from_secs(10), "bounded by the 5 s timeout");
+    assert!(
+        slow_started.elapsed() < std::time::Duration::from_secs(10),
+        "bounded by the 5 s timeout"
+    );
     assert_eq!(b.call("GET", "/healthz", None, "").0, 200);
 
     // A node holding B1's certificate cannot speak for B2; a replayed or an
     // altered request is refused.
     let b1 = Arc::new(
-        MunicipalityIdentity::load(&pki.join(format!("{B1}.crt")), &pki.join(format!("{B1}.key"))).unwrap(),
+        MunicipalityIdentity::load(
+            &pki.join(format!("{B1}.crt")),
+            &pki.join(format!("{B1}.key")),
+        )
+        .unwrap(),
     );
     let roots = Arc::new(kiroku::federation::tls::load_roots(&pki.join("ca.pem")).unwrap());
     let client = Client::new(roots, b1.clone(), std::time::Duration::from_secs(5));
-    let node_a = NodeAddress { host: "127.0.0.1".into(), port: ports[0] };
-    let body = || QueryBody { purpose: "move-in-query".into(), my_number: p.my_number.clone() };
+    let node_a = NodeAddress {
+        host: "127.0.0.1".into(),
+        port: ports[0],
+    };
+    let body = || QueryBody {
+        purpose: "move-in-query".into(),
+        my_number: p.my_number.clone(),
+    };
     let io = tokio::runtime::Runtime::new().unwrap();
     let send = |sealed: &kiroku::federation::envelope::Sealed| {
-        io.block_on(client.post(&node_a, &code(A), "query", sealed)).unwrap()
+        io.block_on(client.post(&node_a, &code(A), "query", sealed))
+            .unwrap()
     };
     let entropy = SeededEntropy::new(99);
-    let posing = seal(&b1.signing, &code(B2), &code(A), body(), SystemClock.now_ms(), &entropy);
+    let posing = seal(
+        &b1.signing,
+        &code(B2),
+        &code(A),
+        body(),
+        SystemClock.now_ms(),
+        &entropy,
+    );
     let (status, answer) = send(&posing);
-    assert_eq!((status, String::from_utf8_lossy(&answer).contains("wrong-municipality")), (403, true));
-    let honest = seal(&b1.signing, &code(B1), &code(A), body(), SystemClock.now_ms(), &entropy);
+    assert_eq!(
+        (
+            status,
+            String::from_utf8_lossy(&answer).contains("wrong-municipality")
+        ),
+        (403, true)
+    );
+    let honest = seal(
+        &b1.signing,
+        &code(B1),
+        &code(A),
+        body(),
+        SystemClock.now_ms(),
+        &entropy,
+    );
     assert_eq!(send(&honest).0, 200);
     let (status, answer) = send(&honest);
-    assert_eq!((status, String::from_utf8_lossy(&answer).contains("replayed")), (403, true));
-    let mut altered = seal(&b1.signing, &code(B1), &code(A), body(), SystemClock.now_ms(), &entropy);
+    assert_eq!(
+        (
+            status,
+            String::from_utf8_lossy(&answer).contains("replayed")
+        ),
+        (403, true)
+    );
+    let mut altered = seal(
+        &b1.signing,
+        &code(B1),
+        &code(A),
+        body(),
+        SystemClock.now_ms(),
+        &entropy,
+    );
     let text = String::from_utf8(altered.bytes.clone()).unwrap();
     altered.bytes = text.replace("move-in-query", "move-in-querx").into_bytes();
     let (status, answer) = send(&altered);
-    assert_eq!((status, String::from_utf8_lossy(&answer).contains("bad-signature")), (403, true));
+    assert_eq!(
+        (
+            status,
+            String::from_utf8_lossy(&answer).contains("bad-signature")
+        ),
+        (403, true)
+    );
 
     drop((a, b, c));
 
@@ -405,40 +714,84 @@ fn nodes_exchange_dose_records_under_every_rule() {
     let events = |data: &Path, tenant: &str| {
         let dir = kiroku::datadir::DataDir::open(data).unwrap();
         let store = kiroku::store::TenantStore::open(&dir, &code(tenant)).unwrap();
-        let q = kiroku::audit::Query { limit: usize::MAX, ..Default::default() };
+        let q = kiroku::audit::Query {
+            limit: usize::MAX,
+            ..Default::default()
+        };
         kiroku::audit::query(store.db().as_ref(), &q).unwrap()
     };
     let at_a = events(&data_a, A);
-    let provided: Vec<_> = at_a.iter().filter(|e| e.action.starts_with("federation.provide")).collect();
+    let provided: Vec<_> = at_a
+        .iter()
+        .filter(|e| e.action.starts_with("federation.provide"))
+        .collect();
     let with = |action: &str, reason: &str| {
-        provided.iter().filter(|e| e.action == action && e.reason.as_deref().unwrap_or("").starts_with(reason)).count()
+        provided
+            .iter()
+            .filter(|e| e.action == action && e.reason.as_deref().unwrap_or("").starts_with(reason))
+            .count()
     };
     let from_b1 = format!("federation.provide query from {B1}");
-    assert_eq!(with(&from_b1, "found"), 2, "p, and the honest request: {provided:#?}");
-    assert_eq!(with(&from_b1, "no-record"), 4, "r and u, at the counter and in the batch");
+    assert_eq!(
+        with(&from_b1, "found"),
+        2,
+        "p, and the honest request: {provided:#?}"
+    );
+    assert_eq!(
+        with(&from_b1, "no-record"),
+        4,
+        "r and u, at the counter and in the batch"
+    );
     assert_eq!(with(&from_b1, "replayed"), 1);
     assert_eq!(with(&from_b1, "bad-signature"), 1);
     assert_eq!(with(&from_b1, "wrong-municipality"), 1);
-    assert_eq!(with(&format!("federation.provide query from {B2}"), "pending"), 1);
-    assert_eq!(with(&format!("federation.provide collect from {B2}"), "found"), 1);
-    assert!(provided.iter().all(|e| !e.action.contains(C)), "C never got past the handshake");
+    assert_eq!(
+        with(&format!("federation.provide query from {B2}"), "pending"),
+        1
+    );
+    assert_eq!(
+        with(&format!("federation.provide collect from {B2}"), "found"),
+        1
+    );
+    assert!(
+        provided.iter().all(|e| !e.action.contains(C)),
+        "C never got past the handshake"
+    );
     assert!(provided.iter().all(|e| e.automated));
-    let found = provided.iter().find(|e| e.reason.as_deref().unwrap_or("").starts_with("found")).unwrap();
+    let found = provided
+        .iter()
+        .find(|e| e.reason.as_deref().unwrap_or("").starts_with("found"))
+        .unwrap();
     assert_eq!(found.count, 2);
-    assert!(found.fields.contains(&"lot".to_owned()) && !found.fields.contains(&"doctor".to_owned()));
+    assert!(
+        found.fields.contains(&"lot".to_owned()) && !found.fields.contains(&"doctor".to_owned())
+    );
     let at_b = events(&data_b, B1);
     let asked = |reason: &str| {
         at_b.iter()
-            .filter(|e| e.action == format!("federation.query to {A}") && e.reason.as_deref().unwrap_or("").starts_with(reason))
+            .filter(|e| {
+                e.action == format!("federation.query to {A}")
+                    && e.reason.as_deref().unwrap_or("").starts_with(reason)
+            })
             .count()
     };
     assert_eq!((asked("found"), asked("no-record")), (1, 4));
-    assert!(at_b.iter().any(|e| e.action == format!("federation.take-up from {A}") && e.count == 2));
-    assert!(at_b.iter().any(|e| e.reason.as_deref().is_some_and(|r| r.starts_with("refused unreachable"))));
+    assert!(
+        at_b.iter()
+            .any(|e| e.action == format!("federation.take-up from {A}") && e.count == 2)
+    );
+    assert!(at_b.iter().any(|e| {
+        e.reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with("refused unreachable"))
+    }));
     for event in at_a.iter().chain(&at_b) {
         let text = format!("{event:?}");
         for needle in [&u.my_number, &p.my_number, &r.my_number] {
-            assert!(!text.contains(needle.as_str()), "an audit event names a My Number");
+            assert!(
+                !text.contains(needle.as_str()),
+                "an audit event names a My Number"
+            );
         }
     }
 
@@ -447,23 +800,55 @@ fn nodes_exchange_dose_records_under_every_rule() {
     let dir_b = kiroku::datadir::DataDir::open(&data_b).unwrap();
     let store_b2 = kiroku::store::TenantStore::open(&dir_b, &code(B2)).unwrap();
     let now = SystemClock.now_ms();
-    assert_eq!(kiroku::federation::entries::sweep_expired(&store_b2, now + 86_400_000, "t").unwrap(), 0);
-    assert_eq!(kiroku::federation::entries::sweep_expired(&store_b2, now + 8 * 86_400_000, "t").unwrap(), 1);
-    let expired = kiroku::audit::query(store_b2.db().as_ref(), &kiroku::audit::Query { limit: usize::MAX, ..Default::default() }).unwrap();
-    assert!(expired.iter().any(|e| e.action == format!("federation.expire from {A}") && e.count == 1));
-    assert!(kiroku::federation::entries::list::<kiroku::federation::entries::HeldRow>(&store_b2, "held/", 10).unwrap().is_empty());
+    assert_eq!(
+        kiroku::federation::entries::sweep_expired(&store_b2, now + 86_400_000, "t").unwrap(),
+        0
+    );
+    assert_eq!(
+        kiroku::federation::entries::sweep_expired(&store_b2, now + 8 * 86_400_000, "t").unwrap(),
+        1
+    );
+    let expired = kiroku::audit::query(
+        store_b2.db().as_ref(),
+        &kiroku::audit::Query {
+            limit: usize::MAX,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(
+        expired
+            .iter()
+            .any(|e| e.action == format!("federation.expire from {A}") && e.count == 1)
+    );
+    assert!(
+        kiroku::federation::entries::list::<kiroku::federation::entries::HeldRow>(
+            &store_b2, "held/", 10
+        )
+        .unwrap()
+        .is_empty()
+    );
 
     // The unknown number u is nowhere at A (data and log), and in no log of
     // B; p's and r's numbers are in no log and in no file of A in clear.
     for needle in [&u.my_number, &p.my_number, &r.my_number] {
         let at_a = files_containing(&data_a, needle.as_bytes());
-        assert!(at_a.is_empty(), "A holds a queried number in clear: {at_a:?}");
+        assert!(
+            at_a.is_empty(),
+            "A holds a queried number in clear: {at_a:?}"
+        );
         for log in ["a.log", "b.log", "c.log"] {
             let text = std::fs::read_to_string(root.join(log)).unwrap();
-            assert!(!text.contains(needle.as_str()), "{log} names a queried number");
+            assert!(
+                !text.contains(needle.as_str()),
+                "{log} names a queried number"
+            );
         }
         assert!(files_containing(&data_b, needle.as_bytes()).is_empty());
     }
     let handshake = std::fs::read_to_string(root.join("a.log")).unwrap();
-    assert!(handshake.contains("federation handshake refused"), "A logs C's refused handshake");
+    assert!(
+        handshake.contains("federation handshake refused"),
+        "A logs C's refused handshake"
+    );
 }

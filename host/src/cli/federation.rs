@@ -111,7 +111,11 @@ fn print_rules(at: &TenantArgs) -> anyhow::Result<()> {
             rule.querier,
             rule.purpose,
             rule.items.join(", "),
-            if manual { " (answers wait for approval)" } else { "" }
+            if manual {
+                " (answers wait for approval)"
+            } else {
+                ""
+            }
         );
     }
     if rules.manual_all {
@@ -134,7 +138,11 @@ fn manual(
     off: bool,
 ) -> anyhow::Result<()> {
     change_rules(at, "federation-manual", |rules| {
-        let state = if off { "automatic again" } else { "wait for approval" };
+        let state = if off {
+            "automatic again"
+        } else {
+            "wait for approval"
+        };
         let said = if all {
             rules.manual_all = !off;
             format!("answers to every municipality {state}")

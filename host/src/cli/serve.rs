@@ -47,9 +47,11 @@ pub struct FederationArgs {
 /// Sets up the federation (when configured): the node, its listener, and
 /// the hourly sweep of answers not taken up.
 pub async fn federate(app: &Arc<App>, args: &FederationArgs) -> anyhow::Result<()> {
-    let (Some(ca), Some(directory), Some(identities)) =
-        (&args.federation_ca, &args.directory, &args.federation_identity)
-    else {
+    let (Some(ca), Some(directory), Some(identities)) = (
+        &args.federation_ca,
+        &args.directory,
+        &args.federation_identity,
+    ) else {
         return Ok(());
     };
     let now = app.runtime.clock().now_ms();

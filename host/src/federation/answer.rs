@@ -17,13 +17,13 @@ use std::time::Duration;
 use rustls_pki_types::CertificateDer;
 use serde_json::{Value, json};
 
+use super::Refusal;
 use super::entries::{self, QueuedRow};
 use super::envelope::{Envelope, open};
 use super::identity::code_of;
 use super::node::Node;
 use super::rules::{Decision, Rules};
 use super::wire::{CollectBody, DoseItems, MAX_ANSWERED_DOSES, QueryBody, Reply, new_query_id};
-use super::Refusal;
 use crate::app::{App, Tenant};
 use crate::audit::{Event, Identity, Outcome};
 use crate::crypto::IndexKind;
@@ -71,7 +71,9 @@ pub async fn answer(app: &Arc<App>, node: &Node, incoming: Incoming<'_>) -> (u16
         code,
         now_ms: app.runtime.clock().now_ms(),
         request_id: format!("fed-{}", new_query_id(app.runtime.entropy().as_ref())),
-        querier: code_of(incoming.peer).map(|c| c.to_string()).unwrap_or_else(|_| "unknown".into()),
+        querier: code_of(incoming.peer)
+            .map(|c| c.to_string())
+            .unwrap_or_else(|_| "unknown".into()),
     };
     let result = match incoming.operation {
         "query" => match at.open::<QueryBody>(node, &incoming) {
@@ -133,7 +135,7 @@ impl Answering<'_> {
             self.now_ms,
             &self.request_id,
             &format!("municipality:{}", self.querier),
-            &format!("federation.provide {operation} from {}", self.querier),
+            format!("federation.provide {operation} from {}", self.querier),
             outcome,
         )
         .with_reason(reason);
@@ -187,8 +189,14 @@ impl Answering<'_> {
         if kiroku_rules::my_number::validate(&body.my_number).is_err() {
             return self.refuse("query", Refused::Rule("malformed")).await;
         }
-        let hash = self.tenant.store.keys().queried_number_hash(&body.my_number);
-        let Some(person) = self.moved_out(&body.my_number).map_err(|_| Refused::Unavailable)?
+        let hash = self
+            .tenant
+            .store
+            .keys()
+            .queried_number_hash(&body.my_number);
+        let Some(person) = self
+            .moved_out(&body.my_number)
+            .map_err(|_| Refused::Unavailable)?
         else {
             let reason = format!("no-record {} number-hash {hash}", body.purpose);
             let event = self.event("query", Outcome::Ok, reason);
@@ -207,16 +215,28 @@ impl Answering<'_> {
                 decided_by: None,
             };
             let key = entries::queue_key(&id);
-            let sealed = entries::seal(&self.tenant.store, &key, &row, self.app.runtime.entropy().as_ref());
+            let sealed = entries::seal(
+                &self.tenant.store,
+                &key,
+                &row,
+                self.app.runtime.entropy().as_ref(),
+            );
             let event = self
-                .event("query", Outcome::Ok, format!("pending {} number-hash {hash}", body.purpose))
+                .event(
+                    "query",
+                    Outcome::Ok,
+                    format!("pending {} number-hash {hash}", body.purpose),
+                )
                 .with_subject(person);
-            self.record(vec![event], vec![Op::PutFederation(key, sealed)]).await?;
+            self.record(vec![event], vec![Op::PutFederation(key, sealed)])
+                .await?;
             return Ok(Reply::pending(&id));
         }
         let doses = self.provide(person, &items).await?;
         let reason = format!("found {} number-hash {hash}", body.purpose);
-        let mut event = self.event("query", Outcome::Ok, reason).with_subject(person);
+        let mut event = self
+            .event("query", Outcome::Ok, reason)
+            .with_subject(person);
         event.fields = item_names(&items);
         event.count = doses.len() as u64;
         self.record(vec![event], Vec::new()).await?;
@@ -239,7 +259,11 @@ impl Answering<'_> {
             "pending" => Ok(Reply::pending(&body.query_id)),
             "refused" => {
                 let event = self
-                    .event("collect", Outcome::Deny, format!("refused-by-staff {}", row.purpose))
+                    .event(
+                        "collect",
+                        Outcome::Deny,
+                        format!("refused-by-staff {}", row.purpose),
+                    )
                     .with_subject(row.person);
                 let ops = vec![Op::RemoveFederation(key)];
                 self.record(vec![event], ops).await?;
@@ -268,7 +292,10 @@ impl Answering<'_> {
 
     /// The serial of the person who moved out holding `number`, if any.
     fn moved_out(&self, number: &str) -> Result<Option<u64>, crate::store::draft::DraftError> {
-        let mut draft = Draft::new(self.tenant.store.clone(), self.app.runtime.entropy().clone());
+        let mut draft = Draft::new(
+            self.tenant.store.clone(),
+            self.app.runtime.entropy().clone(),
+        );
         let Some(person) = draft.find_unique(IndexKind::MyNumber, number)? else {
             return Ok(None);
         };

@@ -96,7 +96,12 @@ fn open<T: DeserializeOwned>(store: &TenantStore, key: &str, sealed: &[u8]) -> S
 }
 
 /// Seals a row for `key`.
-pub fn seal<T: Serialize>(store: &TenantStore, key: &str, row: &T, entropy: &dyn Entropy) -> Vec<u8> {
+pub fn seal<T: Serialize>(
+    store: &TenantStore,
+    key: &str,
+    row: &T,
+    entropy: &dyn Entropy,
+) -> Vec<u8> {
     store
         .keys()
         .seal_federation(key, &rows::encode(row), entropy)
@@ -172,7 +177,7 @@ pub fn sweep_expired(store: &TenantStore, now_ms: i64, request_id: &str) -> Stor
             now_ms,
             request_id,
             crate::store::SYSTEM_ACTOR,
-            &format!("federation.expire from {}", entry.row.previous),
+            format!("federation.expire from {}", entry.row.previous),
             Outcome::Ok,
         )
         .with_subject(entry.row.person)

@@ -38,7 +38,9 @@ fn check_basis(basis: &str) -> Result<(), DraftError> {
     let consent = basis.strip_prefix("consent:").is_some_and(|id| {
         !id.is_empty()
             && id.len() <= 64
-            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
     });
     if basis == BASIS_ACT || consent {
         Ok(())
@@ -77,7 +79,11 @@ fn answer(
         previous: previous.to_owned(),
         outcome,
         reason: reply.reason.clone(),
-        doses: reply.doses.iter().map(|d| dose_from_values(0, values_of(d))).collect(),
+        doses: reply
+            .doses
+            .iter()
+            .map(|d| dose_from_values(0, values_of(d)))
+            .collect(),
     }
 }
 
@@ -139,7 +145,13 @@ fn exchange<T: serde::Serialize>(
 }
 
 /// Holds a found or pending answer; returns its id here.
-fn hold(scope: &mut Scope, person: u64, previous: &str, purpose: &str, reply: &Reply) -> Option<String> {
+fn hold(
+    scope: &mut Scope,
+    person: u64,
+    previous: &str,
+    purpose: &str,
+    reply: &Reply,
+) -> Option<String> {
     let state = reply.outcome.as_str();
     if state != "found" && state != "pending" {
         return None;
@@ -199,9 +211,8 @@ fn audit(scope: &mut Scope, what: &str, previous: &str, person: u64, reply: &Rep
 /// The resident of this tenant holding `number`, if the plugin may reach
 /// them and they live here.
 fn resident_holding(scope: &mut Scope, number: &str) -> Result<u64, DraftError> {
-    let not_here = || {
-        DraftError::NotFound("no resident this request may reach holds that My Number".into())
-    };
+    let not_here =
+        || DraftError::NotFound("no resident this request may reach holds that My Number".into());
     let person = scope
         .draft
         .find_unique(IndexKind::MyNumber, number)?
@@ -226,19 +237,29 @@ struct Prepared {
 
 fn check_purpose(purpose: &str, basis: &str) -> Result<(), DraftError> {
     if !QUERY_PURPOSES.contains(&purpose) {
-        return Err(invalid(format!("purpose is one of: {}", QUERY_PURPOSES.join(", "))));
+        return Err(invalid(format!(
+            "purpose is one of: {}",
+            QUERY_PURPOSES.join(", ")
+        )));
     }
     check_basis(basis)
 }
 
-fn prepare(scope: &mut Scope, previous: &str, number: &str, purpose: &str) -> Result<Prepared, DraftError> {
+fn prepare(
+    scope: &mut Scope,
+    previous: &str,
+    number: &str,
+    purpose: &str,
+) -> Result<Prepared, DraftError> {
     let code = TenantCode::parse(previous)
         .map_err(|_| invalid("previous is not a municipality code (6 digits, check digit)"))?;
     if code.as_str() == scope.draft.tenant_code() {
         return Err(invalid("previous is this municipality"));
     }
     if kiroku_rules::my_number::validate(number).is_err() {
-        return Err(invalid("my-number is not a My Number (12 digits, check digit)"));
+        return Err(invalid(
+            "my-number is not a My Number (12 digits, check digit)",
+        ));
     }
     let person = resident_holding(scope, number)?;
     Ok(Prepared {
@@ -252,7 +273,14 @@ fn prepare(scope: &mut Scope, previous: &str, number: &str, purpose: &str) -> Re
 }
 
 /// Holds and audits what came back for a sent query.
-fn conclude(scope: &mut Scope, person: u64, previous: &str, purpose: &str, basis: &str, reply: &Reply) -> Answer {
+fn conclude(
+    scope: &mut Scope,
+    person: u64,
+    previous: &str,
+    purpose: &str,
+    basis: &str,
+    reply: &Reply,
+) -> Answer {
     let id = hold(scope, person, previous, purpose, reply);
     audit(scope, "query", previous, person, reply, basis);
     answer(scope, id, person, previous, reply)
@@ -269,7 +297,10 @@ fn query(
     check_purpose(purpose, basis)?;
     let p = prepare(scope, previous, number, purpose)?;
     let reply = exchange(scope, &p.previous, "query", p.body, wait)?;
-    Ok((p.person, conclude(scope, p.person, previous, purpose, basis, &reply)))
+    Ok((
+        p.person,
+        conclude(scope, p.person, previous, purpose, basis, &reply),
+    ))
 }
 
 /// Most queries of one `query-many`.
@@ -284,7 +315,9 @@ fn query_many(
 ) -> Result<(u64, Vec<Result<Answer, DraftError>>), DraftError> {
     check_purpose(purpose, basis)?;
     if queries.len() > MAX_QUERIES_PER_CALL {
-        return Err(invalid(format!("at most {MAX_QUERIES_PER_CALL} queries per call")));
+        return Err(invalid(format!(
+            "at most {MAX_QUERIES_PER_CALL} queries per call"
+        )));
     }
     let prepared: Vec<Result<Prepared, DraftError>> = queries
         .iter()
@@ -314,7 +347,8 @@ fn query_many(
 
 /// A held answer the plugin names by id; its person becomes reachable.
 fn held(scope: &mut Scope, id: &str) -> Result<entries::Entry<HeldRow>, DraftError> {
-    let unknown = || DraftError::NotFound("no such held answer (taken up, expired or unknown)".into());
+    let unknown =
+        || DraftError::NotFound("no such held answer (taken up, expired or unknown)".into());
     if !is_query_id(id) {
         return Err(unknown());
     }
@@ -329,11 +363,26 @@ fn collect(scope: &mut Scope, id: &str, wait: Duration) -> Result<(u64, Answer),
     let row = entry.row.clone();
     if row.state != "pending" {
         let reply = Reply::found(row.doses.clone());
-        return Ok((row.person, answer(scope, Some(id.to_owned()), row.person, &row.previous, &reply)));
+        return Ok((
+            row.person,
+            answer(
+                scope,
+                Some(id.to_owned()),
+                row.person,
+                &row.previous,
+                &reply,
+            ),
+        ));
     }
     let previous = TenantCode::parse(&row.previous).map_err(|_| invalid("damaged held answer"))?;
     let remote = row.remote_id.clone().unwrap_or_default();
-    let reply = exchange(scope, &previous, "collect", CollectBody { query_id: remote }, wait)?;
+    let reply = exchange(
+        scope,
+        &previous,
+        "collect",
+        CollectBody { query_id: remote },
+        wait,
+    )?;
     let key = entries::held_key(id);
     let kept = match reply.outcome.as_str() {
         "pending" => Some(id.to_owned()),
@@ -357,13 +406,23 @@ fn collect(scope: &mut Scope, id: &str, wait: Duration) -> Result<(u64, Answer),
         }
     };
     audit(scope, "collect", &row.previous, row.person, &reply, "");
-    Ok((row.person, answer(scope, kept, row.person, &row.previous, &reply)))
+    Ok((
+        row.person,
+        answer(scope, kept, row.person, &row.previous, &reply),
+    ))
 }
 
 fn is_transport_failure(reason: Option<&str>) -> bool {
     matches!(
         reason,
-        Some("unreachable" | "timed-out" | "handshake-failed" | "bad-answer" | "unavailable" | "busy")
+        Some(
+            "unreachable"
+                | "timed-out"
+                | "handshake-failed"
+                | "bad-answer"
+                | "unavailable"
+                | "busy"
+        )
     )
 }
 
@@ -371,12 +430,16 @@ fn take_up(scope: &mut Scope, id: &str) -> Result<(u64, Vec<u64>), DraftError> {
     let entry = held(scope, id)?;
     let row = entry.row.clone();
     if row.state != "found" {
-        return Err(DraftError::Conflict("the answer is still pending; collect it first".into()));
+        return Err(DraftError::Conflict(
+            "the answer is still pending; collect it first".into(),
+        ));
     }
     let person = row.person;
     let have: Vec<FieldValues> = scope.draft.doses(person)?.into_values().collect();
     let same = |a: &FieldValues, b: &FieldValues| {
-        [dose::DOSE_NUMBER, dose::DATE, dose::VACCINE].iter().all(|&i| a.0[i] == b.0[i])
+        [dose::DOSE_NUMBER, dose::DATE, dose::VACCINE]
+            .iter()
+            .all(|&i| a.0[i] == b.0[i])
     };
     let source = format!("municipality:{}", row.previous);
     let received = format_timestamp(row.received_ms);
@@ -394,7 +457,12 @@ fn take_up(scope: &mut Scope, id: &str) -> Result<(u64, Vec<u64>), DraftError> {
     check_unchanged(scope, &key, Some(&entry));
     scope.draft.push_host_op(Op::RemoveFederation(key));
     let mut event = scope
-        .event(&format!("federation.take-up from {}", row.previous), Some(person), Vec::new(), Outcome::Ok)
+        .event(
+            &format!("federation.take-up from {}", row.previous),
+            Some(person),
+            Vec::new(),
+            Outcome::Ok,
+        )
         .with_reason(format!("{} of {} doses stored", ids.len(), row.doses.len()));
     event.count = ids.len() as u64;
     scope.events.record(event);
@@ -422,9 +490,9 @@ impl super::bindings::Host for Invocation {
         purpose: String,
         basis: String,
     ) -> HostResult<Vec<Result<Answer, WitError>>> {
-        let wait = wait_left(self.deadline).max(Duration::from_secs(30)).min(
-            self.deadline.saturating_duration_since(Instant::now()),
-        );
+        let wait = wait_left(self.deadline)
+            .max(Duration::from_secs(30))
+            .min(self.deadline.saturating_duration_since(Instant::now()));
         let scope = self.enter()?;
         scope.served(queries.iter().map(|q| q.my_number.as_str()));
         let result = query_many(scope, queries, &purpose, &basis, wait);
@@ -434,7 +502,13 @@ impl super::bindings::Host for Invocation {
                 for a in answers {
                     out.push(match a {
                         Ok(a) => Ok(a),
-                        Err(e) => match scope.finish("federation.query", None, Interface::Federation, &[], Err::<(), _>(e))? {
+                        Err(e) => match scope.finish(
+                            "federation.query",
+                            None,
+                            Interface::Federation,
+                            &[],
+                            Err::<(), _>(e),
+                        )? {
                             Err(wit) => Err(wit),
                             Ok(()) => unreachable!("an error stays an error"),
                         },
@@ -463,7 +537,11 @@ impl super::bindings::Host for Invocation {
 
 /// Success was audited where it happened (with its outcome and counts);
 /// an error is audited by `finish`.
-fn settle<T>(scope: &mut Scope, action: &str, result: Result<(u64, T), DraftError>) -> HostResult<T> {
+fn settle<T>(
+    scope: &mut Scope,
+    action: &str,
+    result: Result<(u64, T), DraftError>,
+) -> HostResult<T> {
     match result {
         Ok((_, value)) => Ok(Ok(value)),
         Err(e) => scope.finish(action, None, Interface::Federation, &[], Err(e)),

@@ -160,7 +160,14 @@ impl Node {
         entropy: &dyn Entropy,
         wait: Duration,
     ) -> Result<(u16, Bytes), ExchangeError> {
-        let mut one = self.exchange_many(querier, operation, vec![(answerer.clone(), body)], now_ms, entropy, wait);
+        let mut one = self.exchange_many(
+            querier,
+            operation,
+            vec![(answerer.clone(), body)],
+            now_ms,
+            entropy,
+            wait,
+        );
         one.pop().expect("one answer per request")
     }
 
@@ -179,7 +186,11 @@ impl Node {
         let Some(identity) = self.identities.get(querier) else {
             return vec![Err(ExchangeError::NotConfigured); count];
         };
-        let client = self.clients.get(querier).expect("a client per identity").clone();
+        let client = self
+            .clients
+            .get(querier)
+            .expect("a client per identity")
+            .clone();
         let io = self.io.as_ref().expect("running until dropped");
         let limit = Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT));
         let (tx, rx) = std::sync::mpsc::channel();

@@ -141,7 +141,12 @@ impl Rules {
     }
 
     /// Saves the rules, with an audit event saying what changed.
-    pub fn save(&self, store: &TenantStore, actor: &AdminActor, change: String) -> Result<(), AdminError> {
+    pub fn save(
+        &self,
+        store: &TenantStore,
+        actor: &AdminActor,
+        change: String,
+    ) -> Result<(), AdminError> {
         let bytes = serde_json::to_vec(self).expect("rules serialise");
         store.commit_now(WriteSet {
             ops: vec![Op::SetMeta(META_KEY.into(), bytes)],

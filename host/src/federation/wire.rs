@@ -107,8 +107,7 @@ impl Reply {
             && self.doses.len() <= MAX_ANSWERED_DOSES
             && self.doses.iter().all(|d| {
                 d.len() <= 16
-                    && d
-                        .iter()
+                    && d.iter()
                         .all(|(k, v)| super::rules::item_index(k).is_some() && v.len() <= 256)
             })
     }
@@ -116,7 +115,10 @@ impl Reply {
 
 /// A query id: 32 hex digits.
 pub fn is_query_id(text: &str) -> bool {
-    text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    text.len() == 32
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
 
 /// A fresh query id.

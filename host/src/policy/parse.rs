@@ -8,8 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Deserialize;
 
 use super::{
-    Access, CERTIFICATE_PURPOSES, FEDERATION_PURPOSES, Grant, Interface, Limits, MY_NUMBER_INTAKE_PURPOSES,
-    MY_NUMBER_PURPOSES, PASSPORT_PURPOSES, PURPOSES, Policy, PolicyError,
+    Access, CERTIFICATE_PURPOSES, FEDERATION_PURPOSES, Grant, Interface, Limits,
+    MY_NUMBER_INTAKE_PURPOSES, MY_NUMBER_PURPOSES, PASSPORT_PURPOSES, PURPOSES, Policy,
+    PolicyError,
 };
 use crate::fields::{dose, resident, ticket};
 use crate::ids::Digest;
@@ -146,7 +147,9 @@ impl Policy {
             let only_for = match iface {
                 Interface::Passport => Some(("passport data", PASSPORT_PURPOSES)),
                 Interface::Certificates => Some(("the certificate keys", CERTIFICATE_PURPOSES)),
-                Interface::Federation => Some(("queries to other municipalities", FEDERATION_PURPOSES)),
+                Interface::Federation => {
+                    Some(("queries to other municipalities", FEDERATION_PURPOSES))
+                }
                 _ => None,
             };
             if let Some((what, purposes)) = only_for

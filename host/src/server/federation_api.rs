@@ -32,11 +32,10 @@ fn no_such_query() -> ApiError {
 /// `GET /v1/{tenant}/federation/queue`: queries waiting, oldest first.
 pub(super) async fn list(ctx: Ctx) -> Result<Response<Full<Bytes>>, ApiError> {
     let user = ctx.require_federation_approver().await?;
-    let mut waiting: Vec<_> =
-        entries::list::<QueuedRow>(&ctx.tenant.store, "queue/", usize::MAX)?
-            .into_iter()
-            .filter(|e| e.row.state == "pending")
-            .collect();
+    let mut waiting: Vec<_> = entries::list::<QueuedRow>(&ctx.tenant.store, "queue/", usize::MAX)?
+        .into_iter()
+        .filter(|e| e.row.state == "pending")
+        .collect();
     waiting.sort_by_key(|e| e.row.received_ms);
     waiting.truncate(MAX_LISTED);
     let handles = ctx.tenant.store.keys().person_handles();
@@ -114,7 +113,7 @@ where
         ctx.now_ms,
         &ctx.request_id,
         &user.identity,
-        &format!("federation.queue.decide for {}", row.querier),
+        format!("federation.queue.decide for {}", row.querier),
         Outcome::Ok,
     )
     .with_subject(row.person)

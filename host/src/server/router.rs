@@ -42,8 +42,8 @@ use serde_json::json;
 use super::body::read_plugin_input;
 use super::ctx::Ctx;
 use super::{
-    ApiError, REQUEST_ID_HEADER, admin_api, audit_api, certificates_api, federation_api, jobs_api, json_response,
-    passkey_api, raw_json_response, reviews_api, session_api,
+    ApiError, REQUEST_ID_HEADER, admin_api, audit_api, certificates_api, federation_api, jobs_api,
+    json_response, passkey_api, raw_json_response, reviews_api, session_api,
 };
 use crate::app::{App, PluginSlot};
 use crate::audit::{Event, Outcome};

@@ -17,9 +17,9 @@ use tokio::sync::{mpsc, oneshot};
 use super::facts::{FactChange, FactsCache};
 use super::reviews::{ReviewId, ReviewRow};
 use super::tables::{
-    ACCOUNTS, CERTIFICATES, DOSES, ISSUER_KEYS, META, MY_NUMBERS, NAME_INDEX, PASSPORTS,
-    FEDERATION, PERSON_TICKETS, PERSON_VERSIONS, PERSONS, PLUGINS, REQUESTS, REQUESTS_BY_TIME, REVIEWS,
-    REVOCATIONS, SERVICE_TOKENS, SESSIONS, TICKETS, UNIQUE_INDEX, meta,
+    ACCOUNTS, CERTIFICATES, DOSES, FEDERATION, ISSUER_KEYS, META, MY_NUMBERS, NAME_INDEX,
+    PASSPORTS, PERSON_TICKETS, PERSON_VERSIONS, PERSONS, PLUGINS, REQUESTS, REQUESTS_BY_TIME,
+    REVIEWS, REVOCATIONS, SERVICE_TOKENS, SESSIONS, TICKETS, UNIQUE_INDEX, meta,
 };
 use super::{StoreError, StoreResult, rows};
 use crate::audit;
@@ -125,17 +125,17 @@ impl<'t> Tables<'t> {
                     }
                 }
                 Check::FederationEntry { key, digest } => {
-                        let now = self
-                            .federation
-                            .get(key.as_str())?
-                            .map(|v| crate::crypto::sha256(v.value()));
-                        if now != *digest {
-                            return Ok(Err(Conflict {
-                                message: "the exchange was answered or changed meanwhile".into(),
-                                replay: true,
-                            }));
-                        }
+                    let now = self
+                        .federation
+                        .get(key.as_str())?
+                        .map(|v| crate::crypto::sha256(v.value()));
+                    if now != *digest {
+                        return Ok(Err(Conflict {
+                            message: "the exchange was answered or changed meanwhile".into(),
+                            replay: true,
+                        }));
                     }
+                }
                 Check::ReviewOpen(id) => {
                     let open = match self.reviews.get(id)? {
                         Some(row) => rows::decode::<ReviewRow>(row.value())
@@ -178,9 +178,7 @@ impl<'t> Tables<'t> {
                 Check::PersonVersion { person, version } => {
                     versions.insert(*person, *version);
                 }
-                Check::RequestUnused(_)
-                | Check::ReviewOpen(_)
-                | Check::FederationEntry { .. } => {}
+                Check::RequestUnused(_) | Check::ReviewOpen(_) | Check::FederationEntry { .. } => {}
             }
         }
         // Fused: the first write of a checked key must replace what the

@@ -3,10 +3,10 @@
 //! commit may not happen.
 
 use super::StoreError;
+use super::facts::FactChange;
 use super::reviews::ReviewId;
 use crate::audit::Event;
 use crate::crypto::IndexHash;
-use super::facts::FactChange;
 
 /// A condition a write set was computed under; if it no longer holds at
 /// commit, the write set is refused as a conflict and the invocation re-run.
@@ -165,4 +165,3 @@ pub enum CommitError {
     #[error(transparent)]
     Store(#[from] StoreError),
 }
-

@@ -142,7 +142,11 @@ pub(crate) fn person_and_number(address_number: &str) -> Result<(u64, String), E
 
 fn query(input: &str) -> Result<String, Error> {
     let map = object(input, &["address_number", "previous", "basis", "take_up"])?;
-    let address = text(&map, "address_number", "the moved-in person's address number")?;
+    let address = text(
+        &map,
+        "address_number",
+        "the moved-in person's address number",
+    )?;
     let previous = text(&map, "previous", "the previous municipality's code")?;
     let basis = basis_of(&map)?;
     let take_up = map.get("take_up").and_then(Value::as_bool).unwrap_or(false);
@@ -183,7 +187,11 @@ impl Guest for MoveInQuery {
                 "Asks the previous municipality for a moved-in resident's dose records.",
                 true,
             ),
-            op("collect", "Asks again about an answer waiting for approval.", true),
+            op(
+                "collect",
+                "Asks again about an answer waiting for approval.",
+                true,
+            ),
             op(
                 "take-up",
                 "Stores a found answer's doses as the person's, marked with their source.",

@@ -64,7 +64,10 @@ fn provide(input: &str) -> Result<String, Error> {
     let Ok(Value::Object(map)) = serde_json::from_str::<Value>(input) else {
         return Err(bad());
     };
-    let person = map.get("person_id").and_then(Value::as_u64).ok_or_else(bad)?;
+    let person = map
+        .get("person_id")
+        .and_then(Value::as_u64)
+        .ok_or_else(bad)?;
     let names: Vec<&str> = map
         .get("items")
         .and_then(Value::as_array)
