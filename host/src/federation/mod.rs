@@ -14,7 +14,9 @@
 //!
 //! - `answer.rs`: the answering host (move-out provision): refusals before
 //!   any plugin, the allow-list, the lookup, the queue.
-//! - `host_fns.rs`: the querying host's `kiroku:federation` functions.
+//! - `host_fns/`: the querying host's `kiroku:federation` functions
+//!   (`mod.rs` the WIT glue, `query.rs`, `held.rs` collect and take-up,
+//!   `exchange.rs` what they share).
 //! - `listener.rs`: the node-to-node HTTPS listener.
 //! - `node.rs`: this node's CA, directory, identities and clients.
 //! - `rules.rs`: the allow-list and the no-automatic-answer flags.
