@@ -606,6 +606,48 @@ fn nodes_exchange_dose_records_under_every_rule() {
         1,
         "{collected}"
     );
+    // Asked again, the approver refuses: B2 is told so, nothing is held.
+    let pending = query(&b, B2, &b2_tokens[1], &q_b, A);
+    let held_id = pending["query_id"].as_str().unwrap().to_owned();
+    let (_, queue) = a.call(
+        "GET",
+        &format!("/v1/{A}/federation/queue"),
+        Some(&a_tokens[2]),
+        "",
+    );
+    let queued = queue["queue"][0]["id"].as_str().unwrap().to_owned();
+    let (status, _) = a.call(
+        "POST",
+        &format!("/v1/{A}/federation/queue/{queued}"),
+        Some(&a_tokens[2]),
+        r#"{"decision":"refuse"}"#,
+    );
+    assert_eq!(status, 200);
+    let (status, twice) = a.call(
+        "POST",
+        &format!("/v1/{A}/federation/queue/{queued}"),
+        Some(&a_tokens[2]),
+        r#"{"decision":"approve"}"#,
+    );
+    assert_eq!(status, 404, "decided once only: {twice}");
+    let refused = b.invoke(
+        B2,
+        "move-in-query/collect",
+        &b2_tokens[1],
+        json!({"query_id": held_id}),
+    );
+    assert_eq!(
+        (refused["outcome"].as_str(), refused["reason"].as_str()),
+        (Some("refused"), Some("refused-by-staff")),
+        "{refused}"
+    );
+    let (status, _) = b.call(
+        "POST",
+        &format!("/v1/{B2}/move-in-query/collect"),
+        Some(&b2_tokens[1]),
+        &json!({"query_id": held_id}).to_string(),
+    );
+    assert_eq!(status, 404, "a refused answer is not held");
 
     // C's certificate is from another CA: refused in the handshake, before
     // any plugin runs at A.
@@ -688,6 +730,26 @@ fn nodes_exchange_dose_records_under_every_rule() {
         ),
         (403, true)
     );
+    // A purpose A's allow-list does not name for B1: refused and audited.
+    let other = QueryBody {
+        purpose: "statistics".into(),
+        my_number: p.my_number.clone(),
+    };
+    let (status, answer) = send(&seal(
+        &b1.signing,
+        &code(B1),
+        &code(A),
+        other,
+        SystemClock.now_ms(),
+        &entropy,
+    ));
+    assert_eq!(
+        (
+            status,
+            String::from_utf8_lossy(&answer).contains("not-allowed")
+        ),
+        (403, true)
+    );
     let mut altered = seal(
         &b1.signing,
         &code(B1),
@@ -745,9 +807,17 @@ fn nodes_exchange_dose_records_under_every_rule() {
     assert_eq!(with(&from_b1, "replayed"), 1);
     assert_eq!(with(&from_b1, "bad-signature"), 1);
     assert_eq!(with(&from_b1, "wrong-municipality"), 1);
+    assert_eq!(with(&from_b1, "not-allowed"), 1);
+    assert_eq!(
+        with(
+            &format!("federation.provide collect from {B2}"),
+            "refused-by-staff"
+        ),
+        1
+    );
     assert_eq!(
         with(&format!("federation.provide query from {B2}"), "pending"),
-        1
+        2
     );
     assert_eq!(
         with(&format!("federation.provide collect from {B2}"), "found"),
