@@ -1,7 +1,8 @@
 //! The querying host's side of the wire: one signed request to the node
 //! the directory names, over mutual TLS, bounded in time and size. Every
 //! way it can fail is a `SendError` the host turns into a clear outcome;
-//! none of them holds what was sent.
+//! none of them holds what was sent. Connections are kept alive for a
+//! moment and reused (a handshake per query dominated the round trip).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -48,7 +49,23 @@ pub struct Client {
     identity: Arc<MunicipalityIdentity>,
     timeout: Duration,
     configs: Mutex<HashMap<TenantCode, Arc<ClientConfig>>>,
+    /// Idle keep-alive connections per answerer, newest last.
+    idle: Mutex<HashMap<TenantCode, Vec<Idle>>>,
 }
+
+/// A connection whose last exchange finished at `since`.
+struct Idle {
+    sender: Sender,
+    since: std::time::Instant,
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+/// Idle connections kept per answerer.
+const MAX_IDLE: usize = 32;
+/// How long an idle connection is reused: well inside the answering
+/// listener's 5 s, so it is never closed under a request in flight.
+const IDLE_REUSE: Duration = Duration::from_secs(2);
 
 impl Client {
     /// A client presenting `identity`, trusting `roots`.
@@ -62,6 +79,7 @@ impl Client {
             identity,
             timeout,
             configs: Mutex::new(HashMap::new()),
+            idle: Mutex::new(HashMap::new()),
         }
     }
 
@@ -80,14 +98,51 @@ impl Client {
         sealed: &Sealed,
     ) -> Result<(u16, Bytes), SendError> {
         let config = self.config(answerer)?;
-        match tokio::time::timeout(
-            self.timeout,
-            exchange(config, node, answerer, operation, sealed),
-        )
-        .await
-        {
+        let exchanged = async {
+            // A kept connection the peer closed meanwhile fails `ready`
+            // before anything is sent, so nothing is ever sent twice.
+            let kept = match self.reuse(answerer) {
+                Some(mut kept) => kept.ready().await.is_ok().then_some(kept),
+                None => None,
+            };
+            let mut sender = match kept {
+                Some(kept) => kept,
+                None => connect(config, node, answerer).await?,
+            };
+            let answer = send(&mut sender, answerer, operation, sealed).await?;
+            self.keep(answerer, sender);
+            Ok(answer)
+        };
+        match tokio::time::timeout(self.timeout, exchanged).await {
             Ok(result) => result,
             Err(_) => Err(SendError::TimedOut(answerer.to_string())),
+        }
+    }
+
+    /// An idle connection to `answerer` that is open and fresh, if any.
+    fn reuse(&self, answerer: &TenantCode) -> Option<Sender> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let list = idle.get_mut(answerer)?;
+        while let Some(entry) = list.pop() {
+            if entry.since.elapsed() < IDLE_REUSE && !entry.sender.is_closed() {
+                return Some(entry.sender);
+            }
+        }
+        None
+    }
+
+    fn keep(&self, answerer: &TenantCode, sender: Sender) {
+        if sender.is_closed() {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let list = idle.entry(answerer.clone()).or_default();
+        list.retain(|e| e.since.elapsed() < IDLE_REUSE);
+        if list.len() < MAX_IDLE {
+            list.push(Idle {
+                sender,
+                since: std::time::Instant::now(),
+            });
         }
     }
 
@@ -104,13 +159,12 @@ impl Client {
     }
 }
 
-async fn exchange(
+/// A new mutual-TLS connection to the node answering for `answerer`.
+async fn connect(
     config: Arc<ClientConfig>,
     node: &NodeAddress,
     answerer: &TenantCode,
-    operation: &str,
-    sealed: &Sealed,
-) -> Result<(u16, Bytes), SendError> {
+) -> Result<Sender, SendError> {
     let who = || answerer.to_string();
     let tcp = tokio::net::TcpStream::connect((node.host.as_str(), node.port))
         .await
@@ -120,33 +174,40 @@ async fn exchange(
         .connect(super::tls::server_name_of(answerer), tcp)
         .await
         .map_err(|_| SendError::Handshake(who()))?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
         .await
         .map_err(|_| SendError::BadAnswer(who()))?;
-    let driver = tokio::spawn(connection);
+    // The connection lives as long as its sender (kept idle or dropped).
+    tokio::spawn(connection);
+    Ok(sender)
+}
+
+/// One request on a connection; its status and body.
+async fn send(
+    sender: &mut Sender,
+    answerer: &TenantCode,
+    operation: &str,
+    sealed: &Sealed,
+) -> Result<(u16, Bytes), SendError> {
+    let who = || answerer.to_string();
     let request = hyper::Request::post(format!("/federation/v1/{answerer}/{operation}"))
         .header("host", super::identity::server_name(answerer))
         .header("content-type", "application/json")
         .header(SIGNATURE_HEADER, &sealed.signature)
         .body(Full::new(Bytes::from(sealed.bytes.clone())))
         .map_err(|_| SendError::BadAnswer(who()))?;
-    let answered = async {
-        let response = sender.send_request(request).await.map_err(|e| {
-            if e.is_parse() {
-                SendError::BadAnswer(who())
-            } else {
-                SendError::Unreachable(who())
-            }
-        })?;
-        let status = response.status().as_u16();
-        let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
-            .collect()
-            .await
-            .map_err(|_| SendError::BadAnswer(who()))?
-            .to_bytes();
-        Ok((status, body))
-    }
-    .await;
-    driver.abort();
-    answered
+    let response = sender.send_request(request).await.map_err(|e| {
+        if e.is_parse() {
+            SendError::BadAnswer(who())
+        } else {
+            SendError::Unreachable(who())
+        }
+    })?;
+    let status = response.status().as_u16();
+    let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
+        .collect()
+        .await
+        .map_err(|_| SendError::BadAnswer(who()))?
+        .to_bytes();
+    Ok((status, body))
 }
