@@ -377,6 +377,7 @@ impl App {
             code.as_str(),
             store.db().clone(),
             store.keys().clone(),
+            store.keyring().clone(),
             store.facts().clone(),
         );
         let tenant = Arc::new(Tenant {

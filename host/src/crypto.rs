@@ -98,6 +98,7 @@ pub struct TenantKeys {
     staff: [u8; KEY_LEN],
     issuer: [u8; KEY_LEN],
     federation: [u8; KEY_LEN],
+    backup: [u8; KEY_LEN],
     #[zeroize(skip)]
     tenant: String,
 }
@@ -128,6 +129,7 @@ impl TenantKeys {
             staff: derive(root, tenant, "staff-secrets"),
             issuer: derive(root, tenant, "certificate-issuer"),
             federation: derive(root, tenant, "federation"),
+            backup: derive(root, tenant, "backup"),
             tenant: tenant.to_owned(),
         }
     }
@@ -195,19 +197,80 @@ impl TenantKeys {
         mac.finalize().into_bytes().into()
     }
 
-    /// Wraps a person's data key for storage next to their record.
-    pub fn wrap(&self, person: u64, key: &DataKey, entropy: &dyn Entropy) -> Vec<u8> {
+    /// Wraps a person's data key for storage next to their record. What
+    /// is sealed is the key masked with the person's secret (kept in the
+    /// keyring, outside redb): once that secret is shredded, no key left
+    /// anywhere recovers the data key, not even from a copy of the row.
+    pub fn wrap(
+        &self,
+        person: u64,
+        key: &DataKey,
+        secret: &PersonSecret,
+        entropy: &dyn Entropy,
+    ) -> Vec<u8> {
+        let aad = format!("kiroku/v2/{}/data-key/{person}", self.tenant);
+        let mut masked = xor(&key.0, &secret.0);
+        let out = seal_with(&self.wrap, aad.as_bytes(), &masked, entropy);
+        masked.zeroize();
+        out
+    }
+
+    /// Unwraps a person's data key with their secret.
+    pub fn unwrap(
+        &self,
+        person: u64,
+        wrapped: &[u8],
+        secret: &PersonSecret,
+    ) -> Result<DataKey, CryptoError> {
+        let aad = format!("kiroku/v2/{}/data-key/{person}", self.tenant);
+        let mut plain = open_with(&self.wrap, aad.as_bytes(), wrapped)?;
+        let masked: [u8; KEY_LEN] = plain.as_slice().try_into().map_err(|_| CryptoError)?;
+        plain.zeroize();
+        Ok(DataKey(xor(&masked, &secret.0)))
+    }
+
+    /// Wraps a data key as storage schema 2 did (tests of the upgrade
+    /// write such files).
+    #[doc(hidden)]
+    pub fn wrap_v2(&self, person: u64, key: &DataKey, entropy: &dyn Entropy) -> Vec<u8> {
         let aad = format!("kiroku/v1/{}/data-key/{person}", self.tenant);
         seal_with(&self.wrap, aad.as_bytes(), &key.0, entropy)
     }
 
-    /// Unwraps a person's data key.
-    pub fn unwrap(&self, person: u64, wrapped: &[u8]) -> Result<DataKey, CryptoError> {
+    /// Unwraps a data key as storage schema 2 wrapped it (no person
+    /// secret), for upgrading files.
+    pub fn unwrap_v2(&self, person: u64, wrapped: &[u8]) -> Result<DataKey, CryptoError> {
         let aad = format!("kiroku/v1/{}/data-key/{person}", self.tenant);
         let mut plain = open_with(&self.wrap, aad.as_bytes(), wrapped)?;
         let key: [u8; KEY_LEN] = plain.as_slice().try_into().map_err(|_| CryptoError)?;
         plain.zeroize();
         Ok(DataKey(key))
+    }
+
+    /// Seals a tenant backup's chunk `index` (`last`: the final one, so a
+    /// truncated backup is refused) under a key of its own.
+    pub fn seal_backup(
+        &self,
+        id: &[u8; 16],
+        index: u64,
+        last: bool,
+        plain: &[u8],
+        entropy: &dyn Entropy,
+    ) -> Vec<u8> {
+        let aad = backup_aad(&self.tenant, id, index, last);
+        seal_with(&self.backup, &aad, plain, entropy)
+    }
+
+    /// Opens what [`TenantKeys::seal_backup`] sealed.
+    pub fn open_backup(
+        &self,
+        id: &[u8; 16],
+        index: u64,
+        last: bool,
+        sealed: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        let aad = backup_aad(&self.tenant, id, index, last);
+        open_with(&self.backup, &aad, sealed)
     }
 
     /// The keyed hash under which `value` is indexed. A ticket number's
@@ -267,8 +330,56 @@ impl TenantKeys {
     }
 }
 
-/// One person's data key. Destroying its wrapped copy makes every sealed
-/// value of the person unrecoverable (crypto-shredding).
+fn backup_aad(tenant: &str, id: &[u8; 16], index: u64, last: bool) -> Vec<u8> {
+    let mut aad = format!("kiroku/v1/{tenant}/backup/").into_bytes();
+    aad.extend_from_slice(id);
+    aad.extend_from_slice(&index.to_be_bytes());
+    aad.push(u8::from(last));
+    aad
+}
+
+fn xor(a: &[u8; KEY_LEN], b: &[u8; KEY_LEN]) -> [u8; KEY_LEN] {
+    std::array::from_fn(|i| a[i] ^ b[i])
+}
+
+/// A person's secret in the keyring: the mask of their wrapped data key.
+/// Overwriting it (crypto-shredding) makes every sealed value of the
+/// person unrecoverable, wherever copies of the sealed bytes survive.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct PersonSecret([u8; KEY_LEN]);
+
+impl std::fmt::Debug for PersonSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PersonSecret(..)")
+    }
+}
+
+impl PersonSecret {
+    /// A fresh random secret, never all zeros or all ones (the keyring's
+    /// marks for an empty and a shredded slot).
+    pub fn generate(entropy: &dyn Entropy) -> PersonSecret {
+        loop {
+            let mut s = [0u8; KEY_LEN];
+            entropy.fill(&mut s);
+            if s != [0; KEY_LEN] && s != [0xff; KEY_LEN] {
+                return PersonSecret(s);
+            }
+        }
+    }
+
+    /// The secret from its stored bytes.
+    pub fn from_bytes(bytes: [u8; KEY_LEN]) -> PersonSecret {
+        PersonSecret(bytes)
+    }
+
+    /// The stored form.
+    pub fn as_bytes(&self) -> &[u8; KEY_LEN] {
+        &self.0
+    }
+}
+
+/// One person's data key. Shredding the person's [`PersonSecret`] makes
+/// every sealed value of the person unrecoverable (crypto-shredding).
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct DataKey([u8; KEY_LEN]);
 
@@ -382,10 +493,15 @@ mod tests {
     fn data_keys_unwrap_only_for_their_person_and_tenant() {
         let entropy = SeededEntropy::new(2);
         let key = DataKey::generate(&entropy);
-        let wrapped = keys("142051").wrap(9, &key, &entropy);
-        assert!(keys("142051").unwrap(9, &wrapped).is_ok());
-        assert!(keys("142051").unwrap(10, &wrapped).is_err());
-        assert!(keys("141003").unwrap(9, &wrapped).is_err());
+        let secret = PersonSecret::generate(&entropy);
+        let wrapped = keys("142051").wrap(9, &key, &secret, &entropy);
+        let back = keys("142051").unwrap(9, &wrapped, &secret).unwrap();
+        assert_eq!(back.0, key.0);
+        assert!(keys("142051").unwrap(10, &wrapped, &secret).is_err());
+        assert!(keys("141003").unwrap(9, &wrapped, &secret).is_err());
+        // Without the secret the unwrapped bytes are not the key.
+        let other = PersonSecret::generate(&entropy);
+        assert_ne!(keys("142051").unwrap(9, &wrapped, &other).unwrap().0, key.0);
     }
 
     #[test]

@@ -5,9 +5,15 @@
 //! ```text
 //! DATA/system.redb             tenant registry and the system audit chain
 //! DATA/tenants/<code>.redb     one file per municipality
-//! DATA/keys/<code>.key         the tenant's root key (0600), outside redb
 //! DATA/components/<sha256>.wasm  installed plugin components, by digest
+//! KEYS/<code>.key              the tenant's root key (0600), outside redb
+//! KEYS/<code>.persons          the tenant's person keyring (`store::keyring`)
+//! KEYS/system.key              the system file's key
 //! ```
+//!
+//! KEYS is `DATA/keys` unless `--keys DIR` names another directory (another
+//! disk, another mount): then a copy of the data directory, or a backup,
+//! holds no key at all.
 
 use std::io::{self, Read, Write};
 use std::path::Path;
@@ -36,9 +42,19 @@ pub enum DataDirError {
     /// The tenant already exists.
     #[error("tenant {0} already exists")]
     TenantExists(String),
+    /// The keys directory has no person keyring for the tenant.
+    #[error("tenant {0} has no person keyring in the keys directory (is --keys right?)")]
+    NoKeyring(String),
     /// A key file is not a key.
     #[error("the key file of tenant {0} is damaged (expected {KEY_LEN} bytes)")]
     BadKey(String),
+}
+
+/// Keys are for the owner only.
+fn restrict(dir: &Dir, name: &str) -> Result<(), DataDirError> {
+    use cap_std::fs::PermissionsExt;
+    dir.set_permissions(name, cap_std::fs::Permissions::from_mode(0o700))
+        .map_err(io_err("restricting the keys directory"))
 }
 
 fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> DataDirError {
@@ -74,8 +90,14 @@ pub struct DataDir {
 }
 
 impl DataDir {
-    /// Opens the data directory at `path`, creating it and its folders.
+    /// Opens the data directory at `path` with its keys in `path/keys`.
     pub fn open(path: &Path) -> Result<DataDir, DataDirError> {
+        DataDir::open_with_keys(path, None)
+    }
+
+    /// Opens the data directory at `path`, creating it and its folders,
+    /// with its keys in `keys` (default `path/keys`).
+    pub fn open_with_keys(path: &Path, keys: Option<&Path>) -> Result<DataDir, DataDirError> {
         std::fs::create_dir_all(path).map_err(io_err(format!(
             "creating data directory {}",
             path.display()
@@ -88,19 +110,58 @@ impl DataDir {
             root.open_dir(name)
                 .map_err(io_err(format!("opening {name}/")))
         };
-        let (tenants, keys, components) = (sub("tenants")?, sub("keys")?, sub("components")?);
-        #[cfg(unix)]
-        {
-            use cap_std::fs::PermissionsExt;
-            root.set_permissions("keys", cap_std::fs::Permissions::from_mode(0o700))
-                .map_err(io_err("restricting keys/"))?;
-        }
+        let (tenants, components) = (sub("tenants")?, sub("components")?);
+        let keys = match keys {
+            None => {
+                let keys = sub("keys")?;
+                restrict(&root, "keys")?;
+                keys
+            }
+            Some(at) => {
+                std::fs::create_dir_all(at)
+                    .map_err(io_err(format!("creating keys directory {}", at.display())))?;
+                let parent = Dir::open_ambient_dir(at, ambient_authority())
+                    .map_err(io_err(format!("opening keys directory {}", at.display())))?;
+                restrict(&parent, ".")?;
+                parent
+            }
+        };
         Ok(DataDir {
             root,
             tenants,
             keys,
             components,
         })
+    }
+
+    /// A tenant's person keyring file (0600); `create` makes it, and
+    /// refuses when one exists.
+    pub fn keyring_file(
+        &self,
+        code: &TenantCode,
+        create: bool,
+    ) -> Result<std::fs::File, DataDirError> {
+        let name = format!("{code}.persons");
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).mode(0o600);
+        if create {
+            options.create_new(true);
+        }
+        self.keys
+            .open_with(&name, &options)
+            .map(|f| f.into_std())
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::NotFound => DataDirError::NoKeyring(code.to_string()),
+                _ => DataDirError::Io {
+                    what: format!("opening the person keyring of tenant {code}"),
+                    source: e,
+                },
+            })
+    }
+
+    /// Whether the tenant has a person keyring here.
+    pub fn keyring_exists(&self, code: &TenantCode) -> bool {
+        self.keys.exists(format!("{code}.persons"))
     }
 
     fn open_rw(dir: &Dir, name: &str, create: bool) -> io::Result<std::fs::File> {
@@ -158,6 +219,34 @@ impl DataDir {
             .open(Self::tenant_file_name(code))
             .map_err(io_err(format!("opening the database of tenant {code}")))?
             .into_std())
+    }
+
+    /// A new, empty file to restore a tenant into (`<code>.restore`),
+    /// replacing one left by an interrupted restore.
+    pub fn restore_file(&self, code: &TenantCode) -> Result<std::fs::File, DataDirError> {
+        let name = format!("{code}.restore");
+        let _ = self.tenants.remove_file(&name);
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create_new(true).mode(0o600);
+        self.tenants
+            .open_with(&name, &options)
+            .map(|f| f.into_std())
+            .map_err(io_err(format!(
+                "creating the restore file of tenant {code}"
+            )))
+    }
+
+    /// Puts a finished restore file in place of the tenant's database.
+    pub fn install_restore(&self, code: &TenantCode) -> Result<(), DataDirError> {
+        self.tenants
+            .rename(
+                format!("{code}.restore"),
+                &self.tenants,
+                Self::tenant_file_name(code),
+            )
+            .map_err(io_err(format!(
+                "installing the restored database of tenant {code}"
+            )))
     }
 
     /// Every tenant with a database here, in code order.

@@ -33,6 +33,8 @@ pub const DEMO_PLUGINS: &[&str] = &[
     "history-list",
     "statistics",
     "certificate",
+    "retention-purge",
+    "subject-rights",
 ];
 /// Roles that get a demo user each.
 pub const DEMO_ROLES: &[&str] = &["clerk", "verifier", "supervisor", "auditor", "admin"];

@@ -15,7 +15,6 @@ use cli::{ServerArgs, TenantArgs};
 use kiroku::admin::{self, AdminActor};
 use kiroku::app::App;
 use kiroku::clock::{Clock, OsEntropy, SystemClock};
-use kiroku::datadir::DataDir;
 use kiroku::runtime::Runtime;
 
 /// mimalloc: per-thread free lists instead of glibc's contended arenas (a
@@ -30,6 +29,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
     about = "Vaccination-records server with capability-fenced WebAssembly plugins"
 )]
 struct Cli {
+    /// Keys directory (tenant root keys and person keyrings), kept apart
+    /// from the data directory so a copy of that or a backup holds no key.
+    /// Default: `DATA/keys`.
+    #[arg(long, global = true, env = "KIROKU_KEYS", value_name = "DIR")]
+    keys: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -69,6 +73,28 @@ enum Command {
     /// Exchanges between municipalities.
     #[command(subcommand)]
     Federation(cli::federation::FederationCmd),
+    /// Retention rules and deletion records of a tenant.
+    #[command(subcommand)]
+    Retention(cli::retention::RetentionCmd),
+    /// Writes an encrypted backup of a tenant, online (the server may run).
+    Backup {
+        #[command(flatten)]
+        at: cli::TenantArgs,
+        /// The backup file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restores a tenant from a backup (stop the server first); persons
+    /// purged since the backup stay purged.
+    Restore {
+        #[command(flatten)]
+        at: cli::TenantArgs,
+        /// The backup file.
+        file: PathBuf,
+        /// Replace the tenant's existing database.
+        #[arg(long)]
+        replace: bool,
+    },
     /// Jobs on a running server: long plugin operations with progress.
     #[command(subcommand)]
     Job(JobCmd),
@@ -214,6 +240,7 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
+    cli::set_keys_dir(cli.keys.clone());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -292,6 +319,11 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             return cli::audit::audit_verify(&data, tenant.as_deref());
         }
         Command::Job(cmd) => return cli::job::job(cmd).await,
+        Command::Retention(cmd) => cli::retention::retention(cmd, &clock)?,
+        Command::Backup { at, out } => cli::retention::backup(&at, &out, &clock)?,
+        Command::Restore { at, file, replace } => {
+            cli::retention::restore(&at, &file, replace, &clock)?
+        }
         Command::PrintBatch {
             at,
             campaign,
@@ -312,7 +344,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             tls,
             federation,
         } => {
-            let app = Arc::new(App::new(DataDir::open(&data)?, new_runtime()?));
+            let app = Arc::new(App::new(cli::data_dir(&data)?, new_runtime()?));
             cli::serve::federate(&app, &federation).await?;
             cli::serve::serve(app, &listen, &tls).await?;
         }
@@ -325,7 +357,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             policies,
             no_serve,
         } => {
-            let app = Arc::new(App::new(DataDir::open(&data)?, new_runtime()?));
+            let app = Arc::new(App::new(cli::data_dir(&data)?, new_runtime()?));
             let opts = kiroku::demo::DemoOptions {
                 persons,
                 seed,

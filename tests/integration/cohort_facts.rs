@@ -97,6 +97,7 @@ async fn facts_follow_this_servers_commits_and_another_process() {
     let outcome = apply_batch(
         store.db(),
         store.keys(),
+        store.keyring(),
         &elsewhere,
         vec![draft.into_write_set(Vec::new())],
     )

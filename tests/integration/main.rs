@@ -24,6 +24,7 @@ mod policy_cases;
 mod readme;
 mod reports;
 mod resident_sync;
+mod retention;
 mod storage;
 mod support;
 mod tls;

@@ -275,7 +275,14 @@ fn storage_matches_an_in_memory_model_under_grouped_concurrent_commits() {
                     ),
                 }
             }
-            let outcomes = apply_batch(store.db(), store.keys(), store.facts(), sets).unwrap();
+            let outcomes = apply_batch(
+                store.db(),
+                store.keys(),
+                store.keyring(),
+                store.facts(),
+                sets,
+            )
+            .unwrap();
             for (step, outcome) in kept.iter().zip(outcomes) {
                 match outcome {
                     Ok(_) => {

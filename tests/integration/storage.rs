@@ -289,7 +289,12 @@ fn tenant_keys(d: &str) -> TenantKeys {
 
 /// Rewrites a tenant file the way schema 1 kept tickets (keyed by person)
 /// and indexed their `numbers` (the plain keyed hash).
-fn downgrade_to_schema_1(db: &redb::Database, keys: &TenantKeys, numbers: &[String]) -> u64 {
+fn downgrade_to_schema_1(
+    db: &redb::Database,
+    keys: &TenantKeys,
+    ring: &std::path::Path,
+    numbers: &[String],
+) -> u64 {
     let txn = db.begin_write().unwrap();
     let mut moved = 0;
     {
@@ -314,9 +319,43 @@ fn downgrade_to_schema_1(db: &redb::Database, keys: &TenantKeys, numbers: &[Stri
     }
     txn.delete_table(tables::PERSON_TICKETS).unwrap();
     txn.delete_table(tables::TICKETS).unwrap();
+    unmask_data_keys(&txn, keys, ring);
     set_schema(&txn, 1);
     txn.commit().unwrap();
+    std::fs::remove_file(ring).unwrap();
     moved
+}
+
+/// Wraps every data key as schemas 1 and 2 did, with the tenant key
+/// alone (the keyring at `ring` is removed after).
+fn unmask_data_keys(txn: &redb::WriteTransaction, keys: &TenantKeys, ring: &std::path::Path) {
+    use kiroku::store::keyring::{Keyring, Slot};
+    use kiroku::store::rows::{self, PersonRow};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(ring)
+        .unwrap();
+    let ring = Keyring::open(file, FUJISAWA).unwrap();
+    let entropy = kiroku::clock::OsEntropy;
+    let mut persons = txn.open_table(tables::PERSONS).unwrap();
+    let all: Vec<(u64, Vec<u8>)> = persons
+        .iter()
+        .unwrap()
+        .map(|e| {
+            let (k, v) = e.unwrap();
+            (k.value(), v.value().to_vec())
+        })
+        .collect();
+    for (id, bytes) in all {
+        let mut row: PersonRow = rows::decode(&bytes).unwrap();
+        let Slot::Live(secret) = ring.slot(id).unwrap() else {
+            panic!("person {id} has a key")
+        };
+        let key = keys.unwrap(id, &row.wrapped_key, &secret).unwrap();
+        row.wrapped_key = keys.wrap_v2(id, &key, &entropy);
+        persons.insert(id, rows::encode(&row).as_slice()).unwrap();
+    }
 }
 
 #[test]
@@ -345,7 +384,8 @@ fn a_schema_1_file_is_upgraded_when_opened_and_a_newer_one_is_refused() {
     let mut numbers: Vec<String> = (1..=30).map(ticket_of).collect();
     numbers.push(new_ticket.clone());
     let keys = tenant_keys(d);
-    let moved = downgrade_to_schema_1(&tenant_file(d), &keys, &numbers);
+    let ring = data.path().join(format!("keys/{FUJISAWA}.persons"));
+    let moved = downgrade_to_schema_1(&tenant_file(d), &keys, &ring, &numbers);
     assert_eq!(moved, 31, "30 tickets and the reissued one");
 
     // A ticket whose number is not indexed: the upgrade fails, clearly,

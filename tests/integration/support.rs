@@ -722,6 +722,18 @@ impl RealServer {
     /// Starts `kiroku serve` and returns once it listens (it may still be
     /// loading plugins); its log (`RUST_LOG=info`) goes to `log` if given.
     pub fn spawn(data: &Path, log: Option<&Path>) -> RealServer {
+        RealServer::spawn_with_keys(data, None, log)
+    }
+
+    /// Starts `kiroku serve` with its keys in `keys` and waits until ready.
+    pub fn start_with_keys(data: &Path, keys: &Path) -> RealServer {
+        let server = RealServer::spawn_with_keys(data, Some(keys), None);
+        server.wait_ready();
+        server
+    }
+
+    /// `kiroku serve`, with its keys in `keys` when given.
+    pub fn spawn_with_keys(data: &Path, keys: Option<&Path>, log: Option<&Path>) -> RealServer {
         let (filter, stderr) = match log {
             Some(path) => ("info", Stdio::from(std::fs::File::create(path).unwrap())),
             None => ("warn", Stdio::inherit()),
@@ -735,6 +747,7 @@ impl RealServer {
                 "127.0.0.1:0",
             ])
             .env("RUST_LOG", filter)
+            .envs(keys.map(|k| ("KIROKU_KEYS", k)))
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()

@@ -5,14 +5,13 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use kiroku::audit::Verified;
-use kiroku::datadir::DataDir;
 use kiroku::store::{SystemStore, open_tenant_for_verify};
 
 use super::tenant_code;
 
 /// Verifies the chains; exit 2 names the first bad event.
 pub fn audit_verify(data: &Path, tenant: Option<&str>) -> anyhow::Result<ExitCode> {
-    let dir = DataDir::open(data)?;
+    let dir = crate::cli::data_dir(data)?;
     let codes = match tenant {
         Some(code) => vec![tenant_code(code)?],
         None => dir.tenant_codes()?,

@@ -5,6 +5,7 @@ pub mod certificates;
 pub mod federation;
 pub mod job;
 pub mod plugins;
+pub mod retention;
 pub mod serve;
 pub mod tenants;
 pub mod users;
@@ -38,13 +39,26 @@ pub struct ServerArgs {
     pub token: String,
 }
 
+static KEYS_DIR: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+
+/// Sets the keys directory every command uses (`--keys`).
+pub fn set_keys_dir(keys: Option<PathBuf>) {
+    let _ = KEYS_DIR.set(keys);
+}
+
+/// Opens a data directory with the keys directory `--keys` names.
+pub fn data_dir(data: &std::path::Path) -> anyhow::Result<kiroku::datadir::DataDir> {
+    let keys = KEYS_DIR.get().and_then(|k| k.as_deref());
+    Ok(kiroku::datadir::DataDir::open_with_keys(data, keys)?)
+}
+
 /// Opens a tenant of the data directory.
 pub fn open_tenant(
     at: &TenantArgs,
 ) -> anyhow::Result<(kiroku::datadir::DataDir, kiroku::store::TenantStore)> {
     use anyhow::Context;
     let code = tenant_code(&at.tenant)?;
-    let dir = kiroku::datadir::DataDir::open(&at.data)?;
+    let dir = crate::cli::data_dir(&at.data)?;
     let store = kiroku::store::TenantStore::open(&dir, &code)
         .with_context(|| format!("opening tenant {code}"))?;
     Ok((dir, store))

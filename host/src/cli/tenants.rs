@@ -8,7 +8,6 @@ use clap::Subcommand;
 
 use kiroku::admin::AdminActor;
 use kiroku::clock::{Clock, OsEntropy, format_timestamp};
-use kiroku::datadir::DataDir;
 use kiroku::store::{SystemStore, TenantStore};
 
 use super::{TenantArgs, open_tenant, tenant_code};
@@ -64,7 +63,7 @@ pub fn tenant(cmd: TenantCmd, clock: &dyn Clock) -> anyhow::Result<()> {
                 None => kiroku::roles::DEFAULT_ROLES.to_owned(),
             };
             kiroku::roles::Roles::parse(&roles_text)?;
-            let dir = DataDir::open(&data)?;
+            let dir = crate::cli::data_dir(&data)?;
             let store = TenantStore::create(&dir, &code, &name, &roles_text, clock, &OsEntropy)?;
             kiroku::certificates::keys::ensure(&store, &OsEntropy, clock.now_ms())?;
             println!(
@@ -72,7 +71,7 @@ pub fn tenant(cmd: TenantCmd, clock: &dyn Clock) -> anyhow::Result<()> {
             );
         }
         TenantCmd::List { data } => {
-            let dir = DataDir::open(&data)?;
+            let dir = crate::cli::data_dir(&data)?;
             for (code, row) in SystemStore::open(&dir, &OsEntropy)?.tenants()? {
                 println!(
                     "{code}  {}  created {}",

@@ -11,7 +11,6 @@ use clap::Subcommand;
 use super::TenantArgs;
 use kiroku::admin::{self, AdminActor};
 use kiroku::clock::{Clock, OsEntropy, format_timestamp};
-use kiroku::datadir::DataDir;
 use kiroku::identity::accounts::{self, Kind, NewAccount, parse_day_end};
 use kiroku::identity::{lifecycle, review, service};
 use kiroku::store::TenantStore;
@@ -132,7 +131,7 @@ pub enum TokenCmd {
 
 fn open(at: &TenantArgs) -> anyhow::Result<TenantStore> {
     let code = super::tenant_code(&at.tenant)?;
-    let dir = DataDir::open(&at.data)?;
+    let dir = crate::cli::data_dir(&at.data)?;
     TenantStore::open(&dir, &code).with_context(|| format!("opening tenant {code}"))
 }
 

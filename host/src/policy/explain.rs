@@ -89,6 +89,16 @@ impl Policy {
                     out,
                     "  It may have the host ask other municipalities for a resident's dose records (the move-in query); the host signs, sends and audits, and holds the answers."
                 );
+            } else if *iface == Interface::Retention {
+                let _ = writeln!(
+                    out,
+                    "  It may have the host survey and purge persons past the tenant's retention rules (crypto-shredding; irreversible), and set legal holds."
+                );
+            } else if *iface == Interface::SubjectRights {
+                let _ = writeln!(
+                    out,
+                    "  It may have the host disclose everything held about a person with their access history, correct their resident fields and suspend the use of their data."
+                );
             } else if grant.read.is_empty() && grant.write.is_empty() && grant.search.is_empty() {
                 let _ = writeln!(
                     out,

@@ -14,6 +14,8 @@ pub const POPULATION_VERSION: &str = "0.1.0";
 pub const CERTIFICATES_VERSION: &str = "0.1.0";
 /// The federation package version this host implements.
 pub const FEDERATION_VERSION: &str = "0.1.0";
+/// The subjects package version this host implements.
+pub const SUBJECTS_VERSION: &str = "0.1.0";
 /// The plugin export interface the host calls.
 pub const HANDLER_EXPORT: &str = "kiroku:plugin/handler@0.1.0";
 
@@ -50,11 +52,15 @@ pub enum Interface {
     Certificates,
     /// Queries to other municipalities (`kiroku:federation`).
     Federation,
+    /// Retention purges and legal holds (`kiroku:subjects`).
+    Retention,
+    /// Disclosure, correction, suspension (`kiroku:subjects`).
+    SubjectRights,
 }
 
 impl Interface {
     /// Every interface.
-    pub const ALL: [Interface; 15] = [
+    pub const ALL: [Interface; 17] = [
         Interface::Context,
         Interface::Log,
         Interface::Residents,
@@ -70,6 +76,8 @@ impl Interface {
         Interface::TicketBatches,
         Interface::Certificates,
         Interface::Federation,
+        Interface::Retention,
+        Interface::SubjectRights,
     ];
 
     /// The name used in policies and WIT.
@@ -90,6 +98,8 @@ impl Interface {
             Interface::TicketBatches => "ticket-batches",
             Interface::Certificates => "certificates",
             Interface::Federation => "federation",
+            Interface::Retention => "retention",
+            Interface::SubjectRights => "subject-rights",
         }
     }
 
@@ -107,6 +117,9 @@ impl Interface {
             }
             Interface::Federation => {
                 format!("kiroku:federation/{}@{FEDERATION_VERSION}", self.name())
+            }
+            Interface::Retention | Interface::SubjectRights => {
+                format!("kiroku:subjects/{}@{SUBJECTS_VERSION}", self.name())
             }
             _ => format!("kiroku:records/{}@{RECORDS_VERSION}", self.name()),
         }
@@ -126,7 +139,9 @@ impl Interface {
             | Interface::CohortFacts
             | Interface::TicketBatches
             | Interface::Certificates
-            | Interface::Federation => None,
+            | Interface::Federation
+            | Interface::Retention
+            | Interface::SubjectRights => None,
             Interface::Residents => Some(Class::Resident),
             Interface::Tickets | Interface::CampaignTickets => Some(Class::Ticket),
             Interface::Doses => Some(Class::Dose),
@@ -181,6 +196,7 @@ pub const PURPOSES: &[&str] = &[
     "move-out-provision",
     "certificate-issuance",
     "retention-purge",
+    "subject-rights",
     "statistics",
     "testing",
 ];
@@ -196,6 +212,10 @@ pub const PASSPORT_PURPOSES: &[&str] = &["certificate-issuance"];
 pub const CERTIFICATE_PURPOSES: &[&str] = &["certificate-issuance"];
 /// Purposes that may import the `federation` interface.
 pub const FEDERATION_PURPOSES: &[&str] = &["move-in-query"];
+/// Purposes that may import the `retention` interface.
+pub const RETENTION_PURPOSES: &[&str] = &["retention-purge"];
+/// Purposes that may import the `subject-rights` interface.
+pub const SUBJECT_RIGHTS_PURPOSES: &[&str] = &["subject-rights"];
 /// Purposes that may import the write-only `my-number-intake` interface.
 pub const MY_NUMBER_INTAKE_PURPOSES: &[&str] = &["resident-sync"];
 

@@ -18,7 +18,8 @@ use std::collections::{BTreeMap, BTreeSet};
 pub use interface::{
     Access, CERTIFICATE_PURPOSES, CERTIFICATES_VERSION, FEDERATION_PURPOSES, FEDERATION_VERSION,
     HANDLER_EXPORT, HEALTH_VERSION, Interface, MY_NUMBER_INTAKE_PURPOSES, MY_NUMBER_PURPOSES,
-    PASSPORT_PURPOSES, POPULATION_VERSION, PURPOSES, RECORDS_VERSION,
+    PASSPORT_PURPOSES, POPULATION_VERSION, PURPOSES, RECORDS_VERSION, RETENTION_PURPOSES,
+    SUBJECT_RIGHTS_PURPOSES, SUBJECTS_VERSION,
 };
 
 use crate::ids::Digest;
@@ -77,6 +78,9 @@ pub struct Policy {
     pub limits: Limits,
     /// Granted interfaces.
     pub grants: BTreeMap<Interface, Grant>,
+    /// The legal basis on which the plugin may use the data of a person
+    /// whose use is suspended (subject rights); `None`: it may not.
+    pub suspension_exception: Option<String>,
 }
 
 /// A policy file is not valid. The message says what to fix.
@@ -90,6 +94,12 @@ pub struct PolicyError(pub String);
 pub struct Denied(pub String);
 
 impl Policy {
+    /// Whether the plugin may touch a person whose use is suspended:
+    /// disclosure (the subject-rights purpose) and named legal exceptions.
+    pub fn exempt_from_suspension(&self) -> bool {
+        self.purpose == "subject-rights" || self.suspension_exception.is_some()
+    }
+
     /// Whether the policy grants the interface at all.
     pub fn grants_interface(&self, iface: Interface) -> bool {
         self.grants.contains_key(&iface)
@@ -151,6 +161,7 @@ impl Policy {
             ("kiroku:population/", POPULATION_VERSION),
             ("kiroku:certificates/", CERTIFICATES_VERSION),
             ("kiroku:federation/", FEDERATION_VERSION),
+            ("kiroku:subjects/", SUBJECTS_VERSION),
         ]
         .into_iter()
         .find_map(|(prefix, version)| Some((prefix, version, import.strip_prefix(prefix)?)));

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::{
     Access, CERTIFICATE_PURPOSES, FEDERATION_PURPOSES, Grant, Interface, Limits,
     MY_NUMBER_INTAKE_PURPOSES, MY_NUMBER_PURPOSES, PASSPORT_PURPOSES, PURPOSES, Policy,
-    PolicyError,
+    PolicyError, RETENTION_PURPOSES, SUBJECT_RIGHTS_PURPOSES,
 };
 use crate::fields::{dose, resident, ticket};
 use crate::ids::Digest;
@@ -34,6 +34,8 @@ struct RawPlugin {
     #[serde(default)]
     summary: String,
     digest: Option<String>,
+    #[serde(rename = "suspension-exception")]
+    suspension_exception: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -150,6 +152,10 @@ impl Policy {
                 Interface::Federation => {
                     Some(("queries to other municipalities", FEDERATION_PURPOSES))
                 }
+                Interface::Retention => Some(("retention purges", RETENTION_PURPOSES)),
+                Interface::SubjectRights => {
+                    Some(("the data subject's rights", SUBJECT_RIGHTS_PURPOSES))
+                }
                 _ => None,
             };
             if let Some((what, purposes)) = only_for
@@ -171,6 +177,14 @@ impl Policy {
             grants.insert(iface, Grant::parse(iface, raw_grant)?);
         }
         check_couplings(&raw.plugin.name, &grants)?;
+        let suspension_exception = match raw.plugin.suspension_exception {
+            Some(basis) if basis.trim().is_empty() || basis.len() > 200 => {
+                return Err(PolicyError(
+                    "plugin.suspension-exception names the legal basis (1-200 bytes)".into(),
+                ));
+            }
+            other => other,
+        };
         Ok(Policy {
             plugin: raw.plugin.name,
             purpose,
@@ -178,6 +192,7 @@ impl Policy {
             digest,
             limits,
             grants,
+            suspension_exception,
         })
     }
 }

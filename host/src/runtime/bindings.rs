@@ -1,4 +1,4 @@
-//! The one `bindgen!` of the host world `kiroku:host/runtime@0.5.0`, and
+//! The one `bindgen!` of the host world `kiroku:host/runtime@0.6.0`, and
 //! the conversions between its records and the host's [`FieldValues`].
 //! A new WIT version gets a new module beside this one.
 
@@ -13,6 +13,7 @@ wasmtime::component::bindgen!({
         "../wit/population",
         "../wit/certificates",
         "../wit/federation",
+        "../wit/subjects",
         "../wit/plugin",
         "../wit/host"
     ],

@@ -288,6 +288,10 @@ impl Scope {
                     DraftError::NotFound(m) => ("not-found", WitError::NotFound(m)),
                     DraftError::Invalid(m) => ("invalid", WitError::Invalid(m)),
                     DraftError::Conflict(m) => ("conflict", WitError::Conflict(m)),
+                    DraftError::Suspended => (
+                        "suspended",
+                        WitError::AccessDenied(DraftError::Suspended.to_string()),
+                    ),
                     DraftError::Store(_) => unreachable!("handled above"),
                 };
                 self.record(

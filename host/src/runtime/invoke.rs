@@ -45,7 +45,10 @@ impl Runtime {
         let input: Arc<str> = Arc::from(input);
         let mut seen: Vec<Event> = Vec::new();
         for attempt in 0..=MAX_CONFLICT_RETRIES {
-            let draft = Draft::new(tenant.clone(), self.entropy.clone());
+            let mut draft = Draft::new(tenant.clone(), self.entropy.clone());
+            if plugin.policy.exempt_from_suspension() {
+                draft.exempt_from_suspension();
+            }
             let scope = Scope::new(
                 plugin.policy.clone(),
                 plugin.identity.clone(),

@@ -219,6 +219,12 @@ fn link(linker: &mut Linker<Invocation>, name: &str, kind: ImportKind) -> wasmti
             Interface::Federation => {
                 bindings::kiroku::federation::federation::add_to_linker::<_, H>(linker, get)
             }
+            Interface::Retention => {
+                bindings::kiroku::subjects::retention::add_to_linker::<_, H>(linker, get)
+            }
+            Interface::SubjectRights => {
+                bindings::kiroku::subjects::subject_rights::add_to_linker::<_, H>(linker, get)
+            }
         },
     }
 }

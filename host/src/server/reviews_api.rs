@@ -113,6 +113,13 @@ where
         Err(DraftError::NotFound(m) | DraftError::Invalid(m)) => {
             return Err(ApiError::bad_request("invalid", m));
         }
+        Err(e @ DraftError::Suspended) => {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "suspended",
+                e.to_string(),
+            ));
+        }
     }
     let mut event = Event::new(
         ctx.now_ms,

@@ -12,6 +12,9 @@ pub enum StoreError {
     /// The data directory failed.
     #[error(transparent)]
     DataDir(#[from] crate::datadir::DataDirError),
+    /// The person keyring failed.
+    #[error(transparent)]
+    Keyring(#[from] super::keyring::KeyringError),
     /// The file was written by a newer Kiroku.
     #[error(
         "the tenant file has storage schema {found}, and this Kiroku reads up to schema {supported}: open it with a newer Kiroku"
@@ -50,6 +53,12 @@ impl From<postcard::Error> for StoreError {
 impl From<crate::crypto::CryptoError> for StoreError {
     fn from(e: crate::crypto::CryptoError) -> StoreError {
         StoreError::Damaged(e.to_string())
+    }
+}
+
+impl From<std::io::Error> for StoreError {
+    fn from(e: std::io::Error) -> StoreError {
+        StoreError::Keyring(e.into())
     }
 }
 

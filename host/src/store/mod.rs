@@ -9,10 +9,12 @@
 //! Files are opened in redb's multi-writer mode so the CLI can administer a
 //! tenant (add or revoke a user, install a plugin) while the server runs.
 
+pub mod backup;
 pub mod commit;
 pub mod draft;
 mod error;
 pub mod facts;
+pub mod keyring;
 pub mod reviews;
 pub mod rows;
 mod schema;
@@ -99,6 +101,7 @@ pub struct TenantStore {
     code: TenantCode,
     db: Arc<Database>,
     keys: Arc<TenantKeys>,
+    keyring: Arc<keyring::Keyring>,
     next_person: AtomicU64,
     facts: Arc<facts::FactsCache>,
 }
@@ -118,7 +121,8 @@ impl TenantStore {
             return Err(crate::datadir::DataDirError::TenantExists(code.to_string()).into());
         }
         let root = dir.create_key(KeyOwner::Tenant(code), entropy)?;
-        let store = TenantStore::open_with_key(dir, code, &root, true)?;
+        let ring = keyring::Keyring::create(dir.keyring_file(code, true)?, code.as_str(), entropy)?;
+        let store = TenantStore::open_with_key(dir, code, &root, Some(ring))?;
         let now = clock.now_ms();
         let event = tenant_created(code, now, "created");
         store.commit_now(WriteSet {
@@ -142,28 +146,80 @@ impl TenantStore {
     /// Opens an existing tenant.
     pub fn open(dir: &DataDir, code: &TenantCode) -> StoreResult<TenantStore> {
         let root = dir.read_key(KeyOwner::Tenant(code))?;
-        TenantStore::open_with_key(dir, code, &root, false)
+        TenantStore::open_with_key(dir, code, &root, None)
     }
 
+    /// Opens the tenant file; `created` is the keyring of a tenant being
+    /// created, else the keys directory's is opened (and made for a file
+    /// written before keyrings, which the schema upgrade then fills).
     fn open_with_key(
         dir: &DataDir,
         code: &TenantCode,
         root: &TenantKey,
-        create: bool,
+        created: Option<keyring::Keyring>,
     ) -> StoreResult<TenantStore> {
+        let create = created.is_some();
         let db = open_db(dir.tenant_db_file(code, create)?)?;
         let keys = TenantKeys::derive(root, code.as_str());
+        let ring = match created {
+            Some(ring) => ring,
+            None => match dir.keyring_file(code, false) {
+                Ok(file) => keyring::Keyring::open(file, code.as_str())?,
+                Err(crate::datadir::DataDirError::NoKeyring(_))
+                    if schema::stored(&db)?.is_some_and(|v| v < 3) =>
+                {
+                    let file = dir.keyring_file(code, true)?;
+                    keyring::Keyring::create(file, code.as_str(), &crate::clock::OsEntropy)?
+                }
+                Err(e) => return Err(e.into()),
+            },
+        };
         if !create {
-            schema::upgrade(&db, &keys)?;
+            schema::upgrade(&db, &keys, &ring)?;
         }
         let next_person = last_person_id(&db)? + 1;
-        Ok(TenantStore {
+        let store = TenantStore {
             code: code.clone(),
             db: Arc::new(db),
             keys: Arc::new(keys),
+            keyring: Arc::new(ring),
             next_person: AtomicU64::new(next_person),
             facts: Arc::default(),
-        })
+        };
+        if !create {
+            store.finish_shredding()?;
+        }
+        Ok(store)
+    }
+
+    /// The person keyring.
+    pub fn keyring(&self) -> &Arc<keyring::Keyring> {
+        &self.keyring
+    }
+
+    /// Shreds the secrets of deleted persons whose purge committed but
+    /// whose secrets were not yet overwritten (the process died between the
+    /// two): run at every open and before every purge.
+    pub fn finish_shredding(&self) -> StoreResult<usize> {
+        let txn = self.db.begin_read()?;
+        let table = match txn.open_table(tables::DELETIONS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
+            Err(e) => return Err(e.into()),
+        };
+        let snapshot = self.keyring.snapshot()?;
+        let mut left = Vec::new();
+        for entry in table.range::<u64>(..)? {
+            let person = entry?.0.value();
+            if !matches!(snapshot.slot(person), keyring::Slot::Shredded) {
+                left.push(person);
+            }
+        }
+        self.keyring.shred(&left)?;
+        if !left.is_empty() {
+            tracing::warn!(tenant = %self.code, persons = left.len(), "finished shredding an interrupted purge");
+        }
+        Ok(left.len())
     }
 
     /// The tenant's code.
@@ -188,7 +244,7 @@ impl TenantStore {
 
     /// Builds the cohort facts now unless they are built.
     pub fn warm_facts(&self) -> StoreResult<()> {
-        self.facts.warm(&self.db, &self.keys)
+        self.facts.warm(&self.db, &self.keys, &self.keyring)
     }
 
     /// A fresh person id. Ids are never reused; a conflict at commit (another
@@ -206,13 +262,24 @@ impl TenantStore {
 
     /// Applies one write set now, in its own durable transaction (CLI paths).
     pub fn commit_now(&self, set: WriteSet) -> StoreResult<Vec<u64>> {
-        match commit::apply_batch(&self.db, &self.keys, &self.facts, vec![set])?.pop() {
+        match commit::apply_batch(&self.db, &self.keys, &self.keyring, &self.facts, vec![set])?
+            .pop()
+        {
             Some(Ok(seqs)) => Ok(seqs),
             Some(Err(conflict)) => Err(StoreError::Damaged(format!(
                 "conflict on a direct commit: {conflict}"
             ))),
             None => Ok(Vec::new()),
         }
+    }
+
+    /// Applies one write set now, in its own durable transaction, beside
+    /// the committer (a purge's batch: it must be durable before the call
+    /// that made it returns); a conflict is handed back.
+    pub fn commit_direct(&self, set: WriteSet) -> StoreResult<Result<Vec<u64>, commit::Conflict>> {
+        let mut outcomes =
+            commit::apply_batch(&self.db, &self.keys, &self.keyring, &self.facts, vec![set])?;
+        Ok(outcomes.pop().unwrap_or(Ok(Vec::new())))
     }
 
     /// Reads a meta value.
@@ -326,6 +393,67 @@ pub fn open_tenant_for_verify(
         || Ok(dir.tenant_db_file(code, false)?),
     )?;
     Ok((handle, TenantKeys::derive(&root, code.as_str())))
+}
+
+/// Backs up tenant `code` to `out`, online (another process may serve it).
+pub fn backup_tenant(
+    dir: &DataDir,
+    code: &TenantCode,
+    now_ms: i64,
+    entropy: &dyn Entropy,
+    out: &mut dyn std::io::Write,
+) -> StoreResult<backup::BackupReport> {
+    let root = dir.read_key(KeyOwner::Tenant(code))?;
+    let keys = TenantKeys::derive(&root, code.as_str());
+    let ring = keyring::Keyring::open(dir.keyring_file(code, false)?, code.as_str())?;
+    match open_for_verify(
+        || Ok(dir.tenant_db_file_read_only(code)?),
+        || Ok(dir.tenant_db_file(code, false)?),
+    )? {
+        VerifyHandle::ReadOnly(db) => backup::backup(&db, &keys, &ring, now_ms, entropy, out),
+        VerifyHandle::Repaired(db) => backup::backup(&db, &keys, &ring, now_ms, entropy, out),
+    }
+}
+
+/// Restores tenant `code` from a backup into `dir` (the server stopped):
+/// its keys (root key and keyring) must be in the keys directory; an
+/// existing database of the tenant is replaced only with `replace`.
+pub fn restore_tenant(
+    dir: &DataDir,
+    code: &TenantCode,
+    input: &mut dyn std::io::Read,
+    replace: bool,
+    now_ms: i64,
+    entropy: &dyn Entropy,
+) -> StoreResult<backup::RestoreReport> {
+    let (tenant, id, ring_id, _created) = backup::read_header(input)?;
+    if tenant != code.as_str() {
+        return Err(StoreError::Damaged(format!(
+            "the backup is of tenant {tenant}, not {code}"
+        )));
+    }
+    if dir.tenant_exists(code) && !replace {
+        return Err(crate::datadir::DataDirError::TenantExists(code.to_string()).into());
+    }
+    let root = dir.read_key(KeyOwner::Tenant(code))?;
+    let keys = TenantKeys::derive(&root, code.as_str());
+    let ring = keyring::Keyring::open(dir.keyring_file(code, false)?, code.as_str())?;
+    if ring.id() != ring_id {
+        return Err(StoreError::Damaged(
+            "the keys directory holds another keyring than the one this backup needs".into(),
+        ));
+    }
+    let db = open_db(dir.restore_file(code)?)?;
+    let event = backup::restore_event(now_ms, &format!("restore-{now_ms}"));
+    let report = backup::restore(&db, &keys, &ring, id, input, event)?;
+    drop(db);
+    dir.install_restore(code)?;
+    let system = SystemStore::open(dir, entropy)?;
+    if !system.tenants()?.iter().any(|(c, _)| c == code.as_str()) {
+        let store = TenantStore::open(dir, code)?;
+        system.register_tenant(code, &store.name()?, now_ms)?;
+    }
+    Ok(report)
 }
 
 /// The system file: the tenant registry and the system audit chain.

@@ -53,3 +53,22 @@ pub fn encode<T: Serialize>(row: &T) -> Vec<u8> {
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, postcard::Error> {
     postcard::from_bytes(bytes)
 }
+
+/// The record of one purged person, kept after the purge: no value, only
+/// what was removed, when and why. `person` (its key) is the serial the
+/// audit events name, so an auditor can follow the person's history.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DeletionRow {
+    /// The rule that applied.
+    pub rule: String,
+    /// When (ms since epoch).
+    pub purged_ms: i64,
+    /// Doses removed.
+    pub doses: u64,
+    /// Tickets removed.
+    pub tickets: u64,
+    /// Whether a My Number was removed.
+    pub my_number: bool,
+    /// The request (job) that purged.
+    pub request_id: String,
+}

@@ -4,12 +4,13 @@
 
 use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
 
+use super::keyring::Keyring;
 use super::rows::{self, PersonRow};
 use super::tables::{
     META, PERSON_TICKETS, PERSONS, SCHEMA_VERSION, TICKETS, TICKETS_V1, UNIQUE_INDEX, meta,
 };
 use super::{StoreError, StoreResult, in_parallel};
-use crate::crypto::{IndexHash, IndexKind, SealContext, TenantKeys};
+use crate::crypto::{IndexHash, IndexKind, PersonSecret, SealContext, TenantKeys};
 use crate::fields::{Class, FieldValues, ticket};
 
 /// Holders opened at once while re-keying ticket numbers.
@@ -17,7 +18,7 @@ const REKEY_CHUNK: usize = 65_536;
 
 /// Brings the file to [`SCHEMA_VERSION`]. A file not created yet (no
 /// schema in its meta) gets the current schema with its first commit.
-pub fn upgrade(db: &Database, keys: &TenantKeys) -> StoreResult<()> {
+pub fn upgrade(db: &Database, keys: &TenantKeys, ring: &Keyring) -> StoreResult<()> {
     let current = match db.begin_read()?.open_table(META) {
         Ok(t) => schema(&t)? == Some(SCHEMA_VERSION),
         Err(redb::TableError::TableDoesNotExist(_)) => true, // not created yet
@@ -42,8 +43,15 @@ pub fn upgrade(db: &Database, keys: &TenantKeys) -> StoreResult<()> {
     }
     // Schema 1 -> 2: tickets in order of issue, ticket numbers' index
     // keys tagged.
-    let moved = tickets_in_issue_order(&txn)?;
-    let rekeyed = ticket_keys_tagged(&txn, keys)?;
+    let (mut moved, mut rekeyed) = (0, 0);
+    if found < 2 {
+        moved = tickets_in_issue_order(&txn)?;
+        rekeyed = ticket_keys_tagged(&txn, keys)?;
+    }
+    // Schema 2 -> 3: data keys masked with person secrets in the keyring,
+    // written (and synced) before the rows that need them are committed.
+    let secrets = persons_rewrapped(&txn, keys)?;
+    ring.put(&secrets)?;
     txn.open_table(META)?
         .insert(meta::SCHEMA, SCHEMA_VERSION.to_be_bytes().as_slice())?;
     txn.commit()?;
@@ -56,6 +64,40 @@ pub fn upgrade(db: &Database, keys: &TenantKeys) -> StoreResult<()> {
         "storage schema upgraded"
     );
     Ok(())
+}
+
+/// The schema stored in a file (`None`: not created yet).
+pub fn stored(db: &Database) -> StoreResult<Option<u64>> {
+    match db.begin_read()?.open_table(META) {
+        Ok(t) => schema(&t),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Re-wraps every person's data key (schema 2 wrapped it with the tenant
+/// key alone) masked with a new person secret; returns the secrets.
+fn persons_rewrapped(
+    txn: &WriteTransaction,
+    keys: &TenantKeys,
+) -> StoreResult<Vec<(u64, PersonSecret)>> {
+    let entropy = crate::clock::OsEntropy;
+    let mut persons = txn.open_table(PERSONS)?;
+    let mut rows_now = Vec::new();
+    for entry in persons.iter()? {
+        let (k, v) = entry?;
+        rows_now.push((k.value(), v.value().to_vec()));
+    }
+    let mut secrets = Vec::with_capacity(rows_now.len());
+    for (id, bytes) in rows_now {
+        let mut row: PersonRow = rows::decode(&bytes)?;
+        let key = keys.unwrap_v2(id, &row.wrapped_key)?;
+        let secret = PersonSecret::generate(&entropy);
+        row.wrapped_key = keys.wrap(id, &key, &secret, &entropy);
+        persons.insert(id, rows::encode(&row).as_slice())?;
+        secrets.push((id, secret));
+    }
+    Ok(secrets)
 }
 
 /// The schema a file's meta names (`None`: not written yet).
@@ -157,7 +199,7 @@ fn ticket_key_moves(
 ) -> StoreResult<Vec<(IndexHash, IndexHash)>> {
     let opened = in_parallel(holders, |h| -> StoreResult<Vec<(IndexHash, IndexHash)>> {
         let row: PersonRow = rows::decode(&h.row)?;
-        let key = keys.unwrap(h.id, &row.wrapped_key)?;
+        let key = keys.unwrap_v2(h.id, &row.wrapped_key)?;
         let mut out = Vec::with_capacity(h.tickets.len());
         for (seq, sealed) in &h.tickets {
             let context = SealContext::new(keys.tenant(), Class::Ticket.name(), h.id, *seq);

@@ -79,6 +79,21 @@ pub const REVIEWS: TableDefinition<[u8; 16], &[u8]> = TableDefinition::new("revi
 /// answering side. Neither holds a My Number.
 pub const FEDERATION: TableDefinition<&str, &[u8]> = TableDefinition::new("federation");
 
+/// person id -> `retention::DeletionRow`: the record of a purged person
+/// (rule, time, counts; no value), kept after everything else of theirs
+/// is gone.
+pub const DELETIONS: TableDefinition<u64, &[u8]> = TableDefinition::new("deletions");
+/// person id -> `retention::HoldRow`: a legal hold that exempts the person
+/// from purges.
+pub const HOLDS: TableDefinition<u64, &[u8]> = TableDefinition::new("legal-holds");
+/// person id -> `subjects::SuspensionRow`: use of the person's data is
+/// suspended (subject rights).
+pub const SUSPENSIONS: TableDefinition<u64, &[u8]> = TableDefinition::new("suspensions");
+/// (person id, seq) -> `subjects::HistoryEntry`, sealed under the person's
+/// data key: corrections (with the value replaced) and enquiries.
+pub const PERSON_HISTORY: TableDefinition<(u64, u64), &[u8]> =
+    TableDefinition::new("person-history");
+
 /// System file: tenant code -> [`super::rows::TenantRow`].
 pub const TENANTS: TableDefinition<&str, &[u8]> = TableDefinition::new("tenants");
 
@@ -113,8 +128,9 @@ pub mod meta {
 }
 
 /// Current storage schema: 2 keeps tickets in order of issue and tags
-/// ticket numbers' index keys (see `schema.rs` for the upgrade from 1).
-pub const SCHEMA_VERSION: u64 = 2;
+/// ticket numbers' index keys; 3 masks data keys with the person secrets
+/// of the keyring (see `schema.rs` for the upgrades).
+pub const SCHEMA_VERSION: u64 = 3;
 
 /// generation (1, 2, ...) -> `certificates::IssuerKeyRow`: the tenant's
 /// certificate signing keys, sealed; the last is the one that signs, the

@@ -45,6 +45,22 @@ pub enum Check {
 pub enum Op {
     /// Stores a person row (wrapped key + sealed resident).
     PutPerson(u64, Vec<u8>),
+    /// Writes a new person's secret to the keyring (synced before the
+    /// commit that stores the person).
+    PutPersonSecret(u64, crate::crypto::PersonSecret),
+    /// Removes everything stored of a person (a purge): their row,
+    /// version, My Number, passport, tickets, doses, holds, corrections;
+    /// their secret is shredded once the commit is durable. Index entries
+    /// are removed by their own ops.
+    RemovePerson(u64),
+    /// Stores a deletion record.
+    PutDeletion(u64, Vec<u8>),
+    /// Sets (Some) or lifts (None) a person's legal hold.
+    SetHold(u64, Option<Vec<u8>>),
+    /// Sets (Some) or lifts (None) a person's suspension of use.
+    SetSuspension(u64, Option<Vec<u8>>),
+    /// Stores a sealed entry of a person's history (correction, enquiry).
+    PutHistory(u64, u64, Vec<u8>),
     /// Stores a sealed My Number.
     PutMyNumber(u64, Vec<u8>),
     /// Removes a person's My Number (a review gave it to another person).
@@ -99,6 +115,11 @@ impl Op {
     pub(super) fn person(&self) -> Option<u64> {
         match self {
             Op::PutPerson(p, _)
+            | Op::PutPersonSecret(p, _)
+            | Op::RemovePerson(p)
+            | Op::SetHold(p, _)
+            | Op::SetSuspension(p, _)
+            | Op::PutHistory(p, _, _)
             | Op::PutMyNumber(p, _)
             | Op::RemoveMyNumber(p)
             | Op::PutPassport(p, _)

@@ -17,8 +17,8 @@ use super::facts::{self, DoseText, FactChange, TicketText};
 use super::reviews::{ReviewId, ReviewRow};
 use super::rows::{self, PersonRow};
 use super::tables::{
-    DOSES, MY_NUMBERS, NAME_INDEX, PASSPORTS, PERSON_TICKETS, PERSON_VERSIONS, PERSONS, TICKETS,
-    UNIQUE_INDEX,
+    DOSES, MY_NUMBERS, NAME_INDEX, PASSPORTS, PERSON_TICKETS, PERSON_VERSIONS, PERSONS,
+    SUSPENSIONS, TICKETS, UNIQUE_INDEX,
 };
 use super::{PARALLEL_MIN, StoreError, TenantStore, in_parallel};
 use crate::audit::Event;
@@ -28,6 +28,7 @@ use crate::fields::{Class, FieldValues, resident, ticket};
 use crate::limits::MAX_FIELD_BYTES;
 use crate::normalize;
 
+pub use purge::Removed;
 pub use singles::Intake;
 use tables::OpenTables;
 
@@ -46,6 +47,9 @@ pub enum DraftError {
     /// Contradicts stored data.
     #[error("{0}")]
     Conflict(String),
+    /// The person's use is suspended (subject rights).
+    #[error("suspended: the use of this person's data is suspended at their request")]
+    Suspended,
 }
 
 type DraftResult<T> = Result<T, DraftError>;
@@ -58,6 +62,7 @@ pub fn at_position(i: usize, e: DraftError) -> DraftError {
         DraftError::NotFound(m) => DraftError::NotFound(format!("item {i}: {m}")),
         DraftError::Conflict(m) => DraftError::Conflict(format!("item {i}: {m}")),
         DraftError::Store(e) => DraftError::Store(e),
+        DraftError::Suspended => DraftError::Suspended,
     }
 }
 
@@ -78,6 +83,8 @@ struct Person {
     version: Option<u64>,
     key: DataKey,
     wrapped: Vec<u8>,
+    /// A new person's secret, for the keyring.
+    new_secret: Option<crate::crypto::PersonSecret>,
     resident: Resident,
     dirty: bool,
 }
@@ -158,6 +165,8 @@ macro_rules! table {
 
 mod index;
 mod items;
+mod notes;
+mod purge;
 mod residents;
 mod seal;
 mod singles;
@@ -187,6 +196,9 @@ pub struct Draft {
     /// already sealed: applied with the rest or not at all.
     host_ops: Vec<Op>,
     host_checks: Vec<Check>,
+    /// Whether persons whose use is suspended may be read (disclosure,
+    /// the legal exceptions a policy names, purges).
+    suspension_exempt: bool,
 }
 
 impl std::fmt::Debug for Draft {
@@ -257,14 +269,26 @@ fn read_person(
         Some(t) => t.get(id)?.map(|v| v.value()),
         None => None,
     };
+    let secret = match store.keyring().slot(id).map_err(StoreError::from)? {
+        super::keyring::Slot::Live(secret) => secret,
+        // Purged (a restored backup keeps rows of persons purged since,
+        // until the restore drops them): as if absent.
+        super::keyring::Slot::Shredded => return Ok(None),
+        super::keyring::Slot::Empty => {
+            return Err(
+                StoreError::Damaged(format!("person {id} has no key in the keyring")).into(),
+            );
+        }
+    };
     let key = store
         .keys()
-        .unwrap(id, &row.wrapped_key)
+        .unwrap(id, &row.wrapped_key, &secret)
         .map_err(StoreError::from)?;
     Ok(Some(Person {
         version,
         key,
         wrapped: row.wrapped_key,
+        new_secret: None,
         resident: Resident::Sealed(row.resident),
         dirty: false,
     }))
@@ -290,6 +314,7 @@ impl Draft {
             reviews: Vec::new(),
             host_ops: Vec::new(),
             host_checks: Vec::new(),
+            suspension_exempt: false,
         }
     }
 
@@ -347,8 +372,16 @@ impl Draft {
         }
     }
 
+    /// Lets this draft touch persons whose use is suspended.
+    pub fn exempt_from_suspension(&mut self) {
+        self.suspension_exempt = true;
+    }
+
     fn person(&mut self, id: u64) -> DraftResult<&mut Person> {
         if !self.persons.contains_key(&id) {
+            if !self.suspension_exempt && self.person_row(SUSPENSIONS, id)?.is_some() {
+                return Err(DraftError::Suspended);
+            }
             table!(self.persons, PERSONS);
             table!(self.versions, PERSON_VERSIONS);
             let persons = opened(&self.tables.persons);

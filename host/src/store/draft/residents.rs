@@ -31,7 +31,11 @@ impl Draft {
             "the address number",
         )?;
         let key = DataKey::generate(self.entropy.as_ref());
-        let wrapped = self.store.keys().wrap(id, &key, self.entropy.as_ref());
+        let secret = crate::crypto::PersonSecret::generate(self.entropy.as_ref());
+        let wrapped = self
+            .store
+            .keys()
+            .wrap(id, &key, &secret, self.entropy.as_ref());
         self.reindex_names(id, None, &values);
         self.persons.insert(
             id,
@@ -39,6 +43,7 @@ impl Draft {
                 version: None,
                 key,
                 wrapped,
+                new_secret: Some(secret),
                 resident: Resident::Open(values),
                 dirty: true,
             },
@@ -109,7 +114,7 @@ impl Draft {
         let store = self.store.clone();
         Ok(store
             .facts()
-            .read(store.db(), store.keys(), generation, |f| {
+            .read(store.db(), store.keys(), store.keyring(), generation, |f| {
                 f.read(after, limit, condition, want)
             })?)
     }

@@ -70,11 +70,15 @@ impl Draft {
                 wrapped_key: p.wrapped.clone(),
                 resident: sealed,
             };
+            if let Some(secret) = &p.new_secret {
+                ops.push(Op::PutPersonSecret(id, secret.clone()));
+            }
             ops.push(Op::PutPerson(id, rows::encode(&row)));
             fact_changes.push(FactChange::Resident {
                 person: id,
                 birth_date: values.get(resident::BIRTH_DATE).map(str::to_owned),
                 status: values.get(resident::STATUS).map(str::to_owned),
+                status_date: values.get(resident::STATUS_DATE).map(str::to_owned),
             });
         }
         let mut items_to_seal = Vec::new();
@@ -141,6 +145,11 @@ impl Draft {
                 entropy,
             );
             ops.push(Op::PutPassport(person, sealed));
+        }
+        for op in &self.host_ops {
+            if let Op::RemovePerson(person) = op {
+                fact_changes.push(FactChange::Removed { person: *person });
+            }
         }
         ops.extend(self.host_ops);
         // In key order the committer walks each index once instead of

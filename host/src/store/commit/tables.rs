@@ -1,36 +1,24 @@
-//! Write sets and the per-tenant group committer.
-//!
-//! An invocation never writes redb itself: it hands over a [`WriteSet`]
-//! (checks, operations, audit events) and waits. The committer thread takes
-//! every write set waiting in the queue, validates each against the state
-//! left by the ones before it, applies the valid ones, appends all their
-//! audit events, and makes the lot durable with one commit. Each request is
-//! acknowledged only after that commit (no change without its record, no
-//! record without its change).
+//! The tables a commit writes, how a write set's checks are read and how
+//! its ops are applied.
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
+use std::collections::HashMap;
 
-use redb::{Database, ReadableTable, WriteTransaction};
-use tokio::sync::{mpsc, oneshot};
+use redb::{ReadableTable, WriteTransaction};
 
-use super::facts::{FactChange, FactsCache};
-use super::reviews::{ReviewId, ReviewRow};
-use super::tables::{
-    ACCOUNTS, CERTIFICATES, DOSES, FEDERATION, ISSUER_KEYS, META, MY_NUMBERS, NAME_INDEX,
-    PASSPORTS, PERSON_TICKETS, PERSON_VERSIONS, PERSONS, PLUGINS, REQUESTS, REQUESTS_BY_TIME,
-    REVIEWS, REVOCATIONS, SERVICE_TOKENS, SESSIONS, TICKETS, UNIQUE_INDEX, meta,
+use super::{Mode, Written};
+use crate::crypto::{IndexHash, PersonSecret};
+use crate::limits::{MAX_PRUNED_PER_COMMIT, REPLAY_WINDOW_MS};
+use crate::store::reviews::{ReviewId, ReviewRow};
+use crate::store::tables::{
+    ACCOUNTS, CERTIFICATES, DELETIONS, DOSES, FEDERATION, HOLDS, ISSUER_KEYS, MY_NUMBERS,
+    NAME_INDEX, PASSPORTS, PERSON_HISTORY, PERSON_TICKETS, PERSON_VERSIONS, PERSONS, PLUGINS,
+    REQUESTS, REQUESTS_BY_TIME, REVIEWS, REVOCATIONS, SERVICE_TOKENS, SESSIONS, SUSPENSIONS,
+    TICKETS, UNIQUE_INDEX,
 };
-use super::{StoreError, StoreResult, rows};
-use crate::audit;
-use crate::crypto::{IndexHash, TenantKeys};
-use crate::limits::{
-    COMMIT_QUEUE_DEPTH, MAX_COMMIT_BATCH, MAX_PRUNED_PER_COMMIT, REPLAY_WINDOW_MS,
-};
+use crate::store::writeset::{Check, Conflict, Op, WriteSet};
+use crate::store::{StoreError, StoreResult, rows};
 
-pub use super::writeset::{Check, CommitError, Conflict, Op, WriteSet};
-
-struct Tables<'t> {
+pub(super) struct Tables<'t> {
     versions: redb::Table<'t, u64, u64>,
     persons: redb::Table<'t, u64, &'static [u8]>,
     my_numbers: redb::Table<'t, u64, &'static [u8]>,
@@ -53,12 +41,20 @@ struct Tables<'t> {
     certificates: redb::Table<'t, &'static str, &'static [u8]>,
     revocations: redb::Table<'t, (&'static str, &'static str), &'static str>,
     federation: redb::Table<'t, &'static str, &'static [u8]>,
+    deletions: redb::Table<'t, u64, &'static [u8]>,
+    holds: redb::Table<'t, u64, &'static [u8]>,
+    suspensions: redb::Table<'t, u64, &'static [u8]>,
+    history: redb::Table<'t, (u64, u64), &'static [u8]>,
     /// Latest request time applied in this batch, for pruning.
     latest_request_ms: Option<i64>,
+    /// New persons' secrets, for the keyring before the commit.
+    pub(super) new_secrets: Vec<(u64, PersonSecret)>,
+    /// Removed persons, whose secrets are shredded after the commit.
+    pub(super) removed: Vec<u64>,
 }
 
 impl<'t> Tables<'t> {
-    fn open(txn: &'t WriteTransaction) -> StoreResult<Tables<'t>> {
+    pub(super) fn open(txn: &'t WriteTransaction) -> StoreResult<Tables<'t>> {
         let tickets = txn.open_table(TICKETS)?;
         let next_ticket = tickets.last()?.map_or(1, |(id, _)| id.value() + 1);
         Ok(Tables {
@@ -83,12 +79,18 @@ impl<'t> Tables<'t> {
             certificates: txn.open_table(CERTIFICATES)?,
             revocations: txn.open_table(REVOCATIONS)?,
             federation: txn.open_table(FEDERATION)?,
+            deletions: txn.open_table(DELETIONS)?,
+            holds: txn.open_table(HOLDS)?,
+            suspensions: txn.open_table(SUSPENSIONS)?,
+            history: txn.open_table(PERSON_HISTORY)?,
             latest_request_ms: None,
+            new_secrets: Vec::new(),
+            removed: Vec::new(),
         })
     }
 
     /// Reads every check, except (fused) those the set's own writes verify.
-    fn validate(
+    pub(super) fn validate(
         &self,
         set: &WriteSet,
         written: &Written,
@@ -159,7 +161,7 @@ impl<'t> Tables<'t> {
     /// Applies a set's ops; returns whether they changed a person, or
     /// (fused) `None` when a value they replaced was not the one its check
     /// expected: the transaction is then spoilt and the batch redone.
-    fn apply(
+    pub(super) fn apply(
         &mut self,
         set: &WriteSet,
         written: &Written,
@@ -193,6 +195,32 @@ impl<'t> Tables<'t> {
             match op {
                 Op::PutPerson(p, row) => {
                     self.persons.insert(*p, row.as_slice())?;
+                }
+                Op::PutPersonSecret(p, secret) => {
+                    self.new_secrets.push((*p, secret.clone()));
+                }
+                Op::RemovePerson(p) => self.remove_person(*p)?,
+                Op::PutDeletion(p, v) => {
+                    self.deletions.insert(*p, v.as_slice())?;
+                }
+                Op::SetHold(p, v) => match v {
+                    Some(v) => {
+                        self.holds.insert(*p, v.as_slice())?;
+                    }
+                    None => {
+                        self.holds.remove(*p)?;
+                    }
+                },
+                Op::SetSuspension(p, v) => match v {
+                    Some(v) => {
+                        self.suspensions.insert(*p, v.as_slice())?;
+                    }
+                    None => {
+                        self.suspensions.remove(*p)?;
+                    }
+                },
+                Op::PutHistory(p, seq, v) => {
+                    self.history.insert((*p, *seq), v.as_slice())?;
                 }
                 Op::PutMyNumber(p, v) => {
                     self.my_numbers.insert(*p, v.as_slice())?;
@@ -291,11 +319,53 @@ impl<'t> Tables<'t> {
                 }
             }
         }
-        Ok(Some(!touched.is_empty()))
+        let removed = set.ops.iter().any(|op| matches!(op, Op::RemovePerson(_)));
+        Ok(Some(!touched.is_empty() || removed))
     }
 }
 
 impl Tables<'_> {
+    /// Removes every row of a person (a purge). Their version goes too, so
+    /// a write set computed on the person before is refused as a conflict.
+    fn remove_person(&mut self, person: u64) -> StoreResult<()> {
+        self.persons.remove(person)?;
+        self.versions.remove(person)?;
+        self.my_numbers.remove(person)?;
+        self.passports.remove(person)?;
+        self.holds.remove(person)?;
+        self.suspensions.remove(person)?;
+        let mut tickets = Vec::new();
+        for entry in self
+            .person_tickets
+            .range((person, 0)..=(person, u64::MAX))?
+        {
+            let (k, v) = entry?;
+            tickets.push((k.value(), v.value()));
+        }
+        for (key, id) in tickets {
+            self.person_tickets.remove(key)?;
+            self.tickets.remove(id)?;
+        }
+        let doses: Vec<(u64, u64)> = self
+            .doses
+            .range((person, 0)..=(person, u64::MAX))?
+            .map(|e| e.map(|(k, _)| k.value()))
+            .collect::<Result<_, _>>()?;
+        for key in doses {
+            self.doses.remove(key)?;
+        }
+        let history: Vec<(u64, u64)> = self
+            .history
+            .range((person, 0)..=(person, u64::MAX))?
+            .map(|e| e.map(|(k, _)| k.value()))
+            .collect::<Result<_, _>>()?;
+        for key in history {
+            self.history.remove(key)?;
+        }
+        self.removed.push(person);
+        Ok(())
+    }
+
     /// The id of a person's ticket, given the next id when it is new.
     fn ticket_id(&mut self, person: u64, seq: u64) -> StoreResult<u64> {
         // Written as new first: one walk of the tree for a new ticket (a
@@ -319,7 +389,7 @@ impl Tables<'_> {
 
     /// Forgets request ids older than the replay window (a bounded number
     /// per commit).
-    fn prune_requests(&mut self) -> StoreResult<()> {
+    pub(super) fn prune_requests(&mut self) -> StoreResult<()> {
         let Some(latest) = self.latest_request_ms else {
             return Ok(());
         };
@@ -338,255 +408,5 @@ impl Tables<'_> {
             self.requests.remove(id.as_str())?;
         }
         Ok(())
-    }
-}
-
-/// Each write set's audit sequence numbers, or the conflict that refused it.
-type Outcomes = Vec<Result<Vec<u64>, Conflict>>;
-
-/// Applies write sets in one durable transaction. Each gets the sequence
-/// numbers of its audit events, or the conflict that refused it (then
-/// neither its changes nor its events are written). A batch that changes
-/// persons holds the cohort facts while it commits and then updates them.
-pub fn apply_batch(
-    db: &Database,
-    keys: &TenantKeys,
-    facts: &FactsCache,
-    sets: Vec<WriteSet>,
-) -> StoreResult<Outcomes> {
-    let touches_persons = sets
-        .iter()
-        .any(|s| s.ops.iter().any(|op| op.person().is_some()));
-    if touches_persons {
-        facts.commit(|| commit_sets(db, keys, sets))
-    } else {
-        commit_sets(db, keys, sets).map(|(_, _, _, outcomes)| outcomes)
-    }
-}
-
-/// What a commit hands back: the data generation before and after, the
-/// accepted fact changes, and each set's outcome.
-type Committed = (u64, u64, Vec<FactChange>, Outcomes);
-
-/// How a batch verifies its checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    /// Every check is read before the set's writes.
-    Careful,
-    /// A check on a person or index key the set writes is verified by the
-    /// write itself (redb hands back the value it replaced): a campaign's
-    /// batch of tickets does half the lookups. A mismatch has already
-    /// changed the transaction, so the batch is dropped and redone
-    /// carefully; conflicts are rare.
-    Fused,
-}
-
-/// The persons and unique-index keys a set writes.
-struct Written {
-    persons: BTreeSet<u64>,
-    keys: BTreeSet<IndexHash>,
-}
-
-impl Written {
-    fn of(ops: &[Op]) -> Written {
-        let persons = ops.iter().filter_map(Op::person).collect();
-        let keys = ops
-            .iter()
-            .filter_map(|op| match op {
-                Op::SetUnique(k, _) | Op::RemoveUnique(k) => Some(*k),
-                _ => None,
-            })
-            .collect();
-        Written { persons, keys }
-    }
-}
-
-/// Commits, fused first and carefully if that met a changed value.
-fn commit_sets(db: &Database, keys: &TenantKeys, sets: Vec<WriteSet>) -> StoreResult<Committed> {
-    match commit_in(db, keys, sets, Mode::Fused)? {
-        Ok(committed) => Ok(committed),
-        Err(sets) => match commit_in(db, keys, sets, Mode::Careful)? {
-            Ok(committed) => Ok(committed),
-            Err(_) => unreachable!("a careful commit verifies before it writes"),
-        },
-    }
-}
-
-/// One attempt; gives the sets back when a fused check failed (nothing
-/// of the attempt is committed).
-fn commit_in(
-    db: &Database,
-    keys: &TenantKeys,
-    sets: Vec<WriteSet>,
-    mode: Mode,
-) -> StoreResult<Result<Committed, Vec<WriteSet>>> {
-    let txn = db.begin_write()?;
-    let mut verdicts = Vec::with_capacity(sets.len());
-    let mut generation = false;
-    let mut persons_changed = false;
-    let mut metas = Vec::new();
-    {
-        let mut tables = Tables::open(&txn)?;
-        for set in &sets {
-            let written = Written::of(&set.ops);
-            match tables.validate(set, &written, mode)? {
-                Ok(()) => match tables.apply(set, &written, mode, &mut generation, &mut metas)? {
-                    Some(changed) => {
-                        persons_changed |= changed;
-                        verdicts.push(Ok(()));
-                    }
-                    None => {
-                        drop(tables);
-                        txn.abort()?;
-                        return Ok(Err(sets));
-                    }
-                },
-                Err(conflict) => verdicts.push(Err(conflict)),
-            }
-        }
-        tables.prune_requests()?;
-    }
-    let mut data_generation = (0, 0);
-    if generation || persons_changed || !metas.is_empty() {
-        let mut meta_table = txn.open_table(META)?;
-        for (k, v) in metas {
-            meta_table.insert(k.as_str(), v.as_slice())?;
-        }
-        let counter = |t: &redb::Table<&str, &[u8]>, key| -> StoreResult<u64> {
-            Ok(t.get(key)?
-                .and_then(|v| <[u8; 8]>::try_from(v.value()).ok())
-                .map_or(0, u64::from_be_bytes))
-        };
-        if generation {
-            let next = counter(&meta_table, meta::REGISTRY_GENERATION)? + 1;
-            meta_table.insert(meta::REGISTRY_GENERATION, next.to_be_bytes().as_slice())?;
-        }
-        if persons_changed {
-            let before = counter(&meta_table, meta::DATA_GENERATION)?;
-            meta_table.insert(meta::DATA_GENERATION, (before + 1).to_be_bytes().as_slice())?;
-            data_generation = (before, before + 1);
-        }
-    }
-    let mut outcomes = Vec::with_capacity(sets.len());
-    let mut accepted_events = Vec::new();
-    let mut accepted_facts = Vec::new();
-    for (set, verdict) in sets.into_iter().zip(verdicts) {
-        match verdict {
-            Ok(()) => {
-                outcomes.push(Ok(set.events.len()));
-                accepted_events.extend(set.events);
-                accepted_facts.extend(set.facts);
-            }
-            Err(conflict) => outcomes.push(Err(conflict)),
-        }
-    }
-    let mut seqs = audit::append(&txn, keys, accepted_events)?.into_iter();
-    txn.commit()?;
-    let outcomes = outcomes
-        .into_iter()
-        .map(|o| o.map(|n| seqs.by_ref().take(n).collect()))
-        .collect();
-    Ok(Ok((
-        data_generation.0,
-        data_generation.1,
-        accepted_facts,
-        outcomes,
-    )))
-}
-
-struct Job {
-    set: WriteSet,
-    reply: oneshot::Sender<Result<Vec<u64>, CommitError>>,
-}
-
-/// Statistics of a committer, for the throughput benchmark.
-#[derive(Debug, Default)]
-pub struct CommitStats {
-    /// Durable commits made.
-    pub commits: std::sync::atomic::AtomicU64,
-    /// Write sets committed.
-    pub write_sets: std::sync::atomic::AtomicU64,
-}
-
-/// The group committer of one tenant: a thread that owns the write side.
-#[derive(Debug, Clone)]
-pub struct Committer {
-    queue: mpsc::Sender<Job>,
-    stats: Arc<CommitStats>,
-}
-
-impl Committer {
-    /// Starts the committer thread of a tenant database.
-    pub fn start(
-        name: &str,
-        db: Arc<Database>,
-        keys: Arc<TenantKeys>,
-        facts: Arc<FactsCache>,
-    ) -> Committer {
-        let (queue, mut jobs) = mpsc::channel::<Job>(COMMIT_QUEUE_DEPTH);
-        let stats = Arc::new(CommitStats::default());
-        let thread_stats = stats.clone();
-        std::thread::Builder::new()
-            .name(format!("commit-{name}"))
-            .spawn(move || {
-                while let Some(first) = jobs.blocking_recv() {
-                    let mut batch = vec![first];
-                    while batch.len() < MAX_COMMIT_BATCH {
-                        match jobs.try_recv() {
-                            Ok(job) => batch.push(job),
-                            Err(_) => break,
-                        }
-                    }
-                    commit_jobs(&db, &keys, &facts, batch, &thread_stats);
-                }
-            })
-            .expect("spawning a committer thread");
-        Committer { queue, stats }
-    }
-
-    /// Commits a write set durably; resolves once it is on disk.
-    pub async fn commit(&self, set: WriteSet) -> Result<Vec<u64>, CommitError> {
-        let (reply, answer) = oneshot::channel();
-        self.queue
-            .try_send(Job { set, reply })
-            .map_err(|_| CommitError::Overloaded)?;
-        answer
-            .await
-            .map_err(|_| CommitError::Store(StoreError::Damaged("the committer stopped".into())))?
-    }
-
-    /// Commit statistics.
-    pub fn stats(&self) -> &CommitStats {
-        &self.stats
-    }
-}
-
-fn commit_jobs(
-    db: &Database,
-    keys: &TenantKeys,
-    facts: &FactsCache,
-    batch: Vec<Job>,
-    stats: &CommitStats,
-) {
-    use std::sync::atomic::Ordering::Relaxed;
-    let (sets, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|j| (j.set, j.reply)).unzip();
-    let n = sets.len() as u64;
-    match apply_batch(db, keys, facts, sets) {
-        Ok(outcomes) => {
-            stats.commits.fetch_add(1, Relaxed);
-            stats.write_sets.fetch_add(n, Relaxed);
-            for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                let _ = reply.send(outcome.map_err(CommitError::Conflict));
-            }
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "group commit failed; {n} requests fail");
-            let message = e.to_string();
-            for reply in replies {
-                let _ = reply.send(Err(CommitError::Store(StoreError::Damaged(
-                    message.clone(),
-                ))));
-            }
-        }
     }
 }

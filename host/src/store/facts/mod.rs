@@ -17,13 +17,13 @@
 use std::collections::HashMap;
 use std::sync::RwLock;
 
-use redb::{Database, ReadableDatabase};
+use redb::Database;
 
-use super::rows::{self, PersonRow};
-use super::tables::{DOSES, PERSON_TICKETS, PERSONS, TICKETS, meta};
-use super::{StoreError, StoreResult, in_parallel};
-use crate::crypto::{SealContext, TenantKeys};
-use crate::fields::{Class, FieldValues, dose, resident, ticket};
+use super::StoreResult;
+use super::keyring::Keyring;
+use super::tables::meta;
+use crate::crypto::TenantKeys;
+use crate::fields::{Class, FieldValues, dose, ticket};
 
 /// Most persons one read looks at (matching or not): a call stays in the
 /// tens of milliseconds whatever its condition, and the plugin resumes
@@ -105,6 +105,7 @@ struct TicketFact {
 struct PersonFacts {
     birth: i32,
     status: u8,
+    status_date: i32,
     doses: Vec<DoseFact>,
     tickets: Vec<TicketFact>,
 }
@@ -114,10 +115,28 @@ impl Default for PersonFacts {
         PersonFacts {
             birth: NO_DAY,
             status: 0,
+            status_date: NO_DAY,
             doses: Vec::new(),
             tickets: Vec::new(),
         }
     }
+}
+
+/// What a retention rule is anchored on, for one person.
+#[derive(Debug, Clone, Copy)]
+pub struct Anchors {
+    /// Person id.
+    pub person: u64,
+    /// Status code (`status - 1` indexes [`STATUS_NAMES`]; 0: none).
+    pub status: u8,
+    /// Day (days since 1970-01-01) the status took effect.
+    pub status_day: Option<i32>,
+    /// Day of the latest dose.
+    pub last_dose_day: Option<i32>,
+    /// Doses held.
+    pub doses: u32,
+    /// Tickets held.
+    pub tickets: u32,
 }
 
 /// The text of the dose fields the projection keeps.
@@ -182,6 +201,13 @@ pub enum FactChange {
         birth_date: Option<String>,
         /// Status.
         status: Option<String>,
+        /// Since when the status holds.
+        status_date: Option<String>,
+    },
+    /// A person purged: gone from the projection.
+    Removed {
+        /// Person id.
+        person: u64,
     },
     /// A dose stored or changed.
     Dose {
@@ -208,6 +234,7 @@ impl std::fmt::Debug for FactChange {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             FactChange::Resident { person, .. } => write!(f, "Resident({person})"),
+            FactChange::Removed { person } => write!(f, "Removed({person})"),
             FactChange::Dose { person, seq, .. } => write!(f, "Dose({person}, {seq})"),
             FactChange::Ticket { person, seq, .. } => write!(f, "Ticket({person}, {seq})"),
         }
@@ -429,6 +456,25 @@ impl Facts {
         persons + items + strings
     }
 
+    /// Each person's retention anchors, in person-id order.
+    pub fn each_anchor(&self, mut f: impl FnMut(Anchors)) {
+        for (id, p) in &self.persons {
+            f(Anchors {
+                person: *id,
+                status: p.status,
+                status_day: opt_day(p.status_date),
+                last_dose_day: p
+                    .doses
+                    .iter()
+                    .map(|d| d.date)
+                    .filter(|&d| d != NO_DAY)
+                    .max(),
+                doses: p.doses.len() as u32,
+                tickets: p.tickets.len() as u32,
+            });
+        }
+    }
+
     /// The facts of `person`, added empty if missing.
     fn person_mut(&mut self, person: u64) -> &mut PersonFacts {
         let at = match self.persons.binary_search_by_key(&person, |(id, _)| *id) {
@@ -453,10 +499,17 @@ impl Facts {
                 person,
                 birth_date,
                 status,
+                status_date,
             } => {
                 let p = self.person_mut(person);
                 p.birth = day_of(birth_date.as_deref());
                 p.status = code_of(&STATUS_NAMES, status.as_deref());
+                p.status_date = day_of(status_date.as_deref());
+            }
+            FactChange::Removed { person } => {
+                if let Ok(at) = self.persons.binary_search_by_key(&person, |(id, _)| *id) {
+                    self.persons.remove(at);
+                }
             }
             FactChange::Dose { person, seq, text } => {
                 let fact = DoseFact {
@@ -611,185 +664,6 @@ impl Facts {
     }
 }
 
-/// A person's records as stored (sealed), for a build step.
-struct Sealed {
-    id: u64,
-    row: Vec<u8>,
-    doses: Vec<(u64, Vec<u8>)>,
-    /// (seq, ticket id): the tickets are read on the worker.
-    tickets: Vec<(u64, u64)>,
-}
-
-/// A person's kept fields in text, opened from [`Sealed`].
-struct Opened {
-    id: u64,
-    birth_date: Option<String>,
-    status: Option<String>,
-    doses: Vec<(u64, DoseText)>,
-    tickets: Vec<(u64, TicketText)>,
-}
-
-fn open_person(
-    keys: &TenantKeys,
-    tickets: Option<&redb::ReadOnlyTable<u64, &'static [u8]>>,
-    sealed: &Sealed,
-) -> StoreResult<Opened> {
-    let tenant = keys.tenant();
-    let row: PersonRow = rows::decode(&sealed.row)?;
-    let key = keys.unwrap(sealed.id, &row.wrapped_key)?;
-    let context = |class: Class, item| SealContext::new(tenant, class.name(), sealed.id, item);
-    let plain = key.open(&context(Class::Resident, 0), &row.resident)?;
-    let resident: FieldValues = rows::decode(&plain)?;
-    let mut opened = Opened {
-        id: sealed.id,
-        birth_date: resident.get(resident::BIRTH_DATE).map(str::to_owned),
-        status: resident.get(resident::STATUS).map(str::to_owned),
-        doses: Vec::with_capacity(sealed.doses.len()),
-        tickets: Vec::with_capacity(sealed.tickets.len()),
-    };
-    for (seq, bytes) in &sealed.doses {
-        let plain = key.open(&context(Class::Dose, *seq), bytes)?;
-        let values: FieldValues = rows::decode(&plain)?;
-        opened
-            .doses
-            .push((*seq, DoseText::of(&values.fit(Class::Dose))));
-    }
-    for &(seq, id) in &sealed.tickets {
-        let Some(bytes) = tickets.map(|t| t.get(id)).transpose()?.flatten() else {
-            let message = format!("ticket {id} of person {} is missing", sealed.id);
-            return Err(StoreError::Damaged(message));
-        };
-        let plain = key.open(&context(Class::Ticket, seq), bytes.value())?;
-        let values: FieldValues = rows::decode(&plain)?;
-        opened
-            .tickets
-            .push((seq, TicketText::of(&values.fit(Class::Ticket))));
-    }
-    Ok(opened)
-}
-
-/// Walks a (person, seq)-keyed table alongside the persons table, so a
-/// build reads each table once, in order.
-struct ItemCursor<'t, V: redb::Value + 'static, T> {
-    rows: Option<redb::Range<'t, (u64, u64), V>>,
-    pending: Option<((u64, u64), T)>,
-    /// Takes a value out of its page.
-    own: fn(redb::AccessGuard<'_, V>) -> T,
-}
-
-impl<'t, V: redb::Value + 'static, T> ItemCursor<'t, V, T> {
-    fn new(
-        txn: &'t redb::ReadTransaction,
-        def: redb::TableDefinition<(u64, u64), V>,
-        own: fn(redb::AccessGuard<'_, V>) -> T,
-    ) -> StoreResult<ItemCursor<'t, V, T>> {
-        let rows = match txn.open_table(def) {
-            Ok(t) => Some(t.range::<(u64, u64)>(..)?),
-            Err(redb::TableError::TableDoesNotExist(_)) => None,
-            Err(e) => return Err(e.into()),
-        };
-        Ok(ItemCursor {
-            rows,
-            pending: None,
-            own,
-        })
-    }
-
-    /// The items of `person` (ids come in ascending order).
-    fn take(&mut self, person: u64) -> StoreResult<Vec<(u64, T)>> {
-        let mut out = Vec::new();
-        loop {
-            if self.pending.is_none() {
-                let Some(rows) = self.rows.as_mut() else {
-                    break;
-                };
-                let Some(entry) = rows.next() else {
-                    self.rows = None;
-                    break;
-                };
-                let (k, v) = entry?;
-                self.pending = Some((k.value(), (self.own)(v)));
-            }
-            let Some(((p, _), _)) = &self.pending else {
-                break;
-            };
-            if *p > person {
-                break;
-            }
-            let ((p, seq), value) = self.pending.take().expect("checked above");
-            if p == person {
-                out.push((seq, value));
-            }
-        }
-        Ok(out)
-    }
-}
-
-impl Facts {
-    fn absorb(&mut self, o: Opened) {
-        self.apply(FactChange::Resident {
-            person: o.id,
-            birth_date: o.birth_date,
-            status: o.status,
-        });
-        for (seq, text) in o.doses {
-            self.apply(FactChange::Dose {
-                person: o.id,
-                seq,
-                text: Box::new(text),
-            });
-        }
-        for (seq, text) in o.tickets {
-            self.apply(FactChange::Ticket {
-                person: o.id,
-                seq,
-                text,
-            });
-        }
-    }
-}
-
-/// Builds the projection from the database as it is now, a step of
-/// persons at a time, opening each step on every core.
-fn build(db: &Database, keys: &TenantKeys) -> StoreResult<Facts> {
-    let txn = db.begin_read()?;
-    let mut facts = Facts {
-        generation: data_generation(&txn)?,
-        ..Facts::default()
-    };
-    let persons = match txn.open_table(PERSONS) {
-        Ok(t) => t,
-        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(facts),
-        Err(e) => return Err(e.into()),
-    };
-    let mut doses = ItemCursor::new(&txn, DOSES, |v| v.value().to_vec())?;
-    let mut ticket_ids = ItemCursor::new(&txn, PERSON_TICKETS, |v| v.value())?;
-    let tickets = match txn.open_table(TICKETS) {
-        Ok(t) => Some(t),
-        Err(redb::TableError::TableDoesNotExist(_)) => None,
-        Err(e) => return Err(e.into()),
-    };
-    let mut step = Vec::with_capacity(BUILD_CHUNK);
-    let mut rows = persons.range::<u64>(..)?.peekable();
-    while let Some(entry) = rows.next() {
-        let (k, v) = entry?;
-        let id = k.value();
-        step.push(Sealed {
-            id,
-            row: v.value().to_vec(),
-            doses: doses.take(id)?,
-            tickets: ticket_ids.take(id)?,
-        });
-        if step.len() == BUILD_CHUNK || rows.peek().is_none() {
-            for opened in in_parallel(&step, |s| open_person(keys, tickets.as_ref(), s)) {
-                facts.absorb(opened?);
-            }
-            step.clear();
-        }
-    }
-    Ok(facts)
-}
-
 /// The tenant's data generation as of `txn`.
 pub fn data_generation(txn: &redb::ReadTransaction) -> StoreResult<u64> {
     Ok(super::read_meta(txn, meta::DATA_GENERATION)?
@@ -811,6 +685,7 @@ impl FactsCache {
         &self,
         db: &Database,
         keys: &TenantKeys,
+        ring: &Keyring,
         generation: u64,
         f: impl FnOnce(&Facts) -> R,
     ) -> StoreResult<R> {
@@ -825,7 +700,7 @@ impl FactsCache {
         let mut state = self.state.write().expect("facts lock");
         if state.as_ref().is_none_or(|s| s.generation < generation) {
             let started = std::time::Instant::now();
-            let facts = build(db, keys)?;
+            let facts = build::build(db, keys, ring)?;
             tracing::info!(
                 tenant = keys.tenant(),
                 persons = facts.persons.len(),
@@ -845,8 +720,8 @@ impl FactsCache {
 
     /// Builds the projection now if it is not built (a server warms it up
     /// at start so the first campaign does not wait).
-    pub fn warm(&self, db: &Database, keys: &TenantKeys) -> StoreResult<()> {
-        self.read(db, keys, 0, |_| ())
+    pub fn warm(&self, db: &Database, keys: &TenantKeys, ring: &Keyring) -> StoreResult<()> {
+        self.read(db, keys, ring, 0, |_| ())
     }
 
     /// Commits with the projection locked, then applies the committed
@@ -876,174 +751,6 @@ impl FactsCache {
     }
 }
 
+mod build;
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn day(s: &str) -> i32 {
-        day_of(Some(s))
-    }
-
-    fn dose(number: u32, date: &str, maker: &str, lot: &str) -> Box<DoseText> {
-        Box::new(DoseText {
-            number: Some(number),
-            date: Some(date.into()),
-            vaccine: Some("covid-19".into()),
-            maker: Some(maker.into()),
-            lot: Some(lot.into()),
-            facility: None,
-        })
-    }
-
-    /// Three persons: 1 (1950, resident, two Pfizer doses, a valid ticket),
-    /// 2 (1990, moved out, one Moderna dose), 3 (1960, resident, none).
-    fn town() -> Facts {
-        let mut f = Facts::default();
-        for (person, birth, status) in [
-            (1, "1950-05-05", "resident"),
-            (2, "1990-01-01", "moved-out"),
-            (3, "1960-12-31", "resident"),
-        ] {
-            f.apply(FactChange::Resident {
-                person,
-                birth_date: Some(birth.into()),
-                status: Some(status.into()),
-            });
-        }
-        for (person, seq, text) in [
-            (1, 1, dose(1, "2021-06-01", "ファイザー", "FA1234")),
-            (1, 2, dose(2, "2021-07-01", "ファイザー", "FA5678")),
-            (2, 1, dose(1, "2022-03-01", "モデルナ", "MO0001")),
-        ] {
-            f.apply(FactChange::Dose { person, seq, text });
-        }
-        f.apply(FactChange::Ticket {
-            person: 1,
-            seq: 1,
-            text: TicketText {
-                campaign: Some("c1".into()),
-                dose_number: Some(3),
-                status: Some("valid".into()),
-            },
-        });
-        f
-    }
-
-    fn everything() -> Want {
-        Want {
-            birth_date: true,
-            status: true,
-            dose: [true; 6],
-            ticket: [true; 3],
-        }
-    }
-
-    fn ids(b: &Block) -> Vec<u64> {
-        b.persons.iter().map(|p| p.id).collect()
-    }
-
-    #[test]
-    fn conditions_narrow_and_every_part_restricts() {
-        let f = town();
-        let all = f.read(0, 10, &Condition::default(), everything());
-        assert_eq!(ids(&all), [1, 2, 3]);
-        assert!(all.end && all.next_after == 3);
-        let old = Condition {
-            born_to: Some(day("1959-12-31")),
-            ..Condition::default()
-        };
-        assert_eq!(ids(&f.read(0, 10, &old, everything())), [1]);
-        let residents = Condition {
-            statuses: vec!["resident".into()],
-            ..Condition::default()
-        };
-        assert_eq!(ids(&f.read(0, 10, &residents, everything())), [1, 3]);
-        let second_pfizer = Condition {
-            dose: Some(DoseCondition {
-                maker: Some("ファイザー".into()),
-                dose_number: Some(2),
-                date_from: Some(day("2021-07-01")),
-                date_to: Some(day("2021-07-01")),
-                ..DoseCondition::default()
-            }),
-            ..Condition::default()
-        };
-        assert_eq!(ids(&f.read(0, 10, &second_pfizer, everything())), [1]);
-        let mismatched = Condition {
-            dose: Some(DoseCondition {
-                maker: Some("ファイザー".into()),
-                lot: Some("MO0001".into()),
-                ..DoseCondition::default()
-            }),
-            ..Condition::default()
-        };
-        assert!(f.read(0, 10, &mismatched, everything()).persons.is_empty());
-        let ticketed = Condition {
-            ticket: Some(("c1".into(), 3)),
-            ..Condition::default()
-        };
-        assert_eq!(ids(&f.read(0, 10, &ticketed, everything())), [1]);
-        // A value never stored matches nothing, at once.
-        let unknown = Condition {
-            dose: Some(DoseCondition {
-                lot: Some("NOPE".into()),
-                ..DoseCondition::default()
-            }),
-            ..Condition::default()
-        };
-        let none = f.read(0, 10, &unknown, everything());
-        assert!(none.persons.is_empty() && none.end);
-    }
-
-    #[test]
-    fn reads_page_by_cursor_and_return_only_wanted_fields() {
-        let f = town();
-        let first = f.read(0, 2, &Condition::default(), Want::default());
-        assert_eq!(ids(&first), [1, 2]);
-        assert!(!first.end && first.next_after == 2);
-        assert!(first.doses.is_empty() && first.tickets.is_empty() && first.strings.is_empty());
-        assert_eq!(first.persons[0].birth_date, None);
-        let rest = f.read(first.next_after, 2, &Condition::default(), Want::default());
-        assert_eq!(ids(&rest), [3]);
-        assert!(rest.end);
-
-        let makers = Want {
-            dose: [false, false, false, true, false, false],
-            ..Want::default()
-        };
-        let b = f.read(0, 1, &Condition::default(), makers);
-        assert_eq!(b.doses.len(), 2);
-        assert!(b.doses.iter().all(|d| d.date.is_none() && d.lot.is_none()));
-        assert_eq!(b.strings, ["ファイザー"], "only the values the block uses");
-        assert_eq!(b.doses[1].maker, Some(0));
-    }
-
-    #[test]
-    fn changes_replace_by_sequence() {
-        let mut f = town();
-        f.apply(FactChange::Ticket {
-            person: 1,
-            seq: 1,
-            text: TicketText {
-                campaign: Some("c1".into()),
-                dose_number: Some(3),
-                status: Some("voided".into()),
-            },
-        });
-        let ticketed = Condition {
-            ticket: Some(("c1".into(), 3)),
-            ..Condition::default()
-        };
-        assert!(f.read(0, 10, &ticketed, everything()).persons.is_empty());
-        let b = f.read(0, 1, &Condition::default(), everything());
-        assert_eq!(b.tickets.len(), 1);
-        assert_eq!(b.tickets[0].valid, Some(false));
-        f.apply(FactChange::Resident {
-            person: 3,
-            birth_date: Some("1960-12-31".into()),
-            status: Some("deceased".into()),
-        });
-        let b = f.read(2, 1, &Condition::default(), everything());
-        assert_eq!(b.persons[0].status, Some(2));
-    }
-}
+mod tests;
