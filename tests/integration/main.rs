@@ -26,6 +26,7 @@ mod reports;
 mod resident_sync;
 mod retention;
 mod storage;
+mod subject_rights;
 mod support;
 mod tls;
 mod vendor;

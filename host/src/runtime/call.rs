@@ -283,6 +283,10 @@ fn check_output(policy: &Policy, output: String) -> Result<String, InvokeError> 
 /// personal value the host served the invocation.
 pub(super) fn plugin_error(e: bindings::handler::Error, scope: Option<&Scope>) -> InvokeError {
     use bindings::handler::Error as E;
+    if scope.is_some_and(|s| s.suspended) {
+        let message = crate::store::draft::DraftError::Suspended.to_string();
+        return InvokeError::Plugin { code: "suspended", message };
+    }
     let (code, message) = match e {
         E::Invalid(m) => ("invalid", m),
         E::NotFound(m) => ("not-found", m),

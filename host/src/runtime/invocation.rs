@@ -118,6 +118,9 @@ pub struct Scope {
     pub reach: Reach,
     /// The invocation's log (and the values it must not show).
     pub log: SharedLog,
+    /// A host call met a person whose use is suspended: the request's
+    /// error is `suspended`, whatever the plugin makes of it.
+    pub suspended: bool,
     calls_left: u64,
 }
 
@@ -149,6 +152,7 @@ impl Scope {
             events: EventLog::default(),
             reach,
             log,
+            suspended: false,
             calls_left,
         }
     }
@@ -288,10 +292,11 @@ impl Scope {
                     DraftError::NotFound(m) => ("not-found", WitError::NotFound(m)),
                     DraftError::Invalid(m) => ("invalid", WitError::Invalid(m)),
                     DraftError::Conflict(m) => ("conflict", WitError::Conflict(m)),
-                    DraftError::Suspended => (
-                        "suspended",
-                        WitError::AccessDenied(DraftError::Suspended.to_string()),
-                    ),
+                    DraftError::Suspended => {
+                        self.suspended = true;
+                        let message = DraftError::Suspended.to_string();
+                        ("suspended", WitError::AccessDenied(message))
+                    }
                     DraftError::Store(_) => unreachable!("handled above"),
                 };
                 self.record(

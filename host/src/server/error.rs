@@ -79,7 +79,7 @@ impl From<InvokeError> for ApiError {
                 let status = match code {
                     "invalid" => StatusCode::BAD_REQUEST,
                     "not-found" | "unknown-operation" => StatusCode::NOT_FOUND,
-                    "access-denied" => StatusCode::FORBIDDEN,
+                    "access-denied" | "suspended" => StatusCode::FORBIDDEN,
                     "conflict" => StatusCode::CONFLICT,
                     _ => StatusCode::INTERNAL_SERVER_ERROR,
                 };
