@@ -84,18 +84,28 @@ impl Draft {
     /// Up to `limit` person ids above `after`, in id order, as of the
     /// draft's snapshot (persons created by this draft are not included).
     pub fn person_ids_after(&mut self, after: u64, limit: usize) -> DraftResult<Vec<u64>> {
-        let Some(t) = table!(self.persons, PERSONS) else {
-            return Ok(Vec::new());
-        };
         let mut out = Vec::with_capacity(limit);
-        if after == u64::MAX {
-            return Ok(out);
-        }
-        for entry in t.range(after + 1..)? {
-            if out.len() == limit {
-                break;
+        let mut cursor = after;
+        while out.len() < limit && cursor != u64::MAX {
+            let Some(t) = table!(self.persons, PERSONS) else {
+                return Ok(Vec::new());
+            };
+            let mut ids = Vec::with_capacity(limit);
+            for entry in t.range(cursor + 1..)? {
+                if ids.len() == limit - out.len() {
+                    break;
+                }
+                ids.push(entry?.0.value());
             }
-            out.push(entry?.0.value());
+            let Some(&last) = ids.last() else { break };
+            cursor = last;
+            for id in ids {
+                // A person whose use is suspended is left out of
+                // population scans (a campaign goes on without them).
+                if self.suspension_exempt || self.person_row(SUSPENSIONS, id)?.is_none() {
+                    out.push(id);
+                }
+            }
         }
         Ok(out)
     }

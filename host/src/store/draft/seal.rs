@@ -147,8 +147,15 @@ impl Draft {
             ops.push(Op::PutPassport(person, sealed));
         }
         for op in &self.host_ops {
-            if let Op::RemovePerson(person) = op {
-                fact_changes.push(FactChange::Removed { person: *person });
+            match op {
+                Op::RemovePerson(person) => {
+                    fact_changes.push(FactChange::Removed { person: *person });
+                }
+                Op::SetSuspension(person, row) => fact_changes.push(FactChange::Suspension {
+                    person: *person,
+                    suspended: row.is_some(),
+                }),
+                _ => {}
             }
         }
         ops.extend(self.host_ops);

@@ -1,14 +1,14 @@
 //! Building the projection from the tenant file: every person's records
 //! opened with their keys, a step of persons at a time on every core.
 
-use redb::{Database, ReadableDatabase};
+use redb::{Database, ReadableDatabase, ReadableTable};
 
 use super::{BUILD_CHUNK, DoseText, FactChange, Facts, TicketText, data_generation};
 use crate::crypto::{SealContext, TenantKeys};
 use crate::fields::{Class, FieldValues, resident};
 use crate::store::keyring::{Keyring, KeyringSnapshot, Slot};
 use crate::store::rows::{self, PersonRow};
-use crate::store::tables::{DOSES, PERSON_TICKETS, PERSONS, TICKETS};
+use crate::store::tables::{DOSES, PERSON_TICKETS, PERSONS, SUSPENSIONS, TICKETS};
 use crate::store::{StoreError, StoreResult, in_parallel};
 
 /// A person's records as stored (sealed), for a build step.
@@ -183,6 +183,12 @@ pub(super) fn build(db: &Database, keys: &TenantKeys, ring: &Keyring) -> StoreRe
         Err(redb::TableError::TableDoesNotExist(_)) => None,
         Err(e) => return Err(e.into()),
     };
+    if let Ok(suspended) = txn.open_table(SUSPENSIONS) {
+        for entry in suspended.iter()? {
+            let person = entry?.0.value();
+            facts.apply(FactChange::Suspension { person, suspended: true });
+        }
+    }
     let mut step = Vec::with_capacity(BUILD_CHUNK);
     let mut rows = persons.range::<u64>(..)?.peekable();
     while let Some(entry) = rows.next() {

@@ -106,6 +106,8 @@ struct PersonFacts {
     birth: i32,
     status: u8,
     status_date: i32,
+    /// Use suspended (subject rights): left out of every population read.
+    suspended: bool,
     doses: Vec<DoseFact>,
     tickets: Vec<TicketFact>,
 }
@@ -116,6 +118,7 @@ impl Default for PersonFacts {
             birth: NO_DAY,
             status: 0,
             status_date: NO_DAY,
+            suspended: false,
             doses: Vec::new(),
             tickets: Vec::new(),
         }
@@ -204,6 +207,13 @@ pub enum FactChange {
         /// Since when the status holds.
         status_date: Option<String>,
     },
+    /// A person's use suspended or no longer.
+    Suspension {
+        /// Person id.
+        person: u64,
+        /// Suspended.
+        suspended: bool,
+    },
     /// A person purged: gone from the projection.
     Removed {
         /// Person id.
@@ -235,6 +245,7 @@ impl std::fmt::Debug for FactChange {
         match self {
             FactChange::Resident { person, .. } => write!(f, "Resident({person})"),
             FactChange::Removed { person } => write!(f, "Removed({person})"),
+            FactChange::Suspension { person, .. } => write!(f, "Suspension({person})"),
             FactChange::Dose { person, seq, .. } => write!(f, "Dose({person}, {seq})"),
             FactChange::Ticket { person, seq, .. } => write!(f, "Ticket({person}, {seq})"),
         }
@@ -506,6 +517,9 @@ impl Facts {
                 p.status = code_of(&STATUS_NAMES, status.as_deref());
                 p.status_date = day_of(status_date.as_deref());
             }
+            FactChange::Suspension { person, suspended } => {
+                self.person_mut(person).suspended = suspended;
+            }
             FactChange::Removed { person } => {
                 if let Ok(at) = self.persons.binary_search_by_key(&person, |(id, _)| *id) {
                     self.persons.remove(at);
@@ -615,7 +629,7 @@ impl Facts {
                 break;
             }
             block.next_after = id;
-            if !resolved.matches(p) {
+            if p.suspended || !resolved.matches(p) {
                 continue;
             }
             let index = block.persons.len() as u32;
