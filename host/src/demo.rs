@@ -132,6 +132,22 @@ pub async fn prepare(app: &App, opts: &DemoOptions) -> anyhow::Result<Vec<DemoUs
         .await?;
         eprintln!("installed {} sha256:{}", done.name, done.digest);
     }
+    let rules_file = opts.policies.join("retention-rules.toml");
+    if tenant
+        .store
+        .meta(crate::retention::rules::META_KEY)?
+        .is_none()
+        && rules_file.exists()
+    {
+        let text = std::fs::read_to_string(&rules_file)?;
+        crate::retention::set_rules(
+            &tenant.store,
+            &text,
+            SYSTEM_ACTOR,
+            "demo-setup",
+            clock.now_ms(),
+        )?;
+    }
     if tenant.store.person_count()? == 0 {
         seed_residents(app, &tenant, opts).await?;
     }

@@ -7,9 +7,16 @@ use serde_json::{Value, json};
 use crate::support::*;
 
 fn call(server: &RealServer, token: &str, op: &str, body: &Value) -> (u16, Value) {
-    let (status, text) =
-        server.request("POST", &format!("/v1/{FUJISAWA}/{op}"), Some(token), &body.to_string());
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    let (status, text) = server.request(
+        "POST",
+        &format!("/v1/{FUJISAWA}/{op}"),
+        Some(token),
+        &body.to_string(),
+    );
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 #[test]
@@ -22,10 +29,22 @@ fn disclosure_correction_and_suspension_of_use() {
 
     // The counter looks a person up and lists their doses.
     let ticket = kiroku_rules::ticket::for_person(3, 0).unwrap();
-    let (status, found) = call(&server, &clerk, "dose-entry/find-person", &json!({"ticket_number": ticket}));
+    let (status, found) = call(
+        &server,
+        &clerk,
+        "dose-entry/find-person",
+        &json!({"ticket_number": ticket}),
+    );
     assert_eq!(status, 200, "{found}");
-    let person = found["persons"][0]["person_id"].as_u64().unwrap_or_else(|| found["person_id"].as_u64().unwrap());
-    let (status, _) = call(&server, &clerk, "dose-entry/list-doses", &json!({"person_id": person}));
+    let person = found["persons"][0]["person_id"]
+        .as_u64()
+        .unwrap_or_else(|| found["person_id"].as_u64().unwrap());
+    let (status, _) = call(
+        &server,
+        &clerk,
+        "dose-entry/list-doses",
+        &json!({"person_id": person}),
+    );
     assert_eq!(status, 200);
 
     // Disclosure: everything held, every access, My Number masked.
@@ -39,10 +58,16 @@ fn disclosure_correction_and_suspension_of_use() {
     assert!(masked.starts_with("********"), "{masked}");
     let history = doc["access_history"].as_array().unwrap();
     assert!(
-        history.iter().any(|e| e["who"] == "counter-1" && e["plugin"] == "dose-entry"),
+        history
+            .iter()
+            .any(|e| e["who"] == "counter-1" && e["plugin"] == "dose-entry"),
         "the counter's reads are listed: {history:?}"
     );
-    assert!(history.iter().all(|e| e["at"].is_string() && e["action"].is_string() && e["outcome"].is_string()));
+    assert!(
+        history
+            .iter()
+            .all(|e| e["at"].is_string() && e["action"].is_string() && e["outcome"].is_string())
+    );
     let (status, letter) = call(&server, &supervisor, "subject-rights/disclose-pdf", &ask);
     assert_eq!(status, 200, "{letter}");
     let pdf = base64_decode(letter["pdf_base64"].as_str().unwrap());
@@ -50,7 +75,12 @@ fn disclosure_correction_and_suspension_of_use() {
     // A clerk may take a disclosure request but not correct or suspend.
     let (status, _) = call(&server, &clerk, "subject-rights/disclose", &ask);
     assert_eq!(status, 200);
-    let (status, _) = call(&server, &clerk, "subject-rights/suspend", &json!({"person_id": person, "reason": "x"}));
+    let (status, _) = call(
+        &server,
+        &clerk,
+        "subject-rights/suspend",
+        &json!({"person_id": person, "reason": "x"}),
+    );
     assert_eq!(status, 403);
 
     // Correction: the previous value stays in the sealed history.
@@ -74,28 +104,56 @@ fn disclosure_correction_and_suspension_of_use() {
     let correction = entries.iter().find(|e| e["kind"] == "correction").unwrap();
     assert_eq!(correction["previous"], before);
     assert_eq!(correction["field"], "phone");
-    assert!(entries.iter().filter(|e| e["kind"] == "enquiry").count() >= 3, "each enquiry is recorded: {entries:?}");
+    assert!(
+        entries.iter().filter(|e| e["kind"] == "enquiry").count() >= 3,
+        "each enquiry is recorded: {entries:?}"
+    );
 
     // Suspension: every other plugin is refused with `suspended`.
     let stop = json!({"person_id": person, "reason": "利用停止請求"});
     let (status, body) = call(&server, &supervisor, "subject-rights/suspend", &stop);
     assert_eq!(status, 200, "{body}");
-    let (status, body) = call(&server, &clerk, "dose-entry/list-doses", &json!({"person_id": person}));
+    let (status, body) = call(
+        &server,
+        &clerk,
+        "dose-entry/list-doses",
+        &json!({"person_id": person}),
+    );
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["error"]["code"], "suspended", "{body}");
-    let (status, body) = call(&server, &clerk, "dose-entry/record-dose", &dose_form(person, 9, "2026-11-01"));
+    let (status, body) = call(
+        &server,
+        &clerk,
+        "dose-entry/record-dose",
+        &dose_form(person, 9, "2026-11-01"),
+    );
     assert_eq!(status, 403, "{body}");
     let (status, doc) = call(&server, &supervisor, "subject-rights/disclose", &ask);
     assert_eq!(status, 200, "disclosure goes on: {doc}");
     assert_eq!(doc["suspension"]["reason"], "利用停止請求");
     let other = kiroku_rules::ticket::for_person(4, 0).unwrap();
-    let (status, _) = call(&server, &clerk, "dose-entry/find-person", &json!({"ticket_number": other}));
+    let (status, _) = call(
+        &server,
+        &clerk,
+        "dose-entry/find-person",
+        &json!({"ticket_number": other}),
+    );
     assert_eq!(status, 200, "others are not affected");
     let (status, _) = call(&server, &supervisor, "subject-rights/suspend", &stop);
     assert_eq!(status, 409, "already suspended");
-    let (status, _) = call(&server, &supervisor, "subject-rights/lift-suspension", &stop);
+    let (status, _) = call(
+        &server,
+        &supervisor,
+        "subject-rights/lift-suspension",
+        &stop,
+    );
     assert_eq!(status, 200);
-    let (status, _) = call(&server, &clerk, "dose-entry/list-doses", &json!({"person_id": person}));
+    let (status, _) = call(
+        &server,
+        &clerk,
+        "dose-entry/list-doses",
+        &json!({"person_id": person}),
+    );
     assert_eq!(status, 200, "usable again");
     drop(server);
 
@@ -104,11 +162,16 @@ fn disclosure_correction_and_suspension_of_use() {
     assert!(log.contains("intact") && !log.contains("BROKEN"), "{log}");
     let raw = std::fs::read(tmp.path().join(format!("tenants/{FUJISAWA}.redb"))).unwrap();
     for value in ["0466-00-1234", "利用停止請求", "本人の申出"] {
-        assert!(memchr::memmem::find(&raw, value.as_bytes()).is_none(), "{value} is sealed");
+        assert!(
+            memchr::memmem::find(&raw, value.as_bytes()).is_none(),
+            "{value} is sealed"
+        );
     }
 }
 
 fn base64_decode(text: &str) -> Vec<u8> {
     use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.decode(text).unwrap()
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .unwrap()
 }

@@ -4,10 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use kiroku::audit::{Event, Outcome};
 use kiroku::clock::{Clock, OsEntropy, format_timestamp};
-use kiroku::retention::rules::{META_KEY, Rules};
-use kiroku::store::commit::{Op, WriteSet};
 
 use super::{TenantArgs, data_dir, open_tenant, tenant_code};
 
@@ -39,28 +36,12 @@ pub fn retention(cmd: RetentionCmd, clock: &dyn Clock) -> anyhow::Result<()> {
         RetentionCmd::Rules { at, file } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
-            let rules =
-                Rules::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             let (_, store) = open_tenant(&at)?;
             let now = clock.now_ms();
-            let event = Event::new(
-                now,
-                &format!("retention-rules-{now}"),
-                "system",
-                "retention.rules",
-                Outcome::Ok,
-            )
-            .with_reason(format!("{} retention rules set", rules.0.len()));
-            store.commit_now(WriteSet {
-                ops: vec![Op::SetMeta(META_KEY.into(), text.into_bytes())],
-                events: vec![event],
-                ..WriteSet::default()
-            })?;
-            println!(
-                "{} retention rules set for tenant {}",
-                rules.0.len(),
-                at.tenant
-            );
+            let request_id = format!("retention-rules-{now}");
+            let n = kiroku::retention::set_rules(&store, &text, "system", &request_id, now)
+                .with_context(|| file.display().to_string())?;
+            println!("{n} retention rules set for tenant {}", at.tenant);
         }
         RetentionCmd::Show { at } => {
             let (_, store) = open_tenant(&at)?;

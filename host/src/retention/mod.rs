@@ -24,3 +24,32 @@ pub fn tenant_rules(store: &TenantStore) -> StoreResult<Result<rules::Rules, Str
         Some(bytes) => rules::Rules::parse(&String::from_utf8_lossy(&bytes)),
     })
 }
+
+/// Sets the tenant's rules from TOML (checked first), audited as done by
+/// `actor`; returns how many rules are in force.
+pub fn set_rules(
+    store: &TenantStore,
+    text: &str,
+    actor: &str,
+    request_id: &str,
+    now_ms: i64,
+) -> anyhow::Result<usize> {
+    let rules = rules::Rules::parse(text).map_err(|e| anyhow::anyhow!("retention rules: {e}"))?;
+    let event = crate::audit::Event::new(
+        now_ms,
+        request_id,
+        actor,
+        "retention.rules",
+        crate::audit::Outcome::Ok,
+    )
+    .with_reason(format!("{} retention rules set", rules.0.len()));
+    store.commit_now(crate::store::commit::WriteSet {
+        ops: vec![crate::store::commit::Op::SetMeta(
+            rules::META_KEY.into(),
+            text.as_bytes().to_vec(),
+        )],
+        events: vec![event],
+        ..Default::default()
+    })?;
+    Ok(rules.0.len())
+}

@@ -18,8 +18,10 @@
 //! `death` applies to deceased persons and `move-out` to persons who
 //! moved out, from their status date; `last-dose` runs from the latest
 //! dose's date and, alone, applies to deceased and moved-out persons
-//! (`statuses = [...]` names others, e.g. `"resident"`). A rule whose
-//! anchor a person lacks (no status date, no dose) does not apply to them.
+//! (`statuses = [...]` names others, e.g. `"resident"`). A rule does not
+//! apply to a person who lacks its anchor (no status date; no dose, for
+//! `last-dose` alone); beside another anchor, `last-dose` counts only
+//! when the person has a dose.
 
 use serde::Deserialize;
 
@@ -177,6 +179,7 @@ impl Rules {
                 };
                 match day {
                     Some(d) => from = from.max(d),
+                    None if *anchor == Anchor::LastDose && rule.anchors.len() > 1 => {}
                     None => return false,
                 }
             }
@@ -249,6 +252,12 @@ mod tests {
         );
         let moved = person(2, day("2010-01-01"), day("2016-12-03"));
         assert_eq!(rules.applies(&moved, today), Some(1));
+        let never_vaccinated = person(2, day("2010-01-01"), None);
+        assert_eq!(
+            rules.applies(&never_vaccinated, today),
+            Some(1),
+            "no dose: the move-out alone"
+        );
     }
 
     #[test]

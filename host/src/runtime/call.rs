@@ -285,7 +285,10 @@ pub(super) fn plugin_error(e: bindings::handler::Error, scope: Option<&Scope>) -
     use bindings::handler::Error as E;
     if scope.is_some_and(|s| s.suspended) {
         let message = crate::store::draft::DraftError::Suspended.to_string();
-        return InvokeError::Plugin { code: "suspended", message };
+        return InvokeError::Plugin {
+            code: "suspended",
+            message,
+        };
     }
     let (code, message) = match e {
         E::Invalid(m) => ("invalid", m),

@@ -186,7 +186,10 @@ pub(super) fn build(db: &Database, keys: &TenantKeys, ring: &Keyring) -> StoreRe
     if let Ok(suspended) = txn.open_table(SUSPENSIONS) {
         for entry in suspended.iter()? {
             let person = entry?.0.value();
-            facts.apply(FactChange::Suspension { person, suspended: true });
+            facts.apply(FactChange::Suspension {
+                person,
+                suspended: true,
+            });
         }
     }
     let mut step = Vec::with_capacity(BUILD_CHUNK);

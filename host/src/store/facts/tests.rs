@@ -175,12 +175,21 @@ fn suspended_persons_are_left_out_of_reads_until_lifted() {
     let mut f = town();
     let all = ids(&f.read(0, 100, &Condition::default(), everything()));
     let first = all[0];
-    f.apply(FactChange::Suspension { person: first, suspended: true });
+    f.apply(FactChange::Suspension {
+        person: first,
+        suspended: true,
+    });
     let b = f.read(0, 100, &Condition::default(), everything());
     assert!(!ids(&b).contains(&first));
     assert_eq!(ids(&b).len(), all.len() - 1);
-    f.apply(FactChange::Suspension { person: first, suspended: false });
-    assert_eq!(ids(&f.read(0, 100, &Condition::default(), everything())), all);
+    f.apply(FactChange::Suspension {
+        person: first,
+        suspended: false,
+    });
+    assert_eq!(
+        ids(&f.read(0, 100, &Condition::default(), everything())),
+        all
+    );
     f.apply(FactChange::Removed { person: first });
     assert!(!ids(&f.read(0, 100, &Condition::default(), everything())).contains(&first));
 }
