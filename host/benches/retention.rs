@@ -69,7 +69,7 @@ fn resident_values(i: u64, deceased: bool) -> FieldValues {
     );
     v.set(
         resident::SEX,
-        Some(if i % 2 == 0 { "1" } else { "2" }.into()),
+        Some(if i.is_multiple_of(2) { "1" } else { "2" }.into()),
     );
     v.set(6, Some(format!("神奈川県藤沢市朝日町{}番", i % 50)));
     if deceased {
@@ -105,7 +105,7 @@ async fn town(persons: u64, purge: u64) -> std::path::PathBuf {
         let mut draft = Draft::new(store.clone(), entropy.clone());
         for i in start..(start + 20_000).min(persons) {
             draft
-                .create_person(&resident_values(i, i % every == 0))
+                .create_person(&resident_values(i, i.is_multiple_of(every)))
                 .unwrap();
         }
         store.commit_now(draft.into_write_set(Vec::new())).unwrap();

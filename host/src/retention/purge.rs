@@ -15,6 +15,7 @@ use redb::{ReadableDatabase, ReadableTable};
 use super::rules::Rules;
 use crate::audit::Event;
 use crate::clock::Entropy;
+use crate::federation::entries;
 use crate::store::commit::Op;
 use crate::store::draft::{Draft, DraftError};
 use crate::store::facts;
@@ -112,7 +113,14 @@ pub fn purge_batch(
         return Ok(0);
     }
     store.finish_shredding()?;
+    // Answers another municipality gave about them (sealed with the
+    // tenant's federation key, not theirs) go with them.
+    let in_batch: HashSet<u64> = batch.iter().map(|c| c.person).collect();
     for _ in 0..3 {
+        let held: Vec<_> = entries::list::<entries::HeldRow>(store, "held/", usize::MAX)?
+            .into_iter()
+            .filter(|e| in_batch.contains(&e.row.person))
+            .collect();
         let mut draft = Draft::new(store.clone(), entropy.clone());
         // Deleting past retention is lawful whatever the person asked.
         draft.exempt_from_suspension();
@@ -135,6 +143,11 @@ pub fn purge_batch(
             };
             draft.push_host_op(Op::PutDeletion(c.person, rows::encode(&row)));
             subjects.push(c.person);
+        }
+        for e in held.iter().filter(|e| subjects.contains(&e.row.person)) {
+            let key = entries::held_key(&e.id);
+            draft.push_host_check(e.unchanged(key.clone()));
+            draft.push_host_op(Op::RemoveFederation(key));
         }
         let n = subjects.len() as u64;
         if n == 0 {
