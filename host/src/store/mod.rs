@@ -15,6 +15,7 @@ pub mod draft;
 mod error;
 pub mod facts;
 pub mod keyring;
+mod restore;
 pub mod reviews;
 pub mod rows;
 mod schema;
@@ -30,7 +31,9 @@ use redb::{
     ReadableTableMetadata,
 };
 
+pub use backup::backup_tenant;
 pub use error::{StoreError, StoreResult};
+pub use restore::restore_tenant;
 
 use crate::audit::{self, Event, Outcome};
 use crate::clock::{Clock, Entropy};
@@ -81,7 +84,7 @@ fn tenant_created(code: &TenantCode, now: i64, what: &str) -> Event {
 const TENANT_CACHE_BYTES: usize = 4 << 30;
 
 /// Opens (or creates) a redb file for writing in multi-writer mode.
-fn open_db(file: std::fs::File) -> StoreResult<Database> {
+pub(super) fn open_db(file: std::fs::File) -> StoreResult<Database> {
     Ok(Database::builder()
         .set_concurrency_mode(ConcurrencyMode::MultiWriter)
         .set_cache_size(TENANT_CACHE_BYTES)
@@ -369,7 +372,7 @@ impl VerifyHandle {
     }
 }
 
-fn open_for_verify(
+pub(super) fn open_for_verify(
     read_only: impl Fn() -> StoreResult<std::fs::File>,
     writable: impl Fn() -> StoreResult<std::fs::File>,
 ) -> StoreResult<VerifyHandle> {
@@ -393,67 +396,6 @@ pub fn open_tenant_for_verify(
         || Ok(dir.tenant_db_file(code, false)?),
     )?;
     Ok((handle, TenantKeys::derive(&root, code.as_str())))
-}
-
-/// Backs up tenant `code` to `out`, online (another process may serve it).
-pub fn backup_tenant(
-    dir: &DataDir,
-    code: &TenantCode,
-    now_ms: i64,
-    entropy: &dyn Entropy,
-    out: &mut dyn std::io::Write,
-) -> StoreResult<backup::BackupReport> {
-    let root = dir.read_key(KeyOwner::Tenant(code))?;
-    let keys = TenantKeys::derive(&root, code.as_str());
-    let ring = keyring::Keyring::open(dir.keyring_file(code, false)?, code.as_str())?;
-    match open_for_verify(
-        || Ok(dir.tenant_db_file_read_only(code)?),
-        || Ok(dir.tenant_db_file(code, false)?),
-    )? {
-        VerifyHandle::ReadOnly(db) => backup::backup(&db, &keys, &ring, now_ms, entropy, out),
-        VerifyHandle::Repaired(db) => backup::backup(&db, &keys, &ring, now_ms, entropy, out),
-    }
-}
-
-/// Restores tenant `code` from a backup into `dir` (the server stopped):
-/// its keys (root key and keyring) must be in the keys directory; an
-/// existing database of the tenant is replaced only with `replace`.
-pub fn restore_tenant(
-    dir: &DataDir,
-    code: &TenantCode,
-    input: &mut dyn std::io::Read,
-    replace: bool,
-    now_ms: i64,
-    entropy: &dyn Entropy,
-) -> StoreResult<backup::RestoreReport> {
-    let (tenant, id, ring_id, _created) = backup::read_header(input)?;
-    if tenant != code.as_str() {
-        return Err(StoreError::Damaged(format!(
-            "the backup is of tenant {tenant}, not {code}"
-        )));
-    }
-    if dir.tenant_exists(code) && !replace {
-        return Err(crate::datadir::DataDirError::TenantExists(code.to_string()).into());
-    }
-    let root = dir.read_key(KeyOwner::Tenant(code))?;
-    let keys = TenantKeys::derive(&root, code.as_str());
-    let ring = keyring::Keyring::open(dir.keyring_file(code, false)?, code.as_str())?;
-    if ring.id() != ring_id {
-        return Err(StoreError::Damaged(
-            "the keys directory holds another keyring than the one this backup needs".into(),
-        ));
-    }
-    let db = open_db(dir.restore_file(code)?)?;
-    let event = backup::restore_event(now_ms, &format!("restore-{now_ms}"));
-    let report = backup::restore(&db, &keys, &ring, id, input, event)?;
-    drop(db);
-    dir.install_restore(code)?;
-    let system = SystemStore::open(dir, entropy)?;
-    if !system.tenants()?.iter().any(|(c, _)| c == code.as_str()) {
-        let store = TenantStore::open(dir, code)?;
-        system.register_tenant(code, &store.name()?, now_ms)?;
-    }
-    Ok(report)
 }
 
 /// The system file: the tenant registry and the system audit chain.
@@ -489,7 +431,12 @@ impl SystemStore {
         Ok((handle, TenantKeys::derive(&root, "system")))
     }
 
-    fn register_tenant(&self, code: &TenantCode, name: &str, now: i64) -> StoreResult<()> {
+    pub(super) fn register_tenant(
+        &self,
+        code: &TenantCode,
+        name: &str,
+        now: i64,
+    ) -> StoreResult<()> {
         let txn = self.db.begin_write()?;
         {
             let mut t = txn.open_table(TENANTS)?;
