@@ -43,19 +43,6 @@ fn app_on(dir: &Path) -> Arc<App> {
     Arc::new(App::new(DataDir::open(dir).unwrap(), runtime))
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
 fn demo_options(persons: usize) -> DemoOptions {
     DemoOptions {
         persons,
@@ -155,7 +142,7 @@ async fn main() {
     let queries = env_or("BENCH_QUERIES", 200) as usize;
     let cached = seeded(persons).await;
     let scratch = common::scratch("health");
-    copy_dir(&cached, scratch.path());
+    common::copy_dir(&cached, scratch.path());
     let app = app_on(scratch.path());
     let started = Instant::now();
     app.tenant(&TenantCode::parse(DEMO_TENANT).unwrap())

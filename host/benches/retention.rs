@@ -42,19 +42,6 @@ fn app_on(dir: &Path) -> Arc<App> {
     Arc::new(App::new(DataDir::open(dir).unwrap(), runtime))
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
 fn resident_values(i: u64, deceased: bool) -> FieldValues {
     let mut v = FieldValues::empty(Class::Resident);
     v.set(
@@ -136,7 +123,7 @@ fn main() {
         let cached = town(persons, purge).await;
         let work = tempfile::tempdir().unwrap();
         let data = work.path().join("data");
-        copy_dir(&cached, &data);
+        common::copy_dir(&cached, &data);
         let dir = DataDir::open(&data).unwrap();
         let code = TenantCode::parse(DEMO_TENANT).unwrap();
 
