@@ -14,6 +14,7 @@ pub mod demo;
 pub mod federation;
 pub mod fields;
 pub mod handles;
+pub mod hsm;
 pub mod identity;
 pub mod ids;
 pub mod jobs;

@@ -29,11 +29,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
     about = "Vaccination-records server with capability-fenced WebAssembly plugins"
 )]
 struct Cli {
-    /// Keys directory (tenant root keys and person keyrings), kept apart
-    /// from the data directory so a copy of that or a backup holds no key.
-    /// Default: `DATA/keys`.
-    #[arg(long, global = true, env = "KIROKU_KEYS", value_name = "DIR")]
-    keys: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    keys: cli::keys::KeyArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -73,6 +70,9 @@ enum Command {
     /// Exchanges between municipalities.
     #[command(subcommand)]
     Federation(cli::federation::FederationCmd),
+    /// The root keys: how each is kept; sealing them with a PKCS#11 token.
+    #[command(subcommand)]
+    Keys(cli::keys::KeysCmd),
     /// Retention rules and deletion records of a tenant.
     #[command(subcommand)]
     Retention(cli::retention::RetentionCmd),
@@ -240,7 +240,10 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
-    cli::set_keys_dir(cli.keys.clone());
+    if let Err(e) = cli::keys::configure(&cli.keys) {
+        eprintln!("error: {e:#}");
+        return ExitCode::FAILURE;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -319,6 +322,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             return cli::audit::audit_verify(&data, tenant.as_deref());
         }
         Command::Job(cmd) => return cli::job::job(cmd).await,
+        Command::Keys(cmd) => cli::keys::keys(cmd, &clock)?,
         Command::Retention(cmd) => cli::retention::retention(cmd, &clock)?,
         Command::Backup { at, out } => cli::retention::backup(&at, &out, &clock)?,
         Command::Restore { at, file, replace } => {

@@ -16,6 +16,7 @@ mod federation;
 mod federation_nodes;
 mod fences;
 mod host_cost;
+mod hsm;
 mod identity;
 mod log_volume;
 mod model;

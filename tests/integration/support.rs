@@ -734,6 +734,19 @@ impl RealServer {
 
     /// `kiroku serve`, with its keys in `keys` when given.
     pub fn spawn_with_keys(data: &Path, keys: Option<&Path>, log: Option<&Path>) -> RealServer {
+        let env: Vec<(&str, &std::ffi::OsStr)> = keys
+            .map(|k| ("KIROKU_KEYS", k.as_os_str()))
+            .into_iter()
+            .collect();
+        RealServer::spawn_with_env(data, &env, log)
+    }
+
+    /// `kiroku serve` with extra environment variables.
+    pub fn spawn_with_env(
+        data: &Path,
+        env: &[(&str, &std::ffi::OsStr)],
+        log: Option<&Path>,
+    ) -> RealServer {
         let (filter, stderr) = match log {
             Some(path) => ("info", Stdio::from(std::fs::File::create(path).unwrap())),
             None => ("warn", Stdio::inherit()),
@@ -747,7 +760,7 @@ impl RealServer {
                 "127.0.0.1:0",
             ])
             .env("RUST_LOG", filter)
-            .envs(keys.map(|k| ("KIROKU_KEYS", k)))
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()

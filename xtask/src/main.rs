@@ -73,6 +73,8 @@ const SYSTEM_PACKAGES: &[(&str, &str)] = &[
     ("/usr/bin/zbarimg", "zbar-tools"),
     ("/usr/bin/curl", "curl"),
     ("/usr/bin/python3", "python3"),
+    ("/usr/bin/softhsm2-util", "softhsm2"),
+    ("/usr/lib/softhsm/libsofthsm2.so", "softhsm2"),
 ];
 
 /// Installs the missing [`SYSTEM_PACKAGES`] with apt (as root, or through

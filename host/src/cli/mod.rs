@@ -4,6 +4,7 @@ pub mod audit;
 pub mod certificates;
 pub mod federation;
 pub mod job;
+pub mod keys;
 pub mod plugins;
 pub mod retention;
 pub mod serve;
@@ -39,18 +40,7 @@ pub struct ServerArgs {
     pub token: String,
 }
 
-static KEYS_DIR: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
-
-/// Sets the keys directory every command uses (`--keys`).
-pub fn set_keys_dir(keys: Option<PathBuf>) {
-    let _ = KEYS_DIR.set(keys);
-}
-
-/// Opens a data directory with the keys directory `--keys` names.
-pub fn data_dir(data: &std::path::Path) -> anyhow::Result<kiroku::datadir::DataDir> {
-    let keys = KEYS_DIR.get().and_then(|k| k.as_deref());
-    Ok(kiroku::datadir::DataDir::open_with_keys(data, keys)?)
-}
+pub use keys::data_dir;
 
 /// Opens a tenant of the data directory.
 pub fn open_tenant(

@@ -125,6 +125,14 @@ pub async fn serve(app: Arc<App>, listen: &str, tls: &TlsArgs) -> anyhow::Result
             );
         }
     }
+    // A root key that cannot be read (sealed, and no token or a wrong
+    // PIN) stops the start, rather than leaving a server that never gets
+    // ready; one unsealing per tenant.
+    for code in app.dir.tenant_codes()? {
+        app.dir
+            .read_key(kiroku::datadir::KeyOwner::Tenant(&code))
+            .with_context(|| format!("reading the root key of tenant {code}"))?;
+    }
     let (listener, addr) = kiroku::server::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;

@@ -11,19 +11,27 @@
 //! KEYS/system.key              the system file's key
 //! ```
 //!
+//! With a PKCS#11 token configured (`crate::hsm`), the `.key` files hold
+//! the root keys sealed by the token, not the keys.
+//!
 //! KEYS is `DATA/keys` unless `--keys DIR` names another directory (another
 //! disk, another mount): then a copy of the data directory, or a backup,
 //! holds no key at all.
 
-use std::io::{self, Read, Write};
+mod keys;
+
+use std::io;
 use std::path::Path;
+use std::sync::Arc;
 
 use cap_std::ambient_authority;
 use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt};
 
-use crate::clock::Entropy;
-use crate::crypto::{KEY_LEN, TenantKey};
+use crate::crypto::KEY_LEN;
+use crate::hsm::{Hsm, HsmError};
 use crate::ids::{Digest, TenantCode};
+
+pub use keys::{KeyFile, KeyOwner, KeyProtection};
 
 /// Errors reaching files in the data directory.
 #[derive(Debug, thiserror::Error)]
@@ -48,36 +56,19 @@ pub enum DataDirError {
     /// A key file is not a key.
     #[error("the key file of tenant {0} is damaged (expected {KEY_LEN} bytes)")]
     BadKey(String),
-}
-
-/// Keys are for the owner only.
-fn restrict(dir: &Dir, name: &str) -> Result<(), DataDirError> {
-    use cap_std::fs::PermissionsExt;
-    dir.set_permissions(name, cap_std::fs::Permissions::from_mode(0o700))
-        .map_err(io_err("restricting the keys directory"))
+    /// The key is sealed by a PKCS#11 token and none is configured.
+    #[error(
+        "the key of {0} is sealed by a PKCS#11 token: pass --pkcs11-module (or KIROKU_PKCS11_MODULE) and KIROKU_PKCS11_PIN"
+    )]
+    NeedsToken(String),
+    /// The token refused.
+    #[error(transparent)]
+    Hsm(#[from] HsmError),
 }
 
 fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> DataDirError {
     let what = what.into();
     move |source| DataDirError::Io { what, source }
-}
-
-/// Whose root key a key file holds.
-#[derive(Debug, Clone, Copy)]
-pub enum KeyOwner<'a> {
-    /// A tenant's.
-    Tenant(&'a TenantCode),
-    /// The system file's.
-    System,
-}
-
-impl KeyOwner<'_> {
-    fn label(self) -> String {
-        match self {
-            KeyOwner::Tenant(code) => code.to_string(),
-            KeyOwner::System => "system".to_owned(),
-        }
-    }
 }
 
 /// Capability handle on a data directory.
@@ -87,6 +78,8 @@ pub struct DataDir {
     tenants: Dir,
     keys: Dir,
     components: Dir,
+    /// The PKCS#11 token sealing the root keys, when one is configured.
+    hsm: Option<Arc<Hsm>>,
 }
 
 impl DataDir {
@@ -114,7 +107,7 @@ impl DataDir {
         let keys = match keys {
             None => {
                 let keys = sub("keys")?;
-                restrict(&root, "keys")?;
+                keys::restrict(&root, "keys")?;
                 keys
             }
             Some(at) => {
@@ -122,7 +115,7 @@ impl DataDir {
                     .map_err(io_err(format!("creating keys directory {}", at.display())))?;
                 let parent = Dir::open_ambient_dir(at, ambient_authority())
                     .map_err(io_err(format!("opening keys directory {}", at.display())))?;
-                restrict(&parent, ".")?;
+                keys::restrict(&parent, ".")?;
                 parent
             }
         };
@@ -131,7 +124,14 @@ impl DataDir {
             tenants,
             keys,
             components,
+            hsm: None,
         })
+    }
+
+    /// Seals and unseals root keys with `hsm` (`--pkcs11-module`).
+    pub fn with_hsm(mut self, hsm: Option<Arc<Hsm>>) -> DataDir {
+        self.hsm = hsm;
+        self
     }
 
     /// A tenant's person keyring file (0600); `create` makes it, and
@@ -264,57 +264,6 @@ impl DataDir {
         }
         codes.sort();
         Ok(codes)
-    }
-
-    /// Creates a root key file (0600); refuses to overwrite one.
-    pub fn create_key(
-        &self,
-        owner: KeyOwner<'_>,
-        entropy: &dyn Entropy,
-    ) -> Result<TenantKey, DataDirError> {
-        let key = TenantKey::generate(entropy);
-        let mut options = OpenOptions::new();
-        options.write(true).create_new(true).mode(0o600);
-        let code = owner.label();
-        let name = format!("{code}.key");
-        let mut file = self.keys.open_with(&name, &options).map_err(|e| {
-            if e.kind() == io::ErrorKind::AlreadyExists {
-                DataDirError::TenantExists(code.to_string())
-            } else {
-                DataDirError::Io {
-                    what: format!("creating the key of tenant {code}"),
-                    source: e,
-                }
-            }
-        })?;
-        file.write_all(hex::encode(key.as_bytes()).as_bytes())
-            .and_then(|_| file.sync_all())
-            .map_err(io_err(format!("writing the key of tenant {code}")))?;
-        Ok(key)
-    }
-
-    /// Reads a root key.
-    pub fn read_key(&self, owner: KeyOwner<'_>) -> Result<TenantKey, DataDirError> {
-        let code = owner.label();
-        let mut text = String::new();
-        self.keys
-            .open(format!("{code}.key"))
-            .and_then(|mut f| f.read_to_string(&mut text))
-            .map_err(|e| {
-                if e.kind() == io::ErrorKind::NotFound {
-                    DataDirError::UnknownTenant(code.to_string())
-                } else {
-                    DataDirError::Io {
-                        what: format!("reading the key of tenant {code}"),
-                        source: e,
-                    }
-                }
-            })?;
-        let bytes = hex::decode(text.trim()).map_err(|_| DataDirError::BadKey(code.to_string()))?;
-        let bytes: [u8; KEY_LEN] = bytes
-            .try_into()
-            .map_err(|_| DataDirError::BadKey(code.to_string()))?;
-        Ok(TenantKey::from_bytes(bytes))
     }
 
     /// Stores a component under its digest (idempotent).
