@@ -146,10 +146,10 @@ impl DataDir {
         let mut owners = Vec::new();
         for entry in self.keys.entries().map_err(io_err("listing the keys"))? {
             let name = entry.map_err(io_err("listing the keys"))?.file_name();
-            if let Some(owner) = name.to_str().and_then(|n| n.strip_suffix(".key")) {
-                if owner == "system" || TenantCode::parse(owner).is_ok() {
-                    owners.push(owner.to_owned());
-                }
+            if let Some(owner) = name.to_str().and_then(|n| n.strip_suffix(".key"))
+                && (owner == "system" || TenantCode::parse(owner).is_ok())
+            {
+                owners.push(owner.to_owned());
             }
         }
         owners.sort_by_key(|o| (o != "system", o.clone()));
