@@ -58,10 +58,10 @@ fn disclosure_correction_and_suspension_of_use() {
     assert!(masked.starts_with("********"), "{masked}");
     let history = doc["access_history"].as_array().unwrap();
     assert!(
-        history
-            .iter()
-            .any(|e| e["who"] == "counter-1" && e["plugin"] == "dose-entry"),
-        "the counter's reads are listed: {history:?}"
+        history.iter().any(|e| e["who"] == "counter-1"
+            && e["role"] == "clerk"
+            && e["plugin"] == "dose-entry"),
+        "the counter's reads are listed with the role: {history:?}"
     );
     assert!(
         history

@@ -63,6 +63,8 @@ pub struct Event {
     pub operator: Option<String>,
     /// Done by a service account (automated work), not a person.
     pub automated: bool,
+    /// The actor's role when it happened (staff and service accounts).
+    pub role: Option<String>,
 }
 
 /// Who acts in a request, as the audit log names them.
@@ -76,6 +78,8 @@ pub struct Identity {
     pub operator: Option<String>,
     /// A service account.
     pub automated: bool,
+    /// The account's role, once authenticated.
+    pub role: Option<String>,
 }
 
 impl Identity {
@@ -92,6 +96,28 @@ impl Identity {
     pub fn person(&self) -> &str {
         self.operator.as_deref().unwrap_or(&self.name)
     }
+}
+
+/// The layout of events written before roles were recorded.
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+struct EventV4 {
+    seq: u64,
+    time_ms: i64,
+    request_id: String,
+    actor: String,
+    plugin: Option<String>,
+    digest: Option<String>,
+    action: String,
+    subject: Option<u64>,
+    fields: Vec<String>,
+    outcome: Outcome,
+    reason: Option<String>,
+    subjects: Vec<u64>,
+    count: u64,
+    session: Option<String>,
+    operator: Option<String>,
+    automated: bool,
 }
 
 /// The layout of events written before sessions existed.
@@ -150,8 +176,34 @@ pub fn decode_event(body: &[u8]) -> Result<Event, postcard::Error> {
     if let Ok(e) = postcard::from_bytes::<Event>(body) {
         return Ok(e);
     }
-    let v3 = decode_v3(body)?;
+    let v4 = decode_v4(body)?;
     Ok(Event {
+        seq: v4.seq,
+        time_ms: v4.time_ms,
+        request_id: v4.request_id,
+        actor: v4.actor,
+        plugin: v4.plugin,
+        digest: v4.digest,
+        action: v4.action,
+        subject: v4.subject,
+        fields: v4.fields,
+        outcome: v4.outcome,
+        reason: v4.reason,
+        subjects: v4.subjects,
+        count: v4.count,
+        session: v4.session,
+        operator: v4.operator,
+        automated: v4.automated,
+        role: None,
+    })
+}
+
+fn decode_v4(body: &[u8]) -> Result<EventV4, postcard::Error> {
+    if let Ok(e) = postcard::from_bytes::<EventV4>(body) {
+        return Ok(e);
+    }
+    let v3 = decode_v3(body)?;
+    Ok(EventV4 {
         seq: v3.seq,
         time_ms: v3.time_ms,
         request_id: v3.request_id,
@@ -238,14 +290,16 @@ impl Event {
             session: None,
             operator: None,
             automated: false,
+            role: None,
         }
     }
 
-    /// Names the session, operator and kind of `who` (the actor stays).
+    /// Names the session, operator, role and kind of `who` (the actor stays).
     pub fn with_identity(mut self, who: &Identity) -> Event {
         self.session.clone_from(&who.session);
         self.operator.clone_from(&who.operator);
         self.automated = who.automated;
+        self.role.clone_from(&who.role);
         self
     }
 
@@ -270,5 +324,43 @@ impl Event {
     pub fn with_subject(mut self, subject: u64) -> Event {
         self.subject = Some(subject);
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_of_the_layout_before_roles_still_decode() {
+        let old = EventV4 {
+            seq: 7,
+            time_ms: 1,
+            request_id: "r".into(),
+            actor: "demo-clerk".into(),
+            plugin: Some("dose-entry".into()),
+            digest: None,
+            action: "residents.get".into(),
+            subject: Some(3),
+            fields: vec!["kanji-name".into()],
+            outcome: Outcome::Ok,
+            reason: None,
+            subjects: Vec::new(),
+            count: 1,
+            session: Some("s1".into()),
+            operator: None,
+            automated: false,
+        };
+        let body = postcard::to_allocvec(&old).unwrap();
+        let e = decode_event(&body).unwrap();
+        assert_eq!((e.seq, e.session.as_deref(), e.role), (7, Some("s1"), None));
+
+        let who = Identity {
+            role: Some("clerk".into()),
+            ..Identity::named("demo-clerk")
+        };
+        let new = Event::by(1, "r", &who, "residents.get", Outcome::Ok);
+        let body = postcard::to_allocvec(&new).unwrap();
+        assert_eq!(decode_event(&body).unwrap().role.as_deref(), Some("clerk"));
     }
 }

@@ -145,6 +145,10 @@ pub fn authenticate(
         });
     }
     activity.seen(hash, now_ms);
+    let who = Identity {
+        role: Some(account.role.clone()),
+        ..who
+    };
     Ok(Checked {
         outcome: Ok(Caller {
             name: account.name,
@@ -188,6 +192,7 @@ fn service_token(
                 session: None,
                 operator: None,
                 automated: true,
+                role: Some(account.role.clone()),
             },
             name: account.name,
             role: account.role,

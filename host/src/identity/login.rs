@@ -280,5 +280,6 @@ pub fn identity_of(row: &SessionRow, automated: bool) -> Identity {
         session: Some(row.id.clone()),
         operator: row.operator.clone(),
         automated,
+        role: None,
     }
 }

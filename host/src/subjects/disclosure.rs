@@ -1,7 +1,7 @@
 //! Disclosure: everything Kiroku holds about a person, and every access to
 //! it, as one JSON document. My Number shows its last four digits only;
 //! the passport number likewise. The access history is the audit log's
-//! events about the person (who, session, operator, when, plugin and
+//! events about the person (who, which role, session, operator, when, plugin and
 //! operation, fields, outcome); a person's history is bounded by
 //! `MAX_DISCLOSED_EVENTS` (the rest counted, for the auditor's full query).
 
@@ -123,7 +123,7 @@ pub fn disclose(
         .map(|e| {
             json!({
                 "seq": e.seq, "at": format_timestamp(e.time_ms), "who": e.actor,
-                "operator": e.operator, "session": e.session, "automated": e.automated,
+                "role": e.role, "operator": e.operator, "session": e.session, "automated": e.automated,
                 "plugin": e.plugin, "action": e.action, "fields": e.fields,
                 "outcome": e.outcome.as_str(), "reason": e.reason,
             })

@@ -97,10 +97,14 @@ pub fn lines(d: &Value) -> Vec<String> {
         ));
     }
     out.push(String::new());
-    out.push("■ アクセス履歴（だれが、いつ、どの処理で、どの項目を）".to_owned());
+    out.push("■ アクセス履歴（いつ、だれが（役割）、どの処理で、どの項目を）".to_owned());
     for e in d["access_history"].as_array().cloned().unwrap_or_default() {
+        let role = match text(&e, "role") {
+            r if r.is_empty() => String::new(),
+            r => format!("（{r}）"),
+        };
         out.push(format!(
-            "{} {} {} {} [{}] {}",
+            "{} {}{role} {} {} [{}] {}",
             text(&e, "at"),
             text(&e, "who"),
             text(&e, "plugin"),
@@ -158,14 +162,14 @@ mod tests {
             "my_number": "********9018",
             "doses": [{"dose-number": "1", "date": "2021-06-01", "vaccine": "covid-19", "lot": "AB1"}],
             "tickets": [], "history": [],
-            "access_history": [{"at": "2026-01-01T00:00:00Z", "who": "clerk-1", "action": "residents.get", "fields": ["kanji-name"], "outcome": "ok"}],
+            "access_history": [{"at": "2026-01-01T00:00:00Z", "who": "clerk-1", "role": "clerk", "action": "residents.get", "fields": ["kanji-name"], "outcome": "ok"}],
         });
         let lines = lines(&d);
         assert!(lines.iter().any(|l| l == "個人番号: ********9018"));
         assert!(
             lines
                 .iter()
-                .any(|l| l.contains("clerk-1") && l.contains("residents.get"))
+                .any(|l| l.contains("clerk-1（clerk）") && l.contains("residents.get"))
         );
         let pdf = render(&d).unwrap();
         assert!(pdf.starts_with(b"%PDF-"));
