@@ -121,6 +121,7 @@ fn event_json(e: &Event, handles: &PersonHandles) -> serde_json::Value {
         "time": format_timestamp(e.time_ms),
         "request_id": e.request_id,
         "actor": e.actor,
+        "role": e.role,
         "operator": e.operator,
         "session": e.session,
         "automated": e.automated,
