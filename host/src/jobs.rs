@@ -168,6 +168,16 @@ impl Jobs {
         guard.1.get(id).filter(|j| j.tenant == tenant).cloned()
     }
 
+    /// Asks every running job to cancel (shutdown); returns how many.
+    pub fn cancel_all(&self) -> usize {
+        let guard = self.jobs.lock().expect("jobs lock");
+        let running: Vec<&Arc<Job>> = guard.1.values().filter(|j| !j.is_finished()).collect();
+        for job in &running {
+            job.progress.request_cancel();
+        }
+        running.len()
+    }
+
     /// How many jobs are running (the cap on concurrent jobs).
     pub fn running(&self) -> usize {
         let guard = self.jobs.lock().expect("jobs lock");

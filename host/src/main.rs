@@ -389,6 +389,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                     tls_cert: None,
                     tls_key: None,
                     public_url: None,
+                    shutdown_grace: 30,
                 };
                 cli::serve::serve(app, &listen, &plain).await?;
             }

@@ -26,6 +26,7 @@ mod readme;
 mod reports;
 mod resident_sync;
 mod retention;
+mod shutdown;
 mod storage;
 mod subject_rights;
 mod support;

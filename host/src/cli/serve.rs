@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use kiroku::app::App;
 
-/// A certificate and key for HTTPS.
+/// How the staff API is served: HTTPS, its public URL, shutting down.
 #[derive(Debug, Clone, clap::Args)]
 pub struct TlsArgs {
     /// Certificate chain (PEM) for HTTPS.
@@ -21,6 +21,10 @@ pub struct TlsArgs {
     /// default: the scheme and port served, on `localhost`.
     #[arg(long)]
     pub public_url: Option<String>,
+    /// Seconds that requests in flight and running jobs get to finish on
+    /// SIGTERM or Ctrl-C (jobs still running then are cancelled).
+    #[arg(long, default_value_t = 30)]
+    pub shutdown_grace: u64,
 }
 
 /// Taking part in exchanges between municipalities.
@@ -174,8 +178,25 @@ pub async fn serve(app: Arc<App>, listen: &str, tls: &TlsArgs) -> anyhow::Result
         }
     });
     let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
+        stop_signal().await;
         eprintln!("shutting down");
     };
-    kiroku::server::serve(app, listener, config, shutdown).await
+    let grace = std::time::Duration::from_secs(tls.shutdown_grace);
+    kiroku::server::serve(app, listener, config, shutdown, grace).await
+}
+
+/// Resolves on SIGTERM (systemd, a container's stop) or SIGINT (Ctrl-C).
+async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }

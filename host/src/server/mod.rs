@@ -16,6 +16,7 @@ mod session_api;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -66,7 +67,11 @@ pub fn raw_json_response(
         .expect("static headers are valid")
 }
 
-/// Accepts connections on `listener` until `shutdown` resolves. Slow or
+/// How long cancelled jobs get to stop at shutdown.
+const JOB_CANCEL_WAIT: Duration = Duration::from_secs(10);
+
+/// Accepts connections on `listener` until `shutdown` resolves, then
+/// drains (requests in flight and jobs get `grace`). Slow or
 /// idle clients are cut off by header and body read timeouts; beyond
 /// [`MAX_CONNECTIONS`] open connections, new ones wait to be accepted.
 pub async fn serve(
@@ -74,10 +79,12 @@ pub async fn serve(
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl std::future::Future<Output = ()>,
+    grace: Duration,
 ) -> anyhow::Result<()> {
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     tokio::pin!(shutdown);
     let open = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let (stop, stopping) = tokio::sync::watch::channel(false);
     loop {
         let permit = tokio::select! {
             p = open.clone().acquire_owned() => p.expect("the semaphore is never closed"),
@@ -96,6 +103,7 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let acceptor = acceptor.clone();
+        let stopping = stopping.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
                 let app = app.clone();
@@ -107,11 +115,11 @@ pub async fn serve(
                 .header_read_timeout(HEADER_READ_TIMEOUT)
                 .keep_alive(true);
             let ended = match acceptor {
-                None => http.serve_connection(TokioIo::new(stream), service).await,
+                None => drive(&http, TokioIo::new(stream), service, stopping).await,
                 Some(acceptor) => {
                     // The handshake is bounded like a request head.
                     match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => http.serve_connection(TokioIo::new(tls), service).await,
+                        Ok(Ok(tls)) => drive(&http, TokioIo::new(tls), service, stopping).await,
                         Ok(Err(e)) => {
                             tracing::debug!(%peer, "TLS handshake failed: {e}");
                             Ok(())
@@ -129,7 +137,63 @@ pub async fn serve(
             drop(permit);
         });
     }
+    drop(listener);
+    let _ = stop.send(true);
+    drain(&app, &open, grace).await;
     Ok(())
+}
+
+/// Serves one connection; once `stopping` turns, it finishes the request
+/// in flight and closes.
+async fn drive<I, S>(
+    http: &hyper::server::conn::http1::Builder,
+    io: I,
+    service: S,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), hyper::Error>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send,
+    S: hyper::service::HttpService<hyper::body::Incoming> + Send,
+    S::Future: Send,
+    S::ResBody: Send + 'static,
+    <S::ResBody as hyper::body::Body>::Data: Send,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let connection = http.serve_connection(io, service);
+    tokio::pin!(connection);
+    tokio::select! {
+        ended = connection.as_mut() => ended,
+        () = async { drop(stopping.wait_for(|stop| *stop).await) } => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    }
+}
+
+/// After the listener closed: lets requests in flight and running jobs
+/// finish within `grace`, then cancels the jobs left (a cancelled job
+/// applies nothing). Every answered write was committed before it was
+/// answered, so nothing else is pending.
+async fn drain(app: &App, open: &tokio::sync::Semaphore, grace: Duration) {
+    let deadline = tokio::time::Instant::now() + grace;
+    let all = u32::try_from(MAX_CONNECTIONS).unwrap_or(u32::MAX);
+    let connections_done = tokio::time::timeout_at(deadline, open.acquire_many(all))
+        .await
+        .is_ok();
+    while app.jobs.running() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let cancelled = app.jobs.cancel_all();
+    let until = tokio::time::Instant::now() + JOB_CANCEL_WAIT;
+    while app.jobs.running() > 0 && tokio::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tracing::info!(
+        connections_done,
+        jobs_cancelled = cancelled,
+        jobs_left = app.jobs.running(),
+        "drained"
+    );
 }
 
 /// Binds `addr` (port 0 picks a free port).
