@@ -6,8 +6,6 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use serde_json::{Value, json};
-
 use crate::support::*;
 
 const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
@@ -60,30 +58,15 @@ impl SoftHsm {
     }
 }
 
-/// Runs the binary with `env`; returns (success, stdout, stderr).
-fn kiroku_with(env: &[(&str, OsString)], args: &[&str]) -> (bool, String, String) {
-    let out = kiroku()
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 fn ok_with(env: &[(&str, OsString)], args: &[&str]) -> String {
-    let (ok, out, err) = kiroku_with(env, args);
+    let (ok, out, err) = run_kiroku_with(env, args);
     assert!(ok, "kiroku {args:?}: {err}");
     out
 }
 
 /// The error of a command that must fail.
 fn refused(env: &[(&str, OsString)], args: &[&str]) -> String {
-    let (ok, out, err) = kiroku_with(env, args);
+    let (ok, out, err) = run_kiroku_with(env, args);
     assert!(!ok, "kiroku {args:?} should have failed: {out}");
     err
 }
@@ -186,16 +169,7 @@ fn keys_sealed_by_the_token_open_nothing_without_it() {
         env.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
     let mut server = RealServer::spawn_with_env(&data, &server_env, None);
     server.wait_ready();
-    let ticket = kiroku_rules::ticket::for_person(3, 0).unwrap();
-    let (status, body) = server.request(
-        "POST",
-        &format!("/v1/{FUJISAWA}/dose-entry/find-person"),
-        Some(&clerk),
-        &json!({"ticket_number": ticket}).to_string(),
-    );
-    assert_eq!(status, 200, "{body}");
-    let found: Value = serde_json::from_str(&body).unwrap();
-    assert!(found.to_string().contains("person_id"), "{found}");
+    server.find_person(&clerk, 3);
     let backup = tmp.path().join("before.kbk");
     ok_with(
         &env,

@@ -60,18 +60,7 @@ fn sigterm_under_load_loses_nothing_answered_and_applies_nothing_unanswered() {
     let mut server = RealServer::start(tmp.path());
     let mut persons = Vec::new();
     for n in 1..=40 {
-        let ticket = kiroku_rules::ticket::for_person(n, 0).unwrap();
-        let (status, body) = server.request(
-            "POST",
-            &format!("/v1/{FUJISAWA}/dose-entry/find-person"),
-            Some(&clerk),
-            &json!({"ticket_number": ticket}).to_string(),
-        );
-        assert_eq!(status, 200, "{body}");
-        let found: Value = serde_json::from_str(&body).unwrap();
-        let person = found["persons"][0]["person_id"]
-            .as_u64()
-            .unwrap_or_else(|| found["person_id"].as_u64().unwrap());
+        let person = server.find_person(&clerk, n);
         persons.push((person, doses_of(&server, &clerk, person).len() as u64));
     }
 

@@ -28,17 +28,7 @@ fn disclosure_correction_and_suspension_of_use() {
     let server = RealServer::start(tmp.path());
 
     // The counter looks a person up and lists their doses.
-    let ticket = kiroku_rules::ticket::for_person(3, 0).unwrap();
-    let (status, found) = call(
-        &server,
-        &clerk,
-        "dose-entry/find-person",
-        &json!({"ticket_number": ticket}),
-    );
-    assert_eq!(status, 200, "{found}");
-    let person = found["persons"][0]["person_id"]
-        .as_u64()
-        .unwrap_or_else(|| found["person_id"].as_u64().unwrap());
+    let person = server.find_person(&clerk, 3);
     let (status, _) = call(
         &server,
         &clerk,

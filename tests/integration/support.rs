@@ -582,8 +582,17 @@ pub fn kiroku() -> Command {
 
 /// Runs the binary; returns (success, stdout, stderr).
 pub fn run_kiroku(args: &[&str]) -> (bool, String, String) {
+    run_kiroku_with(&[], args)
+}
+
+/// Runs the binary with extra environment variables.
+pub fn run_kiroku_with(
+    env: &[(&str, std::ffi::OsString)],
+    args: &[&str],
+) -> (bool, String, String) {
     let out = kiroku()
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .env("RUST_LOG", "warn")
         .output()
         .unwrap();
@@ -789,6 +798,23 @@ impl RealServer {
             std::thread::sleep(Duration::from_millis(20));
         }
         panic!("the server did not become ready");
+    }
+
+    /// The person holding the first ticket of demo person `n`, found by
+    /// the counter's `dose-entry/find-person`.
+    pub fn find_person(&self, token: &str, n: u64) -> u64 {
+        let ticket = kiroku_rules::ticket::for_person(n, 0).unwrap();
+        let (status, body) = self.request(
+            "POST",
+            &format!("/v1/{FUJISAWA}/dose-entry/find-person"),
+            Some(token),
+            &json!({"ticket_number": ticket}).to_string(),
+        );
+        assert_eq!(status, 200, "{body}");
+        let found: Value = serde_json::from_str(&body).unwrap();
+        found["persons"][0]["person_id"]
+            .as_u64()
+            .unwrap_or_else(|| found["person_id"].as_u64().unwrap())
     }
 
     /// Sends one HTTP/1.1 request; returns status and body.
