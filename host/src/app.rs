@@ -337,13 +337,7 @@ impl App {
     /// or refused), and each tenant's plugins with their state.
     pub fn readiness(&self) -> (bool, serde_json::Value) {
         let mut ready = self.opened.load(Ordering::SeqCst);
-        let tenants: Vec<Arc<Tenant>> = self
-            .tenants
-            .lock()
-            .expect("tenants lock")
-            .values()
-            .cloned()
-            .collect();
+        let tenants = self.open_tenants();
         let mut out = serde_json::Map::new();
         for tenant in tenants {
             let registry = tenant.current_registry();
@@ -359,6 +353,16 @@ impl App {
             );
         }
         (ready, serde_json::json!({ "ready": ready, "tenants": out }))
+    }
+
+    /// The tenants open now.
+    pub fn open_tenants(&self) -> Vec<Arc<Tenant>> {
+        self.tenants
+            .lock()
+            .expect("tenants lock")
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// The open tenant with this code, opening it on first use.

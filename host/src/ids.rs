@@ -45,6 +45,11 @@ impl Digest {
         .then(|| Digest(hex.to_owned()))
     }
 
+    /// The 64 hex digits.
+    pub fn hex(&self) -> &str {
+        &self.0
+    }
+
     /// The first 12 hex digits, for messages.
     pub fn short(&self) -> &str {
         &self.0[..12]

@@ -20,6 +20,7 @@ pub mod ids;
 pub mod jobs;
 pub mod json_shape;
 pub mod limits;
+pub mod metrics;
 /// Name and value normalisation (shared with plugins).
 pub use kiroku_rules::normalize;
 pub mod policy;

@@ -31,6 +31,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     #[command(flatten)]
     keys: cli::keys::KeyArgs,
+    /// Log lines as `text` or `json` (one object per line).
+    #[arg(long, global = true, env = "KIROKU_LOG_FORMAT", value_enum)]
+    log_format: Option<cli::config::LogFormat>,
     #[command(subcommand)]
     command: Command,
 }
@@ -117,19 +120,10 @@ enum Command {
         out: PathBuf,
     },
     /// Runs the HTTP API.
-    Serve {
-        /// Data directory.
-        #[arg(long)]
-        data: PathBuf,
-        /// Address to listen on (port 0 picks one; the chosen address is
-        /// printed). Off loopback, HTTPS is required.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: String,
-        #[command(flatten)]
-        tls: cli::serve::TlsArgs,
-        #[command(flatten)]
-        federation: cli::serve::FederationArgs,
-    },
+    Serve(cli::serve::ServeArgs),
+    /// Configuration files.
+    #[command(subcommand)]
+    Config(ConfigCmd),
     /// Sets up the demo tenant 142051 with synthetic residents and serves it.
     Demo {
         /// Data directory.
@@ -190,6 +184,17 @@ enum PluginCmd {
 }
 
 #[derive(Subcommand)]
+enum ConfigCmd {
+    /// Parses a `serve --config` file, checks the files it names, and
+    /// explains every setting and where it comes from; unknown keys are
+    /// an error.
+    Check {
+        /// The TOML file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum PolicyCmd {
     /// Validates a policy and explains what the plugin can touch; with a
     /// component, also checks its imports against the policy.
@@ -230,17 +235,20 @@ enum AuditCmd {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        // Colours only for a terminal: a log file gets plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     let cli = Cli::parse();
-    if let Err(e) = cli::keys::configure(&cli.keys) {
+    let config = match &cli.command {
+        Command::Serve(args) => match args.config.as_deref().map(cli::config::ConfigFile::load) {
+            Some(Ok(file)) => file,
+            Some(Err(e)) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::FAILURE;
+            }
+            None => cli::config::ConfigFile::default(),
+        },
+        _ => cli::config::ConfigFile::default(),
+    };
+    cli::logging::init(cli.log_format.or(config.log_format()).unwrap_or_default());
+    if let Err(e) = cli::keys::configure(&config.merge_keys(&cli.keys)) {
         eprintln!("error: {e:#}");
         return ExitCode::FAILURE;
     }
@@ -254,7 +262,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.command)) {
+    match runtime.block_on(run(cli.command, config)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -276,7 +284,7 @@ fn new_runtime() -> anyhow::Result<Arc<Runtime>> {
     )?))
 }
 
-async fn run(command: Command) -> anyhow::Result<ExitCode> {
+async fn run(command: Command, config: cli::config::ConfigFile) -> anyhow::Result<ExitCode> {
     let clock = SystemClock;
     match command {
         Command::Tenant(cmd) => cli::tenants::tenant(cmd, &clock)?,
@@ -342,16 +350,13 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 out.join("batch.csv").display()
             );
         }
-        Command::Serve {
-            data,
-            listen,
-            tls,
-            federation,
-        } => {
-            let app = Arc::new(App::new(cli::data_dir(&data)?, new_runtime()?));
-            cli::serve::federate(&app, &federation).await?;
-            cli::serve::serve(app, &listen, &tls).await?;
+        Command::Serve(args) => {
+            let settings = cli::config::Settings::resolve(&args, &config)?;
+            let app = Arc::new(App::new(cli::data_dir(&settings.data)?, new_runtime()?));
+            cli::serve::federate(&app, &settings).await?;
+            cli::serve::serve(app, &settings).await?;
         }
+        Command::Config(ConfigCmd::Check { file }) => cli::config::check(&file)?,
         Command::Demo {
             data,
             listen,
@@ -385,13 +390,13 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             println!("For the README's walk-through, paste:");
             println!("{}", kiroku::demo::export_line(&users));
             if !no_serve {
-                let plain = cli::serve::TlsArgs {
-                    tls_cert: None,
-                    tls_key: None,
-                    public_url: None,
-                    shutdown_grace: 30,
+                let flags = cli::serve::ServeArgs {
+                    data: Some(data),
+                    listen: Some(listen),
+                    ..Default::default()
                 };
-                cli::serve::serve(app, &listen, &plain).await?;
+                let settings = cli::config::Settings::resolve(&flags, &config)?;
+                cli::serve::serve(app, &settings).await?;
             }
         }
         Command::Synth {

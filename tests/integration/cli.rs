@@ -244,6 +244,7 @@ fn falls_back_to_on_demand_allocation_when_address_space_is_limited() {
     .unwrap();
     let server = RealServer {
         child,
+        stdout: None,
         addr: line
             .split("http://")
             .nth(1)

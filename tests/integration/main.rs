@@ -20,6 +20,7 @@ mod hsm;
 mod identity;
 mod log_volume;
 mod model;
+mod operations;
 mod oracles;
 mod policy_cases;
 mod readme;

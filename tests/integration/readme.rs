@@ -87,6 +87,7 @@ fn demo(data: &Path) -> (RealServer, String) {
     let mut server = RealServer {
         child,
         addr: String::new(),
+        stdout: None,
     };
     let mut out = BufReader::new(server.child.stdout.take().unwrap());
     let mut export = None;

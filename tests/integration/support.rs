@@ -718,6 +718,8 @@ pub fn staff_account(d: &str, name: &str, role: &str) -> Vec<u8> {
 pub struct RealServer {
     pub child: Child,
     pub addr: String,
+    /// The rest of its stdout (when spawned here).
+    pub stdout: Option<BufReader<std::process::ChildStdout>>,
 }
 
 impl RealServer {
@@ -756,35 +758,56 @@ impl RealServer {
         env: &[(&str, &std::ffi::OsStr)],
         log: Option<&Path>,
     ) -> RealServer {
+        let args = [
+            "serve",
+            "--data",
+            data.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ];
+        RealServer::spawn_args(&args, env, log)
+    }
+
+    /// `kiroku ARGS` (a `serve` or `demo`) with extra environment
+    /// variables; returns once it listens. Its further stdout lines are
+    /// left in `stdout`.
+    pub fn spawn_args(
+        args: &[&str],
+        env: &[(&str, &std::ffi::OsStr)],
+        log: Option<&Path>,
+    ) -> RealServer {
         let (filter, stderr) = match log {
             Some(path) => ("info", Stdio::from(std::fs::File::create(path).unwrap())),
             None => ("warn", Stdio::inherit()),
         };
         let mut child = kiroku()
-            .args([
-                "serve",
-                "--data",
-                data.to_str().unwrap(),
-                "--listen",
-                "127.0.0.1:0",
-            ])
+            .args(args)
             .env("RUST_LOG", filter)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
             .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        loop {
+            line.clear();
+            assert_ne!(stdout.read_line(&mut line).unwrap(), 0, "the server ended");
+            if line.starts_with("kiroku listening on ") {
+                break;
+            }
+        }
         let addr = line
-            .split("http://")
+            .split("://")
             .nth(1)
             .and_then(|r| r.split_whitespace().next())
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .unwrap_or_else(|| panic!("unexpected line: {line:?}"))
             .to_owned();
-        RealServer { child, addr }
+        RealServer {
+            child,
+            addr,
+            stdout: Some(stdout),
+        }
     }
 
     /// Waits until `/readyz` says every tenant is open and every plugin

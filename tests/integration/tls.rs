@@ -105,6 +105,7 @@ fn serves_https_with_a_certificate_and_refuses_plain_http_off_loopback() {
             .unwrap_or_else(|| panic!("not HTTPS: {line:?}"))
             .to_owned(),
         child,
+        stdout: None,
     };
     let addr = server.addr.clone();
     let mut ready = false;

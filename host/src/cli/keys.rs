@@ -10,7 +10,7 @@ use kiroku::hsm::{Hsm, HsmConfig};
 use kiroku::store::SystemStore;
 
 /// Global options: where the root keys and person keyrings are kept.
-#[derive(clap::Args, Debug, Clone)]
+#[derive(clap::Args, Debug, Clone, Default)]
 pub struct KeyArgs {
     /// Keys directory (tenant root keys and person keyrings), kept apart
     /// from the data directory so a copy of that or a backup holds no key.
@@ -22,15 +22,9 @@ pub struct KeyArgs {
     /// KIROKU_PKCS11_PIN or `--pkcs11-pin-file`, never from the command line.
     #[arg(long, global = true, env = "KIROKU_PKCS11_MODULE", value_name = "LIB")]
     pub pkcs11_module: Option<PathBuf>,
-    /// The token's label.
-    #[arg(
-        long,
-        global = true,
-        env = "KIROKU_PKCS11_TOKEN",
-        value_name = "LABEL",
-        default_value = "kiroku"
-    )]
-    pub pkcs11_token: String,
+    /// The token's label (default `kiroku`).
+    #[arg(long, global = true, env = "KIROKU_PKCS11_TOKEN", value_name = "LABEL")]
+    pub pkcs11_token: Option<String>,
     /// A file holding the token's user PIN (e.g. a systemd credential).
     #[arg(
         long,
@@ -65,7 +59,10 @@ pub fn configure(args: &KeyArgs) -> anyhow::Result<()> {
         Some(module) => {
             let config = HsmConfig {
                 module: module.clone(),
-                token_label: args.pkcs11_token.clone(),
+                token_label: args
+                    .pkcs11_token
+                    .clone()
+                    .unwrap_or_else(|| "kiroku".to_owned()),
                 pin: pin(args)?,
             };
             Some(Arc::new(Hsm::open(&config)?))

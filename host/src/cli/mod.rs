@@ -2,9 +2,11 @@
 
 pub mod audit;
 pub mod certificates;
+pub mod config;
 pub mod federation;
 pub mod job;
 pub mod keys;
+pub mod logging;
 pub mod plugins;
 pub mod retention;
 pub mod serve;

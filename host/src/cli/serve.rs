@@ -5,71 +5,99 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use kiroku::app::App;
 
+use super::config::Settings;
+
+/// `kiroku serve`'s flags; each can also be set in `--config FILE`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// A TOML file with any of these settings (`kiroku config check FILE`
+    /// explains one); flags given here win over it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Address to listen on (port 0 picks one; the chosen address is
+    /// printed). Off loopback, HTTPS is required. Default 127.0.0.1:8080.
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Address of the metrics listener (`GET /metrics`, Prometheus text
+    /// format); default: off.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
+    /// Open connections at most (default 10000); beyond, new ones wait.
+    #[arg(long)]
+    pub max_connections: Option<usize>,
+    /// Seconds a client has to send its request head (default 10).
+    #[arg(long, value_name = "SECONDS")]
+    pub header_timeout: Option<u64>,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+    #[command(flatten)]
+    pub federation: FederationArgs,
+}
+
 /// How the staff API is served: HTTPS, its public URL, shutting down.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct TlsArgs {
     /// Certificate chain (PEM) for HTTPS.
-    #[arg(long, requires = "tls_key")]
+    #[arg(long)]
     pub tls_cert: Option<PathBuf>,
     /// Its private key (PEM).
-    #[arg(long, requires = "tls_cert")]
+    #[arg(long)]
     pub tls_key: Option<PathBuf>,
     /// The URL staff reach this server at (WebAuthn's relying party);
     /// default: the scheme and port served, on `localhost`.
     #[arg(long)]
     pub public_url: Option<String>,
     /// Seconds that requests in flight and running jobs get to finish on
-    /// SIGTERM or Ctrl-C (jobs still running then are cancelled).
-    #[arg(long, default_value_t = 30)]
-    pub shutdown_grace: u64,
+    /// SIGTERM or Ctrl-C (jobs still running then are cancelled; default 30).
+    #[arg(long, value_name = "SECONDS")]
+    pub shutdown_grace: Option<u64>,
 }
 
 /// Taking part in exchanges between municipalities.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct FederationArgs {
     /// Address of the node-to-node HTTPS listener (mutual TLS).
-    #[arg(long, requires_all = ["federation_ca", "directory", "federation_identity"])]
+    #[arg(long)]
     pub federation_listen: Option<String>,
     /// The federation CA (PEM): peers' certificates must chain to it.
-    #[arg(long, requires_all = ["directory", "federation_identity"])]
+    #[arg(long)]
     pub federation_ca: Option<PathBuf>,
     /// The directory (TOML): which node holds which municipality.
-    #[arg(long, requires = "federation_ca")]
+    #[arg(long)]
     pub directory: Option<PathBuf>,
     /// Folder with `{code}.crt` and `{code}.key` for the tenants served.
-    #[arg(long, requires = "federation_ca")]
+    #[arg(long)]
     pub federation_identity: Option<PathBuf>,
-    /// Days an answer not taken up is held before it is deleted.
-    #[arg(long, default_value_t = kiroku::federation::node::DEFAULT_HOLD_DAYS,
-          value_parser = clap::value_parser!(u32).range(1..=90))]
-    pub federation_hold_days: u32,
+    /// Days an answer not taken up is held before it is deleted (1-90,
+    /// default 30).
+    #[arg(long)]
+    pub federation_hold_days: Option<u32>,
 }
 
 /// Sets up the federation (when configured): the node, its listener, and
 /// the hourly sweep of answers not taken up.
-pub async fn federate(app: &Arc<App>, args: &FederationArgs) -> anyhow::Result<()> {
-    let (Some(ca), Some(directory), Some(identities)) = (
-        &args.federation_ca,
-        &args.directory,
-        &args.federation_identity,
-    ) else {
+pub async fn federate(app: &Arc<App>, settings: &Settings) -> anyhow::Result<()> {
+    let Some(f) = &settings.federation else {
         return Ok(());
     };
     let now = app.runtime.clock().now_ms();
     let tenants = app.dir.tenant_codes()?;
     let node = Arc::new(kiroku::federation::node::Node::load(
-        ca,
-        directory,
-        identities,
+        &f.ca,
+        &f.directory,
+        &f.identity,
         &tenants,
-        args.federation_hold_days,
+        f.hold_days,
         now,
     )?);
     let _ = app.federation.set(node.clone());
-    if let Some(listen) = &args.federation_listen {
+    if let Some(listen) = &f.listen {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("listening on {listen}"))?;
@@ -111,24 +139,16 @@ fn sweep_all(app: &App) {
     }
 }
 
-/// Serves `app` on `listen` until Ctrl-C: HTTPS with `tls`, plain HTTP
-/// only on a loopback address.
-pub async fn serve(app: Arc<App>, listen: &str, tls: &TlsArgs) -> anyhow::Result<()> {
-    let config = match (&tls.tls_cert, &tls.tls_key) {
-        (Some(cert), Some(key)) => Some(kiroku::tls::server_config(cert, key)?),
-        _ => None,
-    };
-    if config.is_none() {
-        let addrs: Vec<_> = tokio::net::lookup_host(listen)
-            .await
-            .with_context(|| format!("resolving {listen}"))?
-            .collect();
-        if let Some(open) = addrs.iter().find(|a| !a.ip().is_loopback()) {
-            bail!(
-                "refusing plain HTTP on {open}: staff traffic off this machine must be encrypted; pass --tls-cert and --tls-key, or listen on 127.0.0.1"
-            );
+/// Serves `app` with `settings` until SIGTERM or Ctrl-C: HTTPS when a
+/// certificate is set, plain HTTP only on a loopback address.
+pub async fn serve(app: Arc<App>, settings: &Settings) -> anyhow::Result<()> {
+    let config = match &settings.tls {
+        Some((cert, key)) => Some(kiroku::tls::server_config(cert, key)?),
+        None => {
+            super::config::ensure_loopback(&settings.listen)?;
+            None
         }
-    }
+    };
     // A root key that cannot be read (sealed, and no token or a wrong
     // PIN) stops the start, rather than leaving a server that never gets
     // ready; one unsealing per tenant.
@@ -137,9 +157,19 @@ pub async fn serve(app: Arc<App>, listen: &str, tls: &TlsArgs) -> anyhow::Result
             .read_key(kiroku::datadir::KeyOwner::Tenant(&code))
             .with_context(|| format!("reading the root key of tenant {code}"))?;
     }
+    use_compile_cache(&app, &settings.data);
+    let listen = &settings.listen;
     let (listener, addr) = kiroku::server::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
+    let metrics = match &settings.metrics_listen {
+        Some(at) => Some(
+            tokio::net::TcpListener::bind(at)
+                .await
+                .with_context(|| format!("listening for metrics on {at}"))?,
+        ),
+        None => None,
+    };
     let pooling = if app.runtime.info().pooling {
         "pooling"
     } else {
@@ -147,11 +177,11 @@ pub async fn serve(app: Arc<App>, listen: &str, tls: &TlsArgs) -> anyhow::Result
     };
     let tenants = app.dir.tenant_codes()?.len();
     let scheme = if config.is_some() { "https" } else { "http" };
-    let public_url = tls
+    let public_url = settings
         .public_url
         .clone()
         .unwrap_or_else(|| format!("{scheme}://localhost:{}", addr.port()));
-    let issuers = tls
+    let issuers = settings
         .public_url
         .clone()
         .unwrap_or_else(|| format!("{scheme}://{addr}"));
@@ -165,6 +195,17 @@ pub async fn serve(app: Arc<App>, listen: &str, tls: &TlsArgs) -> anyhow::Result
     println!(
         "kiroku listening on {scheme}://{addr} ({tenants} tenants, {pooling} instance allocation)"
     );
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    if let Some(metrics) = metrics {
+        println!("kiroku metrics on http://{}/metrics", metrics.local_addr()?);
+        tokio::spawn(kiroku::server::serve_metrics(
+            app.clone(),
+            metrics,
+            async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            },
+        ));
+    }
     use std::io::Write;
     let _ = std::io::stdout().flush();
     let opening = app.clone();
@@ -181,8 +222,34 @@ pub async fn serve(app: Arc<App>, listen: &str, tls: &TlsArgs) -> anyhow::Result
         stop_signal().await;
         eprintln!("shutting down");
     };
-    let grace = std::time::Duration::from_secs(tls.shutdown_grace);
-    kiroku::server::serve(app, listener, config, shutdown, grace).await
+    let served = kiroku::server::serve(
+        app,
+        listener,
+        config,
+        shutdown,
+        settings.shutdown_grace,
+        settings.limits,
+    )
+    .await;
+    let _ = stop.send(true);
+    served
+}
+
+/// Compiled components are kept in `DATA/cache`, authenticated with a
+/// key derived from the system root key; without that key (a data
+/// directory with no system file yet) every start compiles.
+fn use_compile_cache(app: &App, data: &std::path::Path) {
+    let root = match app.dir.read_key(kiroku::datadir::KeyOwner::System) {
+        Ok(k) => k,
+        Err(e) => {
+            tracing::warn!("no compile cache ({e}); plugins are compiled at each start");
+            return;
+        }
+    };
+    let key = kiroku::crypto::compile_cache_key(&root);
+    if let Err(e) = app.runtime.use_compile_cache(&data.join("cache"), key) {
+        tracing::warn!("no compile cache: {e}");
+    }
 }
 
 /// Resolves on SIGTERM (systemd, a container's stop) or SIGINT (Ctrl-C).

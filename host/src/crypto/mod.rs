@@ -118,6 +118,11 @@ fn derive(root: &TenantKey, tenant: &str, purpose: &str) -> [u8; KEY_LEN] {
     out
 }
 
+/// The key of the host's compile cache, from the system root key.
+pub fn compile_cache_key(system_root: &TenantKey) -> [u8; KEY_LEN] {
+    derive(system_root, "system", "compile-cache")
+}
+
 impl TenantKeys {
     /// Derives the wrap, index and audit keys of `tenant`.
     pub fn derive(root: &TenantKey, tenant: &str) -> TenantKeys {

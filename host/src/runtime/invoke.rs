@@ -28,6 +28,34 @@ impl Runtime {
         operation: &str,
         input: &str,
     ) -> Result<InvokeOutput, InvokeError> {
+        let started = std::time::Instant::now();
+        let result = self
+            .invoke_counted(plugin, tenant, committer, request, operation, input)
+            .await;
+        let (outcome, trap) = match &result {
+            Ok(_) => ("ok", None),
+            Err(InvokeError::Contained { code, .. }) => (*code, Some(*code)),
+            Err(e) => (e.code(), None),
+        };
+        let labels = crate::metrics::InvocationLabels {
+            tenant: tenant.code().to_string(),
+            plugin: plugin.identity.name.clone(),
+            operation: operation.to_owned(),
+            outcome: outcome.to_owned(),
+        };
+        crate::metrics::get().invocation(labels, trap, started.elapsed());
+        result
+    }
+
+    async fn invoke_counted(
+        &self,
+        plugin: &LoadedPlugin,
+        tenant: &Arc<TenantStore>,
+        committer: &Committer,
+        request: Arc<RequestInfo>,
+        operation: &str,
+        input: &str,
+    ) -> Result<InvokeOutput, InvokeError> {
         let action = format!("invoke {}/{operation}", plugin.identity.name);
         let outcome_event = |outcome: Outcome, reason: Option<&str>| {
             let mut e = plugin_event(

@@ -47,14 +47,29 @@ impl Import {
 }
 
 impl Runtime {
-    /// Compiles a component (cached by digest). The host compiles every
-    /// component itself; precompiled code is never loaded.
+    /// Compiles a component (cached by digest, in memory and, when set,
+    /// in the host's authenticated compile cache). The host compiles every
+    /// component itself; precompiled code from anywhere else is never
+    /// loaded.
     fn compile(&self, digest: &Digest, bytes: &[u8]) -> Result<Component, LoadError> {
         if let Some(c) = self.compiled.lock().expect("cache lock").get(digest) {
             return Ok(c.clone());
         }
-        let component = Component::new(&self.engine, bytes)
-            .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+        let cached = self
+            .disk_cache
+            .get()
+            .and_then(|cache| cache.load(&self.engine, digest).0);
+        let component = match cached {
+            Some(c) => c,
+            None => {
+                let c = Component::new(&self.engine, bytes)
+                    .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+                if let Some(cache) = self.disk_cache.get() {
+                    cache.store(digest, &c);
+                }
+                c
+            }
+        };
         self.compiled
             .lock()
             .expect("cache lock")

@@ -14,6 +14,7 @@
 
 pub mod bindings;
 mod call;
+pub mod compile_cache;
 mod engine;
 mod events;
 mod guest_log;
@@ -144,6 +145,20 @@ pub enum InvokeError {
     Storage(String),
 }
 
+impl InvokeError {
+    /// The error's code, as the API answers it.
+    pub fn code(&self) -> &'static str {
+        match self {
+            InvokeError::Plugin { code, .. } | InvokeError::Contained { code, .. } => code,
+            InvokeError::Replayed(_) => "replayed",
+            InvokeError::Conflict(_) => "conflict",
+            InvokeError::Busy(_) => "busy",
+            InvokeError::Overloaded => "overloaded",
+            InvokeError::Storage(_) => "storage",
+        }
+    }
+}
+
 /// A successful invocation.
 #[derive(Debug)]
 pub struct InvokeOutput {
@@ -177,6 +192,7 @@ pub struct Runtime {
     engine: Engine,
     info: EngineInfo,
     compiled: Mutex<HashMap<Digest, Component>>,
+    disk_cache: std::sync::OnceLock<compile_cache::CompileCache>,
     admission: sched::Admission,
     clock: Arc<dyn Clock>,
     entropy: Arc<dyn Entropy>,
@@ -200,11 +216,20 @@ impl Runtime {
             engine,
             info,
             compiled: Mutex::new(HashMap::new()),
+            disk_cache: std::sync::OnceLock::new(),
             admission: sched::Admission::default(),
             clock,
             entropy,
             _ticker: ticker,
         })
+    }
+
+    /// Keeps compiled components in `dir` across restarts, authenticated
+    /// with `key` (see [`compile_cache`]).
+    pub fn use_compile_cache(&self, dir: &std::path::Path, key: [u8; 32]) -> std::io::Result<()> {
+        let cache = compile_cache::CompileCache::open(dir, key, &self.engine)?;
+        let _ = self.disk_cache.set(cache);
+        Ok(())
     }
 
     /// How the engine was configured.

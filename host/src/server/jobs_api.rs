@@ -69,6 +69,7 @@ where
         Outcome::Ok,
     );
     ctx.record(vec![started]).await?;
+    crate::metrics::get().job_started(&tenant_code);
     let job = app.jobs.start(
         &ctx.request_id,
         &tenant_code,

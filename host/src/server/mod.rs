@@ -9,6 +9,8 @@ mod ctx;
 mod error;
 mod federation_api;
 mod jobs_api;
+mod metrics_api;
+mod observe;
 mod passkey_api;
 mod reviews_api;
 pub mod router;
@@ -25,13 +27,33 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 pub use error::ApiError;
+pub use metrics_api::serve_metrics;
 
 use crate::app::App;
 
-/// Open connections at most; a slow client can hold only one each.
+/// Open connections at most, by default; a slow client can hold only one
+/// each.
 pub const MAX_CONNECTIONS: usize = 10_000;
-/// A client must send its request head within this time.
+/// A client must send its request head within this time, by default.
 pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The listener's limits (`serve --max-connections`, `--header-timeout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Open connections at most; beyond, new ones wait to be accepted.
+    pub max_connections: usize,
+    /// Time a client has to send its request head (and a TLS handshake).
+    pub header_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_connections: MAX_CONNECTIONS,
+            header_timeout: HEADER_READ_TIMEOUT,
+        }
+    }
+}
 /// And its body within this time.
 pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -73,17 +95,18 @@ const JOB_CANCEL_WAIT: Duration = Duration::from_secs(10);
 /// Accepts connections on `listener` until `shutdown` resolves, then
 /// drains (requests in flight and jobs get `grace`). Slow or
 /// idle clients are cut off by header and body read timeouts; beyond
-/// [`MAX_CONNECTIONS`] open connections, new ones wait to be accepted.
+/// `limits.max_connections` open connections, new ones wait to be accepted.
 pub async fn serve(
     app: Arc<App>,
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl std::future::Future<Output = ()>,
     grace: Duration,
+    limits: Limits,
 ) -> anyhow::Result<()> {
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     tokio::pin!(shutdown);
-    let open = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let open = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let (stop, stopping) = tokio::sync::watch::channel(false);
     loop {
         let permit = tokio::select! {
@@ -112,13 +135,14 @@ pub async fn serve(
             });
             let mut http = hyper::server::conn::http1::Builder::new();
             http.timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .header_read_timeout(limits.header_timeout)
                 .keep_alive(true);
             let ended = match acceptor {
                 None => drive(&http, TokioIo::new(stream), service, stopping).await,
                 Some(acceptor) => {
                     // The handshake is bounded like a request head.
-                    match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
+                    match tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await
+                    {
                         Ok(Ok(tls)) => drive(&http, TokioIo::new(tls), service, stopping).await,
                         Ok(Err(e)) => {
                             tracing::debug!(%peer, "TLS handshake failed: {e}");
@@ -139,7 +163,7 @@ pub async fn serve(
     }
     drop(listener);
     let _ = stop.send(true);
-    drain(&app, &open, grace).await;
+    drain(&app, &open, limits.max_connections, grace).await;
     Ok(())
 }
 
@@ -174,9 +198,9 @@ where
 /// finish within `grace`, then cancels the jobs left (a cancelled job
 /// applies nothing). Every answered write was committed before it was
 /// answered, so nothing else is pending.
-async fn drain(app: &App, open: &tokio::sync::Semaphore, grace: Duration) {
+async fn drain(app: &App, open: &tokio::sync::Semaphore, connections: usize, grace: Duration) {
     let deadline = tokio::time::Instant::now() + grace;
-    let all = u32::try_from(MAX_CONNECTIONS).unwrap_or(u32::MAX);
+    let all = u32::try_from(connections).unwrap_or(u32::MAX);
     let connections_done = tokio::time::timeout_at(deadline, open.acquire_many(all))
         .await
         .is_ok();

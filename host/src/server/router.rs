@@ -56,11 +56,19 @@ where
     B: Body<Data = Bytes> + Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    use tracing::Instrument;
     let request_id = request_id(&req, app);
-    match route(app, req, &request_id).await {
+    let observed =
+        super::observe::Observed::start(app, req.method(), req.uri().path(), &request_id);
+    let response = match route(app, req, &request_id)
+        .instrument(observed.span.clone())
+        .await
+    {
         Ok(response) => response,
         Err(e) => e.into_response(&request_id),
-    }
+    };
+    observed.finish(response.status().as_u16());
+    response
 }
 
 /// A client's request id if it is sane, else a fresh one.

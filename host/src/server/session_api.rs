@@ -154,10 +154,13 @@ where
         login::login(store, creds, at)
     })
     .await?;
+    let tenant = ctx.tenant.store.code().to_string();
     let Ok((session, account)) = result else {
+        crate::metrics::get().login(&tenant, "refused");
         ctx.charge();
         return Err(refused());
     };
+    crate::metrics::get().login(&tenant, "ok");
     ctx.tenant.activity.seen(session.hash, ctx.now_ms);
     let body = session_body(Some(&session.token), &session.row, &account.role);
     let cookie = format!(

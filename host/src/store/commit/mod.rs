@@ -242,6 +242,7 @@ impl Committer {
         let (queue, mut jobs) = mpsc::channel::<Job>(COMMIT_QUEUE_DEPTH);
         let stats = Arc::new(CommitStats::default());
         let thread_stats = stats.clone();
+        let tenant = name.to_owned();
         std::thread::Builder::new()
             .name(format!("commit-{name}"))
             .spawn(move || {
@@ -253,7 +254,18 @@ impl Committer {
                             Err(_) => break,
                         }
                     }
-                    commit_jobs(&db, &keys, &ring, &facts, batch, &thread_stats);
+                    let started = std::time::Instant::now();
+                    let (n, events) = commit_jobs(&db, &keys, &ring, &facts, batch, &thread_stats);
+                    if let Some(events) = events {
+                        crate::metrics::get().commit(&tenant, n, events, started.elapsed());
+                    } else {
+                        crate::metrics::get()
+                            .commit_failures
+                            .get_or_create(&crate::metrics::TenantLabels {
+                                tenant: tenant.clone(),
+                            })
+                            .inc();
+                    }
                 }
             })
             .expect("spawning a committer thread");
@@ -277,6 +289,8 @@ impl Committer {
     }
 }
 
+/// Commits a batch and answers each job; gives the batch's size and, when
+/// it was committed, how many audit events it made durable.
 fn commit_jobs(
     db: &Database,
     keys: &TenantKeys,
@@ -284,17 +298,23 @@ fn commit_jobs(
     facts: &FactsCache,
     batch: Vec<Job>,
     stats: &CommitStats,
-) {
+) -> (usize, Option<usize>) {
     use std::sync::atomic::Ordering::Relaxed;
     let (sets, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|j| (j.set, j.reply)).unzip();
-    let n = sets.len() as u64;
+    let size = sets.len();
+    let n = size as u64;
     match apply_batch(db, keys, ring, facts, sets) {
         Ok(outcomes) => {
             stats.commits.fetch_add(1, Relaxed);
             stats.write_sets.fetch_add(n, Relaxed);
+            let events = outcomes
+                .iter()
+                .map(|o| o.as_ref().map_or(0, Vec::len))
+                .sum();
             for (reply, outcome) in replies.into_iter().zip(outcomes) {
                 let _ = reply.send(outcome.map_err(CommitError::Conflict));
             }
+            (size, Some(events))
         }
         Err(e) => {
             tracing::error!(error = %e, "group commit failed; {n} requests fail");
@@ -304,6 +324,7 @@ fn commit_jobs(
                     message.clone(),
                 ))));
             }
+            (size, None)
         }
     }
 }

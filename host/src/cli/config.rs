@@ -1,0 +1,429 @@
+//! `kiroku serve --config FILE` and `kiroku config check FILE`.
+//!
+//! Every `serve` flag can also be set in a TOML file; a flag given on the
+//! command line wins over the file, the file over the default. Unknown
+//! keys are an error (a misspelt `shutdown_grace_secs` must not silently
+//! leave the default). Relative paths in the file are relative to the
+//! file's folder, so a config next to its certificates works from any
+//! working directory.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+use super::keys::KeyArgs;
+use super::serve::{FederationArgs, ServeArgs};
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The file's layout.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    data: Option<PathBuf>,
+    listen: Option<String>,
+    public_url: Option<String>,
+    metrics_listen: Option<String>,
+    log_format: Option<LogFormat>,
+    shutdown_grace_seconds: Option<u64>,
+    #[serde(default)]
+    tls: TlsSection,
+    #[serde(default)]
+    keys: KeysSection,
+    #[serde(default)]
+    federation: FederationSection,
+    #[serde(default)]
+    limits: LimitsSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsSection {
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeysSection {
+    dir: Option<PathBuf>,
+    pkcs11_module: Option<PathBuf>,
+    pkcs11_token: Option<String>,
+    pkcs11_pin_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FederationSection {
+    listen: Option<String>,
+    ca: Option<PathBuf>,
+    directory: Option<PathBuf>,
+    identity: Option<PathBuf>,
+    hold_days: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsSection {
+    max_connections: Option<usize>,
+    header_timeout_seconds: Option<u64>,
+}
+
+impl ConfigFile {
+    /// Reads and parses a config file; paths in it are made relative to
+    /// its folder.
+    pub fn load(path: &Path) -> anyhow::Result<ConfigFile> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the config file {}", path.display()))?;
+        let mut file: ConfigFile = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .with_context(|| format!("the config file {} is not valid", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let rebase = |p: &mut Option<PathBuf>| {
+            if let Some(p) = p
+                && p.is_relative()
+            {
+                *p = base.join(&*p);
+            }
+        };
+        rebase(&mut file.data);
+        rebase(&mut file.tls.cert);
+        rebase(&mut file.tls.key);
+        rebase(&mut file.keys.dir);
+        rebase(&mut file.keys.pkcs11_module);
+        rebase(&mut file.keys.pkcs11_pin_file);
+        rebase(&mut file.federation.ca);
+        rebase(&mut file.federation.directory);
+        rebase(&mut file.federation.identity);
+        Ok(file)
+    }
+
+    /// The key settings: flags first, then the file.
+    pub fn merge_keys(&self, flags: &KeyArgs) -> KeyArgs {
+        KeyArgs {
+            keys: flags.keys.clone().or(self.keys.dir.clone()),
+            pkcs11_module: flags
+                .pkcs11_module
+                .clone()
+                .or(self.keys.pkcs11_module.clone()),
+            pkcs11_token: flags
+                .pkcs11_token
+                .clone()
+                .or(self.keys.pkcs11_token.clone()),
+            pkcs11_pin_file: flags
+                .pkcs11_pin_file
+                .clone()
+                .or(self.keys.pkcs11_pin_file.clone()),
+        }
+    }
+
+    /// The log format asked for in the file.
+    pub fn log_format(&self) -> Option<LogFormat> {
+        self.log_format
+    }
+}
+
+/// Default address of the staff API.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default seconds of the shutdown grace.
+pub const DEFAULT_SHUTDOWN_GRACE: u64 = 30;
+
+/// Where a setting came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The command line.
+    Flag,
+    /// The config file.
+    File,
+    /// Kiroku's default.
+    Default,
+}
+
+fn pick<T: Clone>(flag: &Option<T>, file: &Option<T>, default: Option<T>) -> (Option<T>, Source) {
+    match (flag, file) {
+        (Some(v), _) => (Some(v.clone()), Source::Flag),
+        (None, Some(v)) => (Some(v.clone()), Source::File),
+        (None, None) => (default, Source::Default),
+    }
+}
+
+/// The federation settings, complete.
+#[derive(Debug, Clone)]
+pub struct Federation {
+    /// Node-to-node listener, if this node answers.
+    pub listen: Option<String>,
+    /// The federation CA.
+    pub ca: PathBuf,
+    /// The directory file.
+    pub directory: PathBuf,
+    /// The identities folder.
+    pub identity: PathBuf,
+    /// Days answers are held.
+    pub hold_days: u32,
+}
+
+/// What `serve` runs with, every setting resolved.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Data directory.
+    pub data: PathBuf,
+    /// Staff API address.
+    pub listen: String,
+    /// Certificate and key of the staff API's HTTPS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// The public URL.
+    pub public_url: Option<String>,
+    /// Metrics listener.
+    pub metrics_listen: Option<String>,
+    /// Grace at shutdown.
+    pub shutdown_grace: Duration,
+    /// Connections and timeouts.
+    pub limits: kiroku::server::Limits,
+    /// Exchanges between municipalities.
+    pub federation: Option<Federation>,
+    /// Each setting's name, value as shown, and source.
+    pub explained: Vec<(&'static str, String, Source)>,
+}
+
+impl Settings {
+    /// Resolves `serve`'s flags over the file (when there is one) over
+    /// the defaults, and checks they fit together.
+    pub fn resolve(flags: &ServeArgs, file: &ConfigFile) -> anyhow::Result<Settings> {
+        let mut explained = Vec::new();
+        let mut note = |name: &'static str, value: String, source: Source| {
+            explained.push((name, value, source));
+        };
+        let (data, s) = pick(&flags.data, &file.data, None);
+        let Some(data) = data else {
+            bail!("no data directory: pass --data DIR or set `data` in the config file");
+        };
+        note("data", data.display().to_string(), s);
+        let (listen, s) = pick(&flags.listen, &file.listen, Some(DEFAULT_LISTEN.to_owned()));
+        let listen = listen.expect("defaulted");
+        note("listen", listen.clone(), s);
+        let (cert, s_cert) = pick(&flags.tls.tls_cert, &file.tls.cert, None);
+        let (key, s_key) = pick(&flags.tls.tls_key, &file.tls.key, None);
+        let tls = match (cert, key) {
+            (Some(c), Some(k)) => {
+                note("tls.cert", c.display().to_string(), s_cert);
+                note("tls.key", k.display().to_string(), s_key);
+                Some((c, k))
+            }
+            (None, None) => {
+                note(
+                    "tls",
+                    "off (plain HTTP, loopback only)".into(),
+                    Source::Default,
+                );
+                None
+            }
+            _ => bail!("TLS needs both a certificate and its key (--tls-cert and --tls-key)"),
+        };
+        let (public_url, s) = pick(&flags.tls.public_url, &file.public_url, None);
+        note(
+            "public_url",
+            public_url
+                .clone()
+                .unwrap_or_else(|| "the address served".into()),
+            s,
+        );
+        let (metrics_listen, s) = pick(&flags.metrics_listen, &file.metrics_listen, None);
+        note(
+            "metrics_listen",
+            metrics_listen.clone().unwrap_or_else(|| "off".into()),
+            s,
+        );
+        let (grace, s) = pick(
+            &flags.tls.shutdown_grace,
+            &file.shutdown_grace_seconds,
+            Some(DEFAULT_SHUTDOWN_GRACE),
+        );
+        let grace = grace.expect("defaulted");
+        note("shutdown_grace_seconds", grace.to_string(), s);
+        let defaults = kiroku::server::Limits::default();
+        let (max_connections, s) = pick(
+            &flags.max_connections,
+            &file.limits.max_connections,
+            Some(defaults.max_connections),
+        );
+        let max_connections = max_connections.expect("defaulted");
+        if !(1..=100_000).contains(&max_connections) {
+            bail!("limits.max_connections must be 1 to 100000, not {max_connections}");
+        }
+        note("limits.max_connections", max_connections.to_string(), s);
+        let (header_timeout, s) = pick(
+            &flags.header_timeout,
+            &file.limits.header_timeout_seconds,
+            Some(defaults.header_timeout.as_secs()),
+        );
+        let header_timeout = header_timeout.expect("defaulted");
+        if !(1..=300).contains(&header_timeout) {
+            bail!("limits.header_timeout_seconds must be 1 to 300, not {header_timeout}");
+        }
+        note(
+            "limits.header_timeout_seconds",
+            header_timeout.to_string(),
+            s,
+        );
+        let federation = federation(&flags.federation, &file.federation, &mut note)?;
+        Ok(Settings {
+            data,
+            listen,
+            tls,
+            public_url,
+            metrics_listen,
+            shutdown_grace: Duration::from_secs(grace),
+            limits: kiroku::server::Limits {
+                max_connections,
+                header_timeout: Duration::from_secs(header_timeout),
+            },
+            federation,
+            explained,
+        })
+    }
+}
+
+fn federation(
+    flags: &FederationArgs,
+    file: &FederationSection,
+    note: &mut impl FnMut(&'static str, String, Source),
+) -> anyhow::Result<Option<Federation>> {
+    let (ca, s_ca) = pick(&flags.federation_ca, &file.ca, None);
+    let (directory, s_dir) = pick(&flags.directory, &file.directory, None);
+    let (identity, s_id) = pick(&flags.federation_identity, &file.identity, None);
+    let (listen, s_listen) = pick(&flags.federation_listen, &file.listen, None);
+    let (hold_days, s_hold) = pick(
+        &flags.federation_hold_days,
+        &file.hold_days,
+        Some(kiroku::federation::node::DEFAULT_HOLD_DAYS),
+    );
+    let hold_days = hold_days.expect("defaulted");
+    let (ca, directory, identity) = match (ca, directory, identity) {
+        (Some(c), Some(d), Some(i)) => (c, d, i),
+        (None, None, None) if listen.is_none() => {
+            note("federation", "off".into(), Source::Default);
+            return Ok(None);
+        }
+        _ => bail!(
+            "the federation needs its CA, directory and identity folder together (--federation-ca, --directory, --federation-identity)"
+        ),
+    };
+    if !(1..=90).contains(&hold_days) {
+        bail!("federation.hold_days must be 1 to 90, not {hold_days}");
+    }
+    note("federation.ca", ca.display().to_string(), s_ca);
+    note(
+        "federation.directory",
+        directory.display().to_string(),
+        s_dir,
+    );
+    note("federation.identity", identity.display().to_string(), s_id);
+    note(
+        "federation.listen",
+        listen
+            .clone()
+            .unwrap_or_else(|| "off (queries only)".into()),
+        s_listen,
+    );
+    note("federation.hold_days", hold_days.to_string(), s_hold);
+    Ok(Some(Federation {
+        listen,
+        ca,
+        directory,
+        identity,
+        hold_days,
+    }))
+}
+
+/// `kiroku config check FILE`: parses the file, resolves it as `serve`
+/// would, checks that the files it names can be read and used, and
+/// explains every setting. An error names the first problem.
+pub fn check(path: &Path) -> anyhow::Result<()> {
+    let file = ConfigFile::load(path)?;
+    let settings = Settings::resolve(&ServeArgs::default(), &file)?;
+    if let Some((cert, key)) = &settings.tls {
+        kiroku::tls::server_config(cert, key).context("tls")?;
+    } else {
+        ensure_loopback(&settings.listen)?;
+    }
+    if !settings.data.is_dir() {
+        bail!(
+            "data: {} is not a directory (`kiroku tenant create` or `kiroku demo --no-serve` makes one)",
+            settings.data.display()
+        );
+    }
+    if let Some(f) = &settings.federation {
+        for p in [&f.ca, &f.directory] {
+            std::fs::metadata(p).with_context(|| format!("federation: {}", p.display()))?;
+        }
+        if !f.identity.is_dir() {
+            bail!(
+                "federation.identity: {} is not a directory",
+                f.identity.display()
+            );
+        }
+    }
+    let keys = file.merge_keys(&KeyArgs::default());
+    println!("{}: valid", path.display());
+    for (name, value, source) in &settings.explained {
+        let from = match source {
+            Source::Flag => "flag",
+            Source::File => "file",
+            Source::Default => "default",
+        };
+        println!("  {name:<31} {value}  ({from})");
+    }
+    let keys_dir = keys
+        .keys
+        .map(|k| k.display().to_string())
+        .unwrap_or_else(|| format!("{}/keys", settings.data.display()));
+    println!("  {:<31} {keys_dir}", "keys.dir");
+    match &keys.pkcs11_module {
+        Some(m) => println!(
+            "  {:<31} {} (token {:?}; PIN from {})",
+            "keys.pkcs11_module",
+            m.display(),
+            keys.pkcs11_token.as_deref().unwrap_or("kiroku"),
+            keys.pkcs11_pin_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "KIROKU_PKCS11_PIN".into())
+        ),
+        None => println!("  {:<31} off (root keys in files)", "keys.pkcs11_module"),
+    }
+    println!(
+        "  {:<31} {}",
+        "log_format",
+        match file.log_format.unwrap_or_default() {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    );
+    Ok(())
+}
+
+/// Plain HTTP is served only on a loopback address.
+pub fn ensure_loopback(listen: &str) -> anyhow::Result<()> {
+    use std::net::ToSocketAddrs;
+    let addrs: Vec<_> = listen
+        .to_socket_addrs()
+        .with_context(|| format!("resolving {listen}"))?
+        .collect();
+    if let Some(open) = addrs.iter().find(|a| !a.ip().is_loopback()) {
+        bail!(
+            "refusing plain HTTP on {open}: staff traffic off this machine must be encrypted; pass --tls-cert and --tls-key, or listen on 127.0.0.1"
+        );
+    }
+    Ok(())
+}
