@@ -333,15 +333,17 @@ impl App {
         Ok(codes)
     }
 
-    /// Whether the server is ready (every tenant open, every plugin loaded
-    /// or refused), and each tenant's plugins with their state.
+    /// Whether the server is ready (every tenant open, its cohort facts
+    /// built, every plugin loaded or refused), and each tenant's plugins
+    /// with their state.
     pub fn readiness(&self) -> (bool, serde_json::Value) {
         let mut ready = self.opened.load(Ordering::SeqCst);
         let tenants = self.open_tenants();
         let mut out = serde_json::Map::new();
         for tenant in tenants {
             let registry = tenant.current_registry();
-            ready &= registry.generation != u64::MAX && registry.settled();
+            let facts = tenant.store.facts().stats().is_some();
+            ready &= registry.generation != u64::MAX && registry.settled() && facts;
             let plugins: serde_json::Map<String, serde_json::Value> = registry
                 .plugins
                 .iter()
@@ -349,7 +351,10 @@ impl App {
                 .collect();
             out.insert(
                 tenant.store.code().to_string(),
-                serde_json::json!({ "plugins": plugins }),
+                serde_json::json!({
+                    "plugins": plugins,
+                    "cohort_facts": if facts { "built" } else { "building" },
+                }),
             );
         }
         (ready, serde_json::json!({ "ready": ready, "tenants": out }))
