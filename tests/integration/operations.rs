@@ -266,3 +266,61 @@ fn a_restart_loads_plugins_from_the_compile_cache_and_never_runs_a_tampered_entr
     assert_ne!(std::fs::read(&files[0]).unwrap(), flipped);
     assert!(std::fs::metadata(&files[1]).unwrap().len() > 1000);
 }
+
+#[test]
+fn the_example_systemd_unit_verifies_and_its_config_checks_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let examples = root().join("examples/systemd");
+    let unit = std::fs::read_to_string(examples.join("kiroku.service")).unwrap();
+    for hardening in [
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "ReadWritePaths=/var/lib/kiroku",
+        "DynamicUser=yes",
+        "CapabilityBoundingSet=\n",
+        "KillSignal=SIGTERM",
+        "ExecStart=/usr/local/bin/kiroku serve --config /etc/kiroku/kiroku.toml",
+    ] {
+        assert!(unit.contains(hardening), "the unit lacks {hardening:?}");
+    }
+    // `systemd-analyze verify` wants the binary to exist: the built one.
+    let here = tmp.path().join("kiroku.service");
+    std::fs::write(
+        &here,
+        unit.replace("/usr/local/bin/kiroku", env!("CARGO_BIN_EXE_kiroku")),
+    )
+    .unwrap();
+    match std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&here)
+        .output()
+    {
+        Ok(out) => assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "systemd-analyze verify: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) => eprintln!("systemd-analyze is not available ({e}); only the text was checked"),
+    }
+
+    // The example config, its paths moved under a temp dir, checks out.
+    let state = tmp.path().join("var/lib/kiroku");
+    let etc = tmp.path().join("etc/kiroku");
+    create_fujisawa(state.join("data").to_str().unwrap());
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    write(&etc.join("tls/server.crt"), &cert.pem());
+    write(&etc.join("tls/server.key"), &key.serialize_pem());
+    let config = std::fs::read_to_string(examples.join("kiroku.toml"))
+        .unwrap()
+        .replace("/var/lib/kiroku", state.to_str().unwrap())
+        .replace("/etc/kiroku", etc.to_str().unwrap());
+    let file = etc.join("kiroku.toml");
+    write(&file, &config);
+    let out = kiroku_ok(&["config", "check", file.to_str().unwrap()]);
+    assert!(out.contains("log_format") && out.contains("json"), "{out}");
+    assert!(out.contains("0.0.0.0:8443  (file)"), "{out}");
+}
