@@ -285,10 +285,19 @@ async fn seed_residents(app: &App, tenant: &Arc<Tenant>, opts: &DemoOptions) -> 
         let export =
             crate::synth::to_vrs_csv(chunk, &histories[first..first + chunk.len()], DEMO_TENANT);
         let input = serde_json::json!({ "file_base64": base64_of(export.as_bytes()) }).to_string();
-        tenant
+        let imported = tenant
             .invoke(app, &import, request, "import", &input)
             .await
             .context("importing dose histories")?;
+        // The demo's own data must import whole: a refused row is a bug.
+        let report: serde_json::Value =
+            serde_json::from_str(&imported.output).context("the import's report")?;
+        if report["error_rows"].as_u64() != Some(0) {
+            bail!(
+                "the demo's dose histories did not import whole: {}",
+                report["errors"][0]
+            );
+        }
     }
     eprintln!(
         "seeded {} synthetic residents with tickets and {} doses in {:.1?}",

@@ -53,6 +53,12 @@ pub const MAX_REQUEST_BODY_BYTES: usize = 32 << 20;
 /// Largest file a job accepts (a city's VRS export of a campaign's doses).
 /// A job's body is read whole, so this bounds its memory.
 pub const MAX_JOB_BODY_BYTES: usize = 128 << 20;
+/// By default a plugin is handed an input of at most this share of its
+/// memory (1/8): the guest holds the input text, what it parses from it
+/// and its answer at once, so a larger input could only end in a memory
+/// trap. A policy's `input-mib` may raise it to half.
+pub const INPUT_SHARE_OF_MEMORY: u64 = 8;
+
 /// Jobs running at once per server; more get 503. Each may hold a large
 /// draft in memory until it commits.
 pub const MAX_RUNNING_JOBS: usize = 4;
@@ -119,6 +125,9 @@ pub const MAX_CONFLICT_RETRIES: u32 = 4;
 
 /// Most audit events one query returns; the caller pages with `after`.
 pub const MAX_AUDIT_QUERY_ROWS: usize = 1_000;
+/// Largest request head (request line and headers) read; a larger one is
+/// answered 431 (or 414 for the URI) before any handler runs.
+pub const MAX_REQUEST_HEAD_BYTES: usize = 64 << 10;
 /// Longest client-supplied request id kept; longer ones are replaced.
 pub const MAX_REQUEST_ID_BYTES: usize = 64;
 

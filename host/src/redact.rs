@@ -5,8 +5,10 @@
 //! - every value the host served an invocation is remembered, in each of
 //!   the host's normalised forms (compact width-folded, the name-search
 //!   key, the digits alone); a log line or error message containing one is
-//!   withheld, and so is a log line containing a value of the request (the
-//!   requester may hear their own input back, the server log may not);
+//!   withheld, and so is a log line containing a value of the request,
+//!   and an error message containing a request value that looks personal
+//!   (four digits or more, or any non-ASCII letter): whoever sent a value,
+//!   an error quoting it ends up in logs, screenshots and browser history;
 //! - in log lines every digit is masked, however the digits are separated,
 //!   and every non-ASCII character of a served value, so a value cannot be
 //!   spelled out piece by piece either.
@@ -43,6 +45,8 @@ pub struct Redactor {
     input: Option<Arc<str>>,
     served: Forms,
     request: Forms,
+    /// The request's values that look personal (see the module doc).
+    request_personal: Forms,
 }
 
 /// Values and their forms.
@@ -74,16 +78,19 @@ impl Redactor {
     /// Turns the request's values into forms (once, when first needed).
     fn absorb_input(&mut self) {
         if let Some(input) = self.input.take() {
-            for value in input_values(&input) {
+            for (value, in_file) in input_values(&input) {
+                if looks_personal(&value, in_file) {
+                    self.request_personal.add(&value);
+                }
                 self.request.add(&value);
             }
         }
     }
 
-    /// Whether `text` contains a served value (or, with `request`, a value
-    /// of the request) in any of its forms.
-    fn contains(&mut self, text: &str, request: bool) -> bool {
-        if request {
+    /// Whether `text` contains a served value (or a value of the request,
+    /// all of them or those that look personal) in any of its forms.
+    fn contains(&mut self, text: &str, request: Request) -> bool {
+        if request != Request::None {
             self.absorb_input();
         }
         let wide = nfkc(text);
@@ -93,17 +100,17 @@ impl Redactor {
             kiroku_rules::normalize::name_key(text),
             digits,
         ];
-        let sets: &mut [&mut Forms] = if request {
-            &mut [&mut self.served, &mut self.request]
-        } else {
-            &mut [&mut self.served]
+        let sets: &mut [&mut Forms] = match request {
+            Request::All => &mut [&mut self.served, &mut self.request],
+            Request::Personal => &mut [&mut self.served, &mut self.request_personal],
+            Request::None => &mut [&mut self.served],
         };
         sets.iter_mut().any(|f| f.found_in(&views))
     }
 
     /// A plugin's log line as it may reach the server log.
     pub fn log_line(&mut self, text: &str) -> String {
-        if self.contains(text, true) {
+        if self.contains(text, Request::All) {
             return WITHHELD_LINE.to_owned();
         }
         nfkc(text)
@@ -121,10 +128,10 @@ impl Redactor {
     }
 
     /// A plugin's error message as it may reach staff (digits kept: row
-    /// numbers are what staff need to fix a feed; their own input may be
-    /// named back to them).
+    /// numbers are what staff need to fix a feed; field names and words of
+    /// the request such as a maker or a kind may be named back).
     pub fn error_message(&mut self, text: &str) -> String {
-        if self.contains(text, false) {
+        if self.contains(text, Request::Personal) {
             WITHHELD_MESSAGE.to_owned()
         } else {
             text.to_owned()
@@ -199,6 +206,23 @@ impl Forms {
     }
 }
 
+/// Which of the request's values a check looks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Request {
+    None,
+    Personal,
+    All,
+}
+
+/// A request value that could be personal: a number of four digits or
+/// more (My Number, phone, date, address number) or any non-ASCII letter
+/// (a name, an address), except in an uploaded file, whose header names
+/// (`接種日`) are what errors about it must name.
+fn looks_personal(value: &str, in_file: bool) -> bool {
+    value.chars().filter(char::is_ascii_digit).count() >= MIN_DIGIT_FORM
+        || (!in_file && value.chars().any(|c| !c.is_ascii() && c.is_alphanumeric()))
+}
+
 fn nfkc(text: &str) -> String {
     text.nfkc().collect()
 }
@@ -213,18 +237,20 @@ fn compact(wide: &str) -> String {
 
 /// Every string in a request's JSON, and each cell of text that looks like
 /// a table (CSV lines, a base64 file's text).
-fn input_values(input: &str) -> Vec<String> {
+/// Each comes with whether it is a cell of an uploaded file.
+fn input_values(input: &str) -> Vec<(String, bool)> {
     let Ok(value) = crate::json_shape::parse(input.as_bytes()) else {
         return Vec::new();
     };
     let mut out = Vec::new();
+    let mut file_cells = Vec::new();
     let mut stack = vec![(None, &value)];
     while let Some((key, v)) = stack.pop() {
         match v {
             serde_json::Value::String(s) if key == Some("file_base64") => {
                 use base64::Engine as _;
                 if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(s) {
-                    cells(&decode_text(&bytes), &mut out);
+                    cells(&decode_text(&bytes), &mut file_cells);
                 }
             }
             serde_json::Value::String(s) => cells(s, &mut out),
@@ -235,11 +261,13 @@ fn input_values(input: &str) -> Vec<String> {
             }
             _ => {}
         }
-        if out.len() > MAX_VALUES {
+        if out.len() + file_cells.len() > MAX_VALUES {
             break;
         }
     }
-    out
+    let mut values: Vec<(String, bool)> = out.into_iter().map(|v| (v, false)).collect();
+    values.extend(file_cells.into_iter().map(|v| (v, true)));
+    values
 }
 
 /// A file's text: UTF-8, else Shift_JIS (as municipal exports often are).
@@ -299,17 +327,22 @@ mod tests {
     }
 
     #[test]
-    fn error_messages_keep_row_numbers_and_input_but_not_served_values() {
-        let mut r = Redactor::with_input(Arc::from(r#"{"records":[{"kanji_name":"湘南 花子"}]}"#));
+    fn error_messages_keep_row_numbers_and_words_but_no_personal_value() {
+        let mut r = Redactor::with_input(Arc::from(
+            r#"{"records":[{"kanji_name":"湘南 花子","op":"update","phone":"0466-22-1234"}]}"#,
+        ));
         r.served("鎌倉 太郎");
         assert_eq!(
             r.error_message("row 3: birth-date is invalid"),
             "row 3: birth-date is invalid"
         );
         assert_eq!(
-            r.error_message("row 3: 湘南花子 is wrong"),
-            "row 3: 湘南花子 is wrong"
+            r.error_message("row 3: op update is wrong"),
+            "row 3: op update is wrong"
         );
+        for quoting in ["row 3: 湘南花子 is wrong", "row 3: phone 0466221234"] {
+            assert_eq!(r.error_message(quoting), WITHHELD_MESSAGE, "{quoting}");
+        }
         assert_eq!(
             r.error_message("row 3: 鎌倉太郎 is wrong"),
             WITHHELD_MESSAGE

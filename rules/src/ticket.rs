@@ -81,6 +81,20 @@ pub fn validate(number: &str) -> Result<(), Invalid> {
     }
 }
 
+/// Longest campaign id.
+pub const MAX_CAMPAIGN_ID_LEN: usize = 40;
+
+/// Whether `id` is a campaign id (`covid-2024-autumn`): 1-40 lowercase
+/// letters, digits or `-`, with at least one letter (a bare number is
+/// more likely a value typed into the wrong field).
+pub fn is_campaign_id(id: &str) -> bool {
+    (1..=MAX_CAMPAIGN_ID_LEN).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && id.bytes().any(|b| b.is_ascii_lowercase())
+}
+
 /// Digits in a ticket's OCR line.
 pub const OCR_LEN: usize = 18;
 

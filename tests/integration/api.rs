@@ -159,7 +159,8 @@ async fn refuses_an_oversized_body_with_413_and_changes_nothing() {
         .await;
     assert_eq!(
         (status, code(&body)),
-        (StatusCode::PAYLOAD_TOO_LARGE, "body-too-large")
+        (StatusCode::PAYLOAD_TOO_LARGE, "input-too-large"),
+        "the plugin's input limit is tighter than the body limit"
     );
     let after: Vec<_> = host.audit().into_iter().skip(before).collect();
     assert!(

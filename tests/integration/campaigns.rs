@@ -354,7 +354,21 @@ async fn a_reissued_ticket_voids_the_lost_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resident_who_moved_in_gets_one_ticket_per_campaign_dose() {
     let host = host(200).await;
-    let (r, _) = host.resident_in_town().await;
+    let targets = expected_targets(&host);
+    let r = host
+        .residents
+        .iter()
+        .enumerate()
+        .find(|(i, r)| r.moved_out.is_none() && r.died.is_none() && !targets.contains(i))
+        .map(|(_, r)| r)
+        .expect("a resident the booster does not target");
+    // Only a known campaign takes a move-in's ticket.
+    let input = json!({"address_number": r.address_number, "campaign": "covid-2026-spring", "dose_number": 8});
+    let (status, body) = host
+        .call("clerk", "ticket-issuance", "issue-move-in", input)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    extract_booster(&host).await;
     let input = json!({"address_number": r.address_number, "campaign": "covid-2026-spring", "dose_number": 8});
     let (status, body) = host
         .call("clerk", "ticket-issuance", "issue-move-in", input.clone())
@@ -417,15 +431,22 @@ async fn an_extraction_runs_as_a_job_with_progress() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_job_applies_nothing() {
-    let roles = "[admin]\ninvoke = [\"resident-sync/*\", \"ticket-issuance/*\", \"slow-job/*\", \"dose-import/*\"]\nadmin = true\n[clerk]\ninvoke = [\"dose-entry/*\"]\n";
+    let roles = "[admin]\ninvoke = [\"resident-sync/*\", \"ticket-issuance/*\", \"slow-job/*\", \"dose-import/*\", \"target-extraction/*\"]\nadmin = true\n[clerk]\ninvoke = [\"dose-entry/*\"]\n";
     let host = TestHost::new()
         .plugin("slow-job")
         .plugin("dose-entry")
+        .plugin("target-extraction")
         .roles(roles)
         .residents(3)
         .user("clerk", "clerk")
         .start()
         .await;
+    // The job's tickets join a campaign, which its extraction made known.
+    let campaign = json!({"campaign": {"id": "slow", "dose_number": 1, "starts_on": TODAY, "statuses": ["resident", "moved-out", "deceased"]}});
+    let (status, body) = host
+        .call("admin", "target-extraction", "extract", campaign)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     let number = kiroku_rules::ticket::for_person(1, 5).unwrap();
     let token = host.token("admin").to_owned();
     let body = json!({"person": host.person(1), "number": number}).to_string();

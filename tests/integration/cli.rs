@@ -384,9 +384,9 @@ fn jobs_run_from_the_cli_with_a_progress_bar() {
     assert!(!batch.join(format!("notices-{:04}.pdf", pdfs + 1)).exists());
 
     // A file upload as a job: the same VRS export again adds nothing.
-    // The demo generated its residents as of today.
-    let today = kiroku::clock::Clock::today(&kiroku::clock::SystemClock);
-    let residents = kiroku::synth::residents(3000, 142_051, today);
+    // The demo counts its residents back from a fixed day.
+    let anchor = kiroku_rules::Date::parse(kiroku::demo::DEMO_DATA_DAY).unwrap();
+    let residents = kiroku::synth::residents(3000, 142_051, anchor);
     let histories = kiroku::synth::dose_histories(&residents, 142_051);
     let file = data.path().join("vrs.csv");
     std::fs::write(

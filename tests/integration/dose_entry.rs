@@ -151,10 +151,7 @@ async fn never_searches_by_my_number() {
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(
-        message(&body).contains("unknown field \"my_number\""),
-        "{body}"
-    );
+    assert!(message(&body).contains("unknown field my_number"), "{body}");
     assert!(
         !body.to_string().contains(&r.my_number),
         "the value is not echoed"

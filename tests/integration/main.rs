@@ -4,6 +4,7 @@
 
 mod api;
 mod audit;
+mod bad_input;
 mod campaigns;
 mod certificate_applications;
 mod certificates;

@@ -9,6 +9,7 @@ use kiroku_rules::Date;
 use serde_json::{Value, json};
 
 use crate::support::*;
+use kiroku_rules::vaccine::maker_key;
 
 async fn host() -> TestHost {
     TestHost::new()
@@ -72,8 +73,11 @@ async fn history_search_finds_exactly_the_matching_persons_page_by_page() {
             }
             for d in p["doses"].as_array().unwrap() {
                 assert_eq!(
-                    (d["maker"].as_str(), d["dose_number"].as_u64()),
-                    (Some(maker), Some(3))
+                    (
+                        d["maker"].as_str().map(maker_key),
+                        d["dose_number"].as_u64()
+                    ),
+                    (Some(maker_key(maker)), Some(3))
                 );
             }
             let key = format!(

@@ -178,7 +178,11 @@ async fn refuses_malformed_csv_and_unknown_columns_clearly() {
     let cases = [
         (
             "op,address_number,shoe_size\nadd,1,27\n",
-            "CSV column \"shoe_size\" is unknown",
+            "CSV column 3 of the header is unknown",
+        ),
+        (
+            "op,address_number,kanji_name,kanji_name\nadd,1,甲,乙\n",
+            "CSV column 4 repeats the kanji_name column",
         ),
         ("address_number\n1\n", "lacks the op column"),
         (

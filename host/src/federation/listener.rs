@@ -81,11 +81,14 @@ pub async fn serve(app: Arc<App>, node: Arc<Node>, listener: TcpListener) -> any
                 let (app, node, peer) = (app.clone(), node.clone(), peer.clone());
                 async move { Ok::<_, std::convert::Infallible>(handle(&app, &node, &peer, req).await) }
             });
-            let mut http = hyper::server::conn::http1::Builder::new();
-            http.timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(READ_TIMEOUT)
-                .keep_alive(true);
-            if let Err(e) = http.serve_connection(TokioIo::new(tls), service).await {
+            let http = crate::server::framing::http1(READ_TIMEOUT);
+            if let Err(e) = http
+                .serve_connection(
+                    TokioIo::new(crate::server::framing::JsonErrors::new(tls)),
+                    service,
+                )
+                .await
+            {
                 tracing::debug!(peer = %peer_addr, "federation connection ended: {e}");
             }
             drop(permit);

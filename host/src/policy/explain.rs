@@ -121,13 +121,22 @@ impl Policy {
         let l = self.limits;
         let _ = writeln!(
             out,
-            "  Limits per call: {} MiB memory, {} ms, {} host calls, {} rows per lookup, {} KiB output.",
+            "  Limits per call: {} MiB memory, {} KiB input, {} ms, {} host calls, {} rows per lookup, {} KiB output.",
             l.memory_bytes >> 20,
+            l.input_bytes >> 10,
             l.deadline_ms,
             l.host_calls,
             l.rows,
             l.output_bytes >> 10
         );
+        if !self.dry_runs.is_empty() {
+            let ops: Vec<&str> = self.dry_runs.iter().map(String::as_str).collect();
+            let _ = writeln!(
+                out,
+                "  Dry runs (they check as the real run does; the host applies none of their changes): {}.",
+                ops.join(", ")
+            );
+        }
         let _ = writeln!(
             out,
             "  It has no file or network access (WASI is linked with an empty context)."

@@ -49,6 +49,9 @@ pub struct Limits {
     pub rows: u32,
     /// Output cap.
     pub output_bytes: u64,
+    /// Input cap (the request's JSON or uploaded file as base64): larger
+    /// inputs get 413 before the plugin runs.
+    pub input_bytes: u64,
 }
 
 impl Default for Limits {
@@ -59,6 +62,7 @@ impl Default for Limits {
             host_calls: limits::DEFAULT_HOST_CALLS,
             rows: limits::DEFAULT_ROWS,
             output_bytes: limits::DEFAULT_OUTPUT_BYTES,
+            input_bytes: limits::DEFAULT_MEMORY_BYTES / limits::INPUT_SHARE_OF_MEMORY,
         }
     }
 }
@@ -81,6 +85,9 @@ pub struct Policy {
     /// The legal basis on which the plugin may use the data of a person
     /// whose use is suspended (subject rights); `None`: it may not.
     pub suspension_exception: Option<String>,
+    /// Operations that are dry runs: they may write as the real run does,
+    /// so they run the same checks, and the host applies none of it.
+    pub dry_runs: BTreeSet<String>,
 }
 
 /// A policy file is not valid. The message says what to fix.

@@ -36,6 +36,8 @@ struct RawPlugin {
     digest: Option<String>,
     #[serde(rename = "suspension-exception")]
     suspension_exception: Option<String>,
+    #[serde(default, rename = "dry-runs")]
+    dry_runs: BTreeSet<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -46,6 +48,7 @@ struct RawLimits {
     host_calls: Option<u64>,
     rows: Option<u32>,
     output_kib: Option<u64>,
+    input_mib: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -100,14 +103,22 @@ impl Policy {
             })?),
         };
         let l = raw.limits;
+        let memory_mib = bounded(
+            "memory-mib",
+            l.memory_mib,
+            limits::DEFAULT_MEMORY_BYTES >> 20,
+            1,
+            limits::MAX_MEMORY_BYTES >> 20,
+        )?;
+        // By default an eighth of the memory; a plugin that frees its
+        // input early (a file import) may take up to half.
+        let input_bytes = match l.input_mib {
+            None => (memory_mib << 20) / limits::INPUT_SHARE_OF_MEMORY,
+            Some(_) => bounded("input-mib", l.input_mib, 1, 1, memory_mib / 2)? << 20,
+        };
         let limits = Limits {
-            memory_bytes: bounded(
-                "memory-mib",
-                l.memory_mib,
-                limits::DEFAULT_MEMORY_BYTES >> 20,
-                1,
-                limits::MAX_MEMORY_BYTES >> 20,
-            )? << 20,
+            memory_bytes: memory_mib << 20,
+            input_bytes,
             deadline_ms: bounded(
                 "deadline-ms",
                 l.deadline_ms,
@@ -185,6 +196,17 @@ impl Policy {
             }
             other => other,
         };
+        if let Some(bad) = raw
+            .plugin
+            .dry_runs
+            .iter()
+            .find(|op| !kiroku_rules::safe_text::is_field_name(op))
+        {
+            return Err(PolicyError(format!(
+                "plugin.dry-runs: {} is not an operation name",
+                kiroku_rules::safe_text::field_name(bad)
+            )));
+        }
         Ok(Policy {
             plugin: raw.plugin.name,
             purpose,
@@ -193,6 +215,7 @@ impl Policy {
             limits,
             grants,
             suspension_exception,
+            dry_runs: raw.plugin.dry_runs,
         })
     }
 }

@@ -23,7 +23,27 @@ const WRITE_ACTIONS: &[&str] = &[
     "doses.verify",
     "my-number.register",
     "passport.set",
+    "review.raise",
 ];
+
+/// Whether an event records a change (a write that commits or not).
+fn is_write(action: &str) -> bool {
+    WRITE_ACTIONS.contains(&action) || action.starts_with("federation.take-up ")
+}
+
+/// Marks the write events of an attempt whose changes were dropped (it
+/// failed, was re-run after a conflict, or was a replay): the record keeps
+/// what was tried and says it was not applied, since an event's outcome
+/// is what was committed (invariant 5).
+pub fn mark_not_applied(events: &mut [Event], why: &str) {
+    for e in events
+        .iter_mut()
+        .filter(|e| e.outcome == Outcome::Ok && is_write(&e.action))
+    {
+        e.outcome = Outcome::Error;
+        e.reason = Some(format!("not applied: {why}"));
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
@@ -45,7 +65,7 @@ impl EventLog {
     /// Returns whether this is the first of its kind (worth a log line).
     pub fn record(&mut self, event: Event) -> bool {
         let bulk = !event.subjects.is_empty();
-        let write = event.outcome == Outcome::Ok && WRITE_ACTIONS.contains(&event.action.as_str());
+        let write = event.outcome == Outcome::Ok && is_write(&event.action);
         if bulk || write {
             self.events.push(event);
             return true;

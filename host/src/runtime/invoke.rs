@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::call::{Export, Returned};
+use super::events::mark_not_applied;
 use super::invocation::{RequestInfo, Scope, plugin_event};
 use super::{InvokeError, InvokeOutput, LoadedPlugin, Runtime};
 use crate::audit::{Event, Outcome};
@@ -101,14 +102,37 @@ impl Runtime {
                         other => other.to_string(),
                     };
                     // The failure is recorded; its changes are dropped.
-                    seen.extend(called.events);
+                    let mut events = called.events;
+                    mark_not_applied(&mut events, "the invocation failed");
+                    seen.extend(events);
                     seen.push(outcome_event(Outcome::Error, Some(&reason)));
                     record_only(committer, seen).await?;
                     return Err(error);
                 }
             };
-            let reads = called.events;
+            let mut reads = called.events;
             let mut set = called.changes.unwrap_or_default();
+            let wrote = !set.ops.is_empty();
+            let declared_writes = plugin.operation(operation).is_some_and(|o| o.writes);
+            if wrote && plugin.policy.dry_runs.contains(operation) {
+                // A dry run checked everything the real run would; its
+                // changes go nowhere and its events say so.
+                mark_not_applied(&mut reads, "a dry run");
+                set = WriteSet::default();
+            } else if wrote && !declared_writes {
+                // An operation that says it only reads may not write: a
+                // read-only role may call it.
+                mark_not_applied(&mut reads, "the operation is declared read-only");
+                seen.extend(reads);
+                let reason = "plugin-contract";
+                seen.push(outcome_event(Outcome::Error, Some(reason)));
+                record_only(committer, seen).await?;
+                return Err(InvokeError::Contained {
+                    code: "plugin-contract",
+                    message: "the operation is declared read-only but wrote; nothing was applied"
+                        .into(),
+                });
+            }
             let mut events = seen.clone();
             events.extend(reads.iter().cloned());
             events.push(outcome_event(Outcome::Ok, None));
@@ -117,6 +141,8 @@ impl Runtime {
             match committer.commit(set).await {
                 Ok(audit_seqs) => return Ok(InvokeOutput { output, audit_seqs }),
                 Err(CommitError::Conflict(c)) if c.replay => {
+                    let mut reads = reads;
+                    mark_not_applied(&mut reads, "the request was a replay");
                     seen.extend(reads);
                     seen.push(outcome_event(Outcome::Deny, Some("replayed")));
                     record_only(committer, seen).await?;
@@ -127,6 +153,8 @@ impl Runtime {
                     tenant
                         .resync_person_ids()
                         .map_err(|e| InvokeError::Storage(e.to_string()))?;
+                    let mut reads = reads;
+                    mark_not_applied(&mut reads, "re-run after a conflicting write");
                     seen.extend(reads);
                 }
                 Err(CommitError::Overloaded) => return Err(InvokeError::Overloaded),

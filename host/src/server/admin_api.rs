@@ -129,10 +129,10 @@ where
             blocking(move || lifecycle::set_valid_until(&store, &name, until, &actor)).await?;
             json!({ "valid_until_changed": true })
         }
-        other => {
+        _ => {
             return Err(ApiError::not_found(
                 "not-found",
-                format!("no user action {other:?} (disable, enable, role, reset, valid-until)"),
+                "no such user action (disable, enable, role, reset, valid-until)",
             ));
         }
     };

@@ -106,7 +106,7 @@ fn parse_query(query: &str, handles: &PersonHandles) -> Result<audit::Query, Api
             }
             other => {
                 return Err(bad(
-                    other,
+                    kiroku_rules::safe_text::field_name(other),
                     "unknown parameter (subject, actor, session, from, to, after, limit)",
                 ));
             }

@@ -102,10 +102,7 @@ fn is_file_upload<B>(req: &Request<B>) -> bool {
 /// (`Content-Type: text/csv` or `application/octet-stream`, any encoding)
 /// as `{"file_base64": ..., <query parameters as strings>}`, so plugins
 /// get the file's exact bytes through the JSON-only handler.
-pub(super) async fn read_plugin_input<B>(
-    req: Request<B>,
-    max: usize,
-) -> Result<serde_json::Value, ApiError>
+async fn read_plugin_input<B>(req: Request<B>, max: usize) -> Result<serde_json::Value, ApiError>
 where
     B: Body<Data = Bytes> + Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -136,4 +133,47 @@ where
             .into(),
     );
     Ok(serde_json::Value::Object(input))
+}
+
+/// `plugin`'s input from the request, at most `cap` body bytes, refused
+/// before the plugin runs when larger than its policy allows (413 naming
+/// the limit, never a memory trap).
+pub(super) async fn read_input_for<B>(
+    plugin: &crate::runtime::LoadedPlugin,
+    req: Request<B>,
+    cap: usize,
+) -> Result<String, ApiError>
+where
+    B: Body<Data = Bytes> + Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let limit = plugin.policy.limits.input_bytes;
+    let max = cap.min(usize::try_from(limit).unwrap_or(usize::MAX));
+    let input = match read_plugin_input(req, max).await {
+        Ok(input) => input.to_string(),
+        // More body than the plugin could take: say so in its terms.
+        Err(e) if e.code == "body-too-large" && (max as u64) == limit => {
+            return Err(input_too_large(plugin, None));
+        }
+        Err(e) => return Err(e),
+    };
+    if input.len() as u64 > limit {
+        return Err(input_too_large(plugin, Some(input.len())));
+    }
+    Ok(input)
+}
+
+fn input_too_large(plugin: &crate::runtime::LoadedPlugin, size: Option<usize>) -> ApiError {
+    let limit = plugin.policy.limits.input_bytes;
+    let size = size
+        .map(|n| format!("the input is {n} bytes; "))
+        .unwrap_or_default();
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "input-too-large",
+        format!(
+            "{size}{} takes at most {limit} bytes (its policy's input limit)",
+            plugin.identity.name,
+        ),
+    )
 }

@@ -10,7 +10,7 @@ use hyper::body::Body;
 use hyper::{Request, Response, StatusCode};
 use serde_json::json;
 
-use super::body::read_plugin_input;
+use super::body::read_input_for;
 use super::ctx::Ctx;
 use super::router::resolve;
 use super::{ApiError, json_response};
@@ -54,12 +54,10 @@ where
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "replayed",
-            format!("job {} was already started", ctx.request_id),
+            "a job with this request id was already started",
         ));
     }
-    let input = read_plugin_input(req, MAX_JOB_BODY_BYTES)
-        .await?
-        .to_string();
+    let input = read_input_for(&resolved.plugin, req, MAX_JOB_BODY_BYTES).await?;
     // The start is on record at once; the run's own events follow at its end.
     let started = Event::new(
         ctx.now_ms,

@@ -43,10 +43,13 @@ pub async fn serve_metrics(
                 let app = app.clone();
                 async move { Ok::<_, std::convert::Infallible>(answer(&app, &req)) }
             });
-            let mut http = hyper::server::conn::http1::Builder::new();
-            http.timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(super::HEADER_READ_TIMEOUT);
-            let _ = http.serve_connection(TokioIo::new(stream), service).await;
+            let http = super::framing::http1(super::HEADER_READ_TIMEOUT);
+            let _ = http
+                .serve_connection(
+                    TokioIo::new(super::framing::JsonErrors::new(stream)),
+                    service,
+                )
+                .await;
             drop(permit);
         });
     }

@@ -8,6 +8,7 @@ mod certificates_api;
 mod ctx;
 mod error;
 mod federation_api;
+pub mod framing;
 mod jobs_api;
 mod metrics_api;
 mod observe;
@@ -27,6 +28,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 pub use error::ApiError;
+use framing::JsonErrors;
 pub use metrics_api::serve_metrics;
 
 use crate::app::App;
@@ -133,17 +135,25 @@ pub async fn serve(
                 req.extensions_mut().insert(Peer(peer));
                 async move { Ok::<_, std::convert::Infallible>(router::handle(&app, req).await) }
             });
-            let mut http = hyper::server::conn::http1::Builder::new();
-            http.timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(limits.header_timeout)
-                .keep_alive(true);
+            let http = framing::http1(limits.header_timeout);
             let ended = match acceptor {
-                None => drive(&http, TokioIo::new(stream), service, stopping).await,
+                None => {
+                    drive(
+                        &http,
+                        TokioIo::new(JsonErrors::new(stream)),
+                        service,
+                        stopping,
+                    )
+                    .await
+                }
                 Some(acceptor) => {
                     // The handshake is bounded like a request head.
                     match tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await
                     {
-                        Ok(Ok(tls)) => drive(&http, TokioIo::new(tls), service, stopping).await,
+                        Ok(Ok(tls)) => {
+                            drive(&http, TokioIo::new(JsonErrors::new(tls)), service, stopping)
+                                .await
+                        }
                         Ok(Err(e)) => {
                             tracing::debug!(%peer, "TLS handshake failed: {e}");
                             Ok(())

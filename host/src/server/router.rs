@@ -37,9 +37,10 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Body;
 use hyper::{Method, Request, Response, StatusCode};
+use kiroku_rules::safe_text::is_field_name;
 use serde_json::json;
 
-use super::body::read_plugin_input;
+use super::body::read_input_for;
 use super::ctx::Ctx;
 use super::{
     ApiError, REQUEST_ID_HEADER, admin_api, audit_api, certificates_api, federation_api, jobs_api,
@@ -256,12 +257,10 @@ where
         | (_, ["v1", _, _, _]) => Err(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method-not-allowed",
-            format!("{method} is not allowed on {path}"),
+            // The path is not quoted back: it may carry a value.
+            format!("{method} is not allowed on this endpoint"),
         )),
-        _ => Err(ApiError::not_found(
-            "not-found",
-            format!("no such endpoint: {path}"),
-        )),
+        _ => Err(ApiError::not_found("not-found", "no such endpoint")),
     }
 }
 
@@ -307,6 +306,14 @@ pub(super) async fn resolve<B>(
     plugin: &str,
     operation: &str,
 ) -> Result<Resolved, ApiError> {
+    // Names from the path reach audit events and messages only when they
+    // look like names: a path can carry anything a client typed.
+    if !is_field_name(plugin) || !is_field_name(operation) {
+        return Err(ApiError::not_found(
+            "unknown-plugin",
+            "no such plugin or operation is installed for this tenant",
+        ));
+    }
     let what = format!("{plugin}/{operation}");
     let user = ctx
         .require(
@@ -380,7 +387,7 @@ pub(super) async fn resolve<B>(
         )
         .with_reason("replayed");
         ctx.record(vec![event]).await?;
-        let message = format!("request {id} was already applied; it is not applied twice");
+        let message = "a request with this id was already applied; it is not applied twice";
         return Err(ApiError::new(StatusCode::CONFLICT, "replayed", message));
     }
     Ok(Resolved {
@@ -425,11 +432,11 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let resolved = resolve(&ctx, &req, plugin, operation).await?;
-    let body = read_plugin_input(req, MAX_REQUEST_BODY_BYTES).await?;
+    let input = read_input_for(&resolved.plugin, req, MAX_REQUEST_BODY_BYTES).await?;
     let request = resolved.request(app, &ctx, None);
     let output = ctx
         .tenant
-        .invoke(app, &resolved.plugin, request, operation, &body.to_string())
+        .invoke(app, &resolved.plugin, request, operation, &input)
         .await?;
     Ok(raw_json_response(
         StatusCode::OK,

@@ -38,14 +38,12 @@ pub struct Card {
     pub vds_message: Option<Value>,
 }
 
-/// Maker (as recorded) -> (CVX code, ASCII maker, ASCII product).
+/// Maker (as recorded, by the one vocabulary) -> (CVX code, Latin maker,
+/// Latin product).
 fn vaccine(maker: &str) -> (&'static str, &'static str, &'static str) {
-    match maker {
-        "ファイザー" => ("208", "Pfizer", "Comirnaty"),
-        "モデルナ" => ("207", "Moderna", "Spikevax"),
-        "武田" => ("211", "Takeda", "Nuvaxovid"),
-        "第一三共" => ("213", "Daiichi Sankyo", "Daichirona"),
-        _ => ("213", "Other", "COVID-19 vaccine"),
+    match kiroku_rules::vaccine::maker(maker) {
+        Some(m) => (m.cvx, m.latin, m.product_latin),
+        None => ("213", "Other", "COVID-19 vaccine"),
     }
 }
 

@@ -25,7 +25,8 @@ impl Input {
         for key in fields.keys() {
             if !allowed.contains(&key.as_str()) {
                 return Err(invalid(format!(
-                    "unknown field {key:?} (fields: {})",
+                    "unknown field {} (fields: {})",
+                    kiroku_rules::safe_text::field_name(key),
                     allowed.join(", ")
                 )));
             }
@@ -79,7 +80,8 @@ impl Input {
                 for key in map.keys() {
                     if !allowed.contains(&key.as_str()) {
                         return Err(invalid(format!(
-                            "unknown field {field}.{key} (fields: {})",
+                            "unknown field {field}.{} (fields: {})",
+                            kiroku_rules::safe_text::field_name(key),
                             allowed.join(", ")
                         )));
                     }

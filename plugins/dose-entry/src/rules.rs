@@ -3,19 +3,10 @@
 //! against birth and earlier doses) live in `lib.rs` next to the lookups.
 
 use crate::bindings::exports::kiroku::plugin::handler::Error;
+use kiroku_rules::vaccine;
 
 /// Vaccines this function records.
-pub const VACCINES: &[&str] = &["covid-19"];
-
-/// Makers authorised in Japan and their products (katakana and Latin names).
-pub const MAKERS: &[(&str, &[&str])] = &[
-    ("pfizer", &["コミナティ", "comirnaty"]),
-    ("moderna", &["スパイクバックス", "spikevax"]),
-    ("takeda", &["ヌバキソビッド", "nuvaxovid"]),
-    ("astrazeneca", &["バキスゼブリア", "vaxzevria"]),
-    ("daiichi-sankyo", &["ダイチロナ", "daichirona"]),
-    ("meiji-seika", &["コスタイベ", "kostaive"]),
-];
+pub use kiroku_rules::vaccine::VACCINES;
 
 /// Highest dose number accepted.
 pub const MAX_DOSE_NUMBER: u64 = 20;
@@ -26,37 +17,25 @@ fn invalid(message: impl Into<String>) -> Error {
     Error::Invalid(message.into())
 }
 
-/// Lower-cases and checks a maker; returns its canonical name.
+/// Checks a maker against the one vocabulary; returns its id.
 pub fn maker(value: &str) -> Result<&'static str, Error> {
-    let v = value.trim().to_ascii_lowercase().replace([' ', '_'], "-");
-    MAKERS
-        .iter()
-        .map(|(m, _)| *m)
-        .find(|m| *m == v)
-        .ok_or_else(|| {
-            let known: Vec<_> = MAKERS.iter().map(|(m, _)| *m).collect();
-            invalid(format!(
-                "maker is not a known vaccine maker (known: {})",
-                known.join(", ")
-            ))
-        })
+    vaccine::maker(value).map(|m| m.id).ok_or_else(|| {
+        invalid(format!(
+            "maker is not a known vaccine maker (known: {})",
+            vaccine::maker_ids()
+        ))
+    })
 }
 
-/// Checks that the product belongs to the maker.
+/// Checks that the product belongs to the maker (given by its id).
 pub fn product(maker: &str, value: &str) -> Result<String, Error> {
-    let products = MAKERS
-        .iter()
-        .find(|(m, _)| *m == maker)
-        .map(|(_, p)| *p)
-        .unwrap_or(&[]);
-    let lower = value.trim().to_lowercase();
-    if products.iter().any(|p| p.to_lowercase() == lower) {
-        Ok(value.trim().to_owned())
-    } else {
-        Err(invalid(format!(
+    let known = vaccine::maker(maker);
+    match known.and_then(|m| vaccine::product(m, value)) {
+        Some(_) => Ok(value.trim().to_owned()),
+        None => Err(invalid(format!(
             "product is not a product of {maker} (products: {})",
-            products.join(", ")
-        )))
+            known.map(|m| m.products.join(", ")).unwrap_or_default()
+        ))),
     }
 }
 

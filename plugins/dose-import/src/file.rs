@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use kiroku_rules::Date;
+use kiroku_rules::{Date, vaccine};
 
 /// The VRS export layout, one dose per row.
 pub const VRS_HEADER: [&str; 9] = [
@@ -404,7 +404,7 @@ fn kiroku_row(line: usize, f: &[&str], shared: &mut Interner) -> Result<Row, Row
     })
 }
 
-fn check_common(row: Row, today: Date) -> Result<Row, RowError> {
+fn check_common(mut row: Row, today: Date) -> Result<Row, RowError> {
     let (date_field, maker_field, lot_field) = match row.dose_number {
         None => ("接種日", "ワクチンメーカー", "ロット番号"),
         Some(_) => ("date", "maker", "lot"),
@@ -422,6 +422,30 @@ fn check_common(row: Row, today: Date) -> Result<Row, RowError> {
     if row.maker.is_empty() {
         return Err(row_error(row.line, maker_field, "is required"));
     }
+    // One vocabulary with the counter: the maker's id is what is stored.
+    let Some(maker) = vaccine::maker(&row.maker) else {
+        return Err(row_error(
+            row.line,
+            maker_field,
+            "is not a known vaccine maker",
+        ));
+    };
+    // A maker's product list is of its COVID-19 vaccine; other vaccines
+    // (influenza) keep the product as written.
+    let covid = &*row.vaccine == VRS_VACCINE;
+    if covid
+        && row
+            .product
+            .as_deref()
+            .is_some_and(|p| vaccine::product(maker, p).is_none())
+    {
+        return Err(row_error(
+            row.line,
+            "product",
+            "is not a product of this row's maker",
+        ));
+    }
+    row.maker = Rc::from(maker.id);
     if row.lot.is_empty()
         || !row
             .lot
@@ -466,7 +490,7 @@ mod tests {
             let (layout, parsed) = parse(&decoded, "142051", TODAY).unwrap();
             assert_eq!(layout, Layout::Vrs);
             assert_eq!(parsed.errors, vec![]);
-            assert_eq!(&*parsed.rows[0].maker, "ファイザー");
+            assert_eq!(&*parsed.rows[0].maker, "pfizer");
         }
         assert!(decode(sjis.to_vec(), Encoding::Utf8).is_err());
         assert!(decode(b"\xff\xff\xfe".to_vec(), Encoding::Auto).is_err());
@@ -478,13 +502,13 @@ mod tests {
         assert!(parse("", "142051", TODAY).is_err());
         let good_ticket = kiroku_rules::ticket::for_person(7, 0).unwrap();
         let text = vrs(&[
-            &format!("1,20240102103000,20240102,{good_ticket},142051,v,d,m,L1"),
-            "1,20240102103000,20240230,,142051,v,d,m,L1",
+            &format!("1,20240102103000,20240102,{good_ticket},142051,v,d,モデルナ,L1"),
+            "1,20240102103000,20240230,,142051,v,d,モデルナ,L1",
             "1,20240102103000,20240102,,131016,v,d,m,L1",
-            "1,20240102103000,20240102,1234567890,142051,v,d,m,L1",
-            "1,20240102103000,20270102,,142051,v,d,m,L1",
-            "1,2024,20240102,,142051,v,d,m,L1",
-            "1,20240102103000,20240102,,142051,v,d,m",
+            "1,20240102103000,20240102,1234567890,142051,v,d,モデルナ,L1",
+            "1,20240102103000,20270102,,142051,v,d,モデルナ,L1",
+            "1,2024,20240102,,142051,v,d,モデルナ,L1",
+            "1,20240102103000,20240102,,142051,v,d,モデルナ",
         ]);
         let (_, parsed) = parse(&text, "142051", TODAY).unwrap();
         assert_eq!(parsed.rows.len(), 1);
@@ -512,5 +536,30 @@ mod tests {
         assert_eq!(layout, Layout::Kiroku);
         assert_eq!(parsed.rows[0].dose_number, Some(2));
         assert_eq!(parsed.errors[0].line, 3);
+        assert_eq!(&*parsed.rows[0].maker, "pfizer");
+    }
+
+    #[test]
+    fn makers_products_and_vaccines_come_from_the_one_vocabulary() {
+        let row = |vaccine: &str, maker: &str, product: &str| {
+            format!("1000000001,,2,2024-01-02,{vaccine},{maker},{product},FA1234,0.3,,")
+        };
+        let text = [
+            KIROKU_HEADER.join(","),
+            row("covid-19", "acme", ""),
+            row("covid-19", "ファイ\u{FEFF}ザー", ""),
+            row("covid-19", "pfizer", "spikevax"),
+            row("influenza", "acme", ""),
+            row("covid-19", "ｍｏｄｅｒｎａ", "スパイクバックス"),
+        ]
+        .join("\n");
+        let (_, parsed) = parse(&text, "142051", TODAY).unwrap();
+        let got: Vec<(usize, &str)> = parsed.errors.iter().map(|e| (e.line, e.field)).collect();
+        assert_eq!(
+            got,
+            vec![(2, "maker"), (3, "maker"), (4, "product"), (5, "maker")]
+        );
+        assert_eq!(parsed.rows.len(), 1);
+        assert_eq!(&*parsed.rows[0].maker, "moderna");
     }
 }

@@ -87,8 +87,12 @@ struct RawOptions<'a> {
 
 /// Reads the options and decodes the file, then frees the input.
 fn parse_options(input: String) -> Result<Options, Error> {
-    let raw: RawOptions<'_> =
-        serde_json::from_str(&input).map_err(|e| invalid(format!("the input: {e}")))?;
+    let raw: RawOptions<'_> = serde_json::from_str(&input).map_err(|e| {
+        invalid(format!(
+            "the input: {}",
+            kiroku_rules::safe_text::serde_message(&e.to_string())
+        ))
+    })?;
     let file = raw.file_base64.ok_or_else(|| {
         invalid("send the file as the request body (Content-Type: text/csv), or as file_base64")
     })?;

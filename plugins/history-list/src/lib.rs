@@ -83,8 +83,12 @@ struct Found {
 }
 
 fn parse(input: &str, most: u32) -> Result<(Checked, u32), Error> {
-    let query: Query =
-        serde_json::from_str(input).map_err(|e| Error::Invalid(format!("the query: {e}")))?;
+    let query: Query = serde_json::from_str(input).map_err(|e| {
+        Error::Invalid(format!(
+            "the query: {}",
+            kiroku_rules::safe_text::serde_message(&e.to_string())
+        ))
+    })?;
     let limit = query.limit.unwrap_or(most.min(SEARCH_PAGE));
     if limit == 0 || limit > most {
         return Err(Error::Invalid(format!("limit must be 1-{most}")));
@@ -111,7 +115,9 @@ fn condition(q: &Checked) -> Condition {
         statuses: Vec::new(),
         dose: q.filters_doses().then(|| DoseCondition {
             vaccine: query.vaccine.clone(),
-            maker: query.maker.clone(),
+            // Makers compare through the vocabulary (`pfizer` is `ファイザー`),
+            // which the host's exact match does not know: filtered here.
+            maker: None,
             lot: query.lot.clone(),
             facility_code: query.facility_code.clone(),
             dose_number: query.dose_number,

@@ -2,6 +2,7 @@
 //! each left out when not given. Pure code, tested natively.
 
 use kiroku_rules::Date;
+use kiroku_rules::vaccine::maker_key;
 use serde::Deserialize;
 
 /// A query as staff send it.
@@ -169,7 +170,11 @@ impl Checked {
             want.as_ref().is_none_or(|w| got.as_ref() == Some(w))
         };
         eq(&q.vaccine, &d.vaccine)
-            && eq(&q.maker, &d.maker)
+            && q.maker.as_deref().is_none_or(|w| {
+                d.maker
+                    .as_deref()
+                    .is_some_and(|got| maker_key(got) == maker_key(w))
+            })
             && eq(&q.lot, &d.lot)
             && eq(&q.facility_code, &d.facility_code)
             && q.dose_number.is_none_or(|n| d.dose_number == Some(n))

@@ -235,11 +235,20 @@ fn parse_csv(text: &str) -> Result<Vec<Record>, Error> {
         "date",
         "destination",
     ];
-    for h in headers.iter() {
+    // Columns are named by position: a header cell can be a value (a CSV
+    // sent without its header row).
+    for (i, h) in headers.iter().enumerate() {
         if !known.contains(&h) {
             return Err(Error::Invalid(format!(
-                "CSV column {h:?} is unknown (columns: {})",
+                "CSV column {} of the header is unknown (columns: {})",
+                i + 1,
                 known.join(", ")
+            )));
+        }
+        if headers.iter().take(i).any(|earlier| earlier == h) {
+            return Err(Error::Invalid(format!(
+                "CSV column {} repeats the {h} column; each column may appear once",
+                i + 1
             )));
         }
     }
@@ -288,22 +297,17 @@ fn record_from_json(row: usize, value: serde_json::Value) -> Result<Record, Erro
     for (field, v) in object {
         if !(v.is_string() || v.is_null()) {
             return Err(Error::Invalid(format!(
-                "row {row}: {field} must be a string"
+                "row {row}: {} must be a string",
+                kiroku_rules::safe_text::field_name(field)
             )));
         }
     }
     serde_json::from_value(value).map_err(|e| {
-        // serde's message names fields and variants, not values, except for
-        // an unknown variant: describe that one ourselves.
         let message = e.to_string();
         let text = if message.contains("unknown variant") {
             "op must be add, update, move-out or death".to_owned()
         } else {
-            message
-                .split(" at line")
-                .next()
-                .unwrap_or(&message)
-                .to_owned()
+            kiroku_rules::safe_text::serde_message(&message)
         };
         Error::Invalid(format!("row {row}: {text}"))
     })

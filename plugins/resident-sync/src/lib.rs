@@ -152,8 +152,7 @@ impl Guest for ResidentSync {
             },
             Operation {
                 name: "validate".into(),
-                summary: "Checks a batch without applying it and lists every problem by row."
-                    .into(),
+                summary: "Checks a batch as apply would, without applying it (a dry run).".into(),
                 writes: false,
             },
         ]
@@ -162,26 +161,33 @@ impl Guest for ResidentSync {
     fn handle(operation: String, input: String) -> Result<String, Error> {
         let today = bindings::kiroku::records::context::today();
         let records = feed::parse(&input, &today)?;
-        match operation.as_str() {
-            "validate" => Ok(json!({ "valid": true, "rows": records.len() }).to_string()),
-            "apply" => {
-                let mut tally = Tally::default();
-                for (i, r) in records.iter().enumerate() {
-                    tally.note(apply_record(i + 1, r)?);
-                }
-                Ok(json!({
-                    "rows": records.len(),
-                    "created": tally.created,
-                    "updated": tally.updated,
-                    "moved_out": tally.moved_out,
-                    "deceased": tally.deceased,
-                    "outcomes": tally.outcomes,
-                })
-                .to_string())
+        // `validate` is a dry run of `apply` (the policy says so): it makes
+        // the same host calls, so it meets the same checks (field limits,
+        // My Number conflicts, text rules), and the host applies nothing.
+        let valid = match operation.as_str() {
+            "validate" => true,
+            "apply" => false,
+            other => {
+                return Err(Error::UnknownOperation(format!(
+                    "resident-sync has no operation {other}"
+                )));
             }
-            other => Err(Error::UnknownOperation(format!(
-                "resident-sync has no operation {other}"
-            ))),
+        };
+        let mut tally = Tally::default();
+        for (i, r) in records.iter().enumerate() {
+            tally.note(apply_record(i + 1, r)?);
         }
+        let mut out = json!({
+            "rows": records.len(),
+            "created": tally.created,
+            "updated": tally.updated,
+            "moved_out": tally.moved_out,
+            "deceased": tally.deceased,
+            "outcomes": tally.outcomes,
+        });
+        if valid {
+            out["valid"] = json!(true);
+        }
+        Ok(out.to_string())
     }
 }

@@ -77,7 +77,12 @@ fn check(input: &str) -> Result<Checked, Error> {
     let r: Request = if input.trim().is_empty() {
         Request::default()
     } else {
-        serde_json::from_str(input).map_err(|e| Error::Invalid(format!("the request: {e}")))?
+        serde_json::from_str(input).map_err(|e| {
+            Error::Invalid(format!(
+                "the request: {}",
+                kiroku_rules::safe_text::serde_message(&e.to_string())
+            ))
+        })?
     };
     let date = |field: &str, v: &Option<String>| {
         v.as_deref()
@@ -96,7 +101,8 @@ fn check(input: &str) -> Result<Checked, Error> {
     for d in &r.group_by {
         if !DIMENSIONS.contains(&d.as_str()) {
             return Err(Error::Invalid(format!(
-                "group_by: no dimension {d:?} (dimensions: {})",
+                "group_by: no dimension {} (dimensions: {})",
+                kiroku_rules::safe_text::field_name(d),
                 DIMENSIONS.join(", ")
             )));
         }
@@ -211,7 +217,8 @@ fn key_of(d: &Counted, dims: &[String]) -> String {
             "date" => d.date.to_string(),
             "age_band" => tally::age_band(d.age),
             "dose_number" => d.dose_number.to_string(),
-            "maker" => d.maker.clone(),
+            // One group per maker, however each dose spelled it.
+            "maker" => kiroku_rules::vaccine::maker_key(&d.maker).to_owned(),
             _ => d.district.clone(),
         })
         .collect::<Vec<_>>()

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use crate::Error;
 
 /// Longest campaign id.
-const MAX_ID_LEN: usize = 40;
+const MAX_ID_LEN: usize = kiroku_rules::ticket::MAX_CAMPAIGN_ID_LEN;
 
 /// A campaign as staff define it.
 #[derive(Debug, Clone, Deserialize)]
@@ -86,24 +86,26 @@ impl Criteria {
     /// Parses a campaign given as a JSON object or as TOML text.
     pub fn from_json(value: &serde_json::Value) -> Result<Criteria, Error> {
         let campaign: Campaign = match value {
-            serde_json::Value::String(text) => toml::from_str(text)
-                .map_err(|e| invalid(format!("campaign (TOML): {}", e.message())))?,
-            other => serde_json::from_value(other.clone())
-                .map_err(|e| invalid(format!("campaign: {e}")))?,
+            serde_json::Value::String(text) => toml::from_str(text).map_err(|e| {
+                invalid(format!(
+                    "campaign (TOML): {}",
+                    kiroku_rules::safe_text::serde_message(e.message())
+                ))
+            })?,
+            other => serde_json::from_value(other.clone()).map_err(|e| {
+                invalid(format!(
+                    "campaign: {}",
+                    kiroku_rules::safe_text::serde_message(&e.to_string())
+                ))
+            })?,
         };
         Criteria::new(campaign)
     }
 
     fn new(campaign: Campaign) -> Result<Criteria, Error> {
-        let id_ok = !campaign.id.is_empty()
-            && campaign.id.len() <= MAX_ID_LEN
-            && campaign
-                .id
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if !id_ok {
+        if !kiroku_rules::ticket::is_campaign_id(&campaign.id) {
             return Err(invalid(format!(
-                "campaign.id must be 1-{MAX_ID_LEN} lowercase letters, digits or '-'"
+                "campaign.id must be 1-{MAX_ID_LEN} lowercase letters, digits or '-', with a letter"
             )));
         }
         if !(1..=9).contains(&campaign.dose_number) {

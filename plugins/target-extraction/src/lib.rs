@@ -80,7 +80,8 @@ fn parse_request(text: &str) -> Result<Request, Error> {
         .find(|k| !["campaign", "sample", "issued_on"].contains(&k.as_str()))
     {
         return Err(invalid(format!(
-            "unknown field {key:?} (fields: campaign, sample, issued_on)"
+            "unknown field {} (fields: campaign, sample, issued_on)",
+            kiroku_rules::safe_text::field_name(key)
         )));
     }
     let criteria = Criteria::from_json(

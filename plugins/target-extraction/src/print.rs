@@ -48,7 +48,8 @@ fn parse(text: &str, most: u64) -> Result<Page, Error> {
     };
     if let Some(key) = map.keys().find(|k| !fields.contains(&k.as_str())) {
         return Err(invalid(format!(
-            "unknown field {key:?} (fields: {})",
+            "unknown field {} (fields: {})",
+            kiroku_rules::safe_text::field_name(key),
             fields.join(", ")
         )));
     }

@@ -47,12 +47,24 @@ pub(in crate::runtime) fn check_new_ticket(values: &FieldValues) -> Result<(), D
             .and_then(|v| v.parse::<u32>().ok())
             .is_some_and(|n| (low..=9).contains(&n))
     };
+    let campaign = values.get(ticket::CAMPAIGN).unwrap_or_default();
+    if !is_campaign_id(campaign) {
+        return Err(DraftError::Invalid(
+            "campaign must be a campaign id: 1-40 lowercase letters, digits or '-', with a letter"
+                .into(),
+        ));
+    }
     if !digit(ticket::TICKET_TYPE, 0) || !digit(ticket::DOSE_NUMBER, 1) {
         return Err(DraftError::Invalid(
             "ticket-type must be 0-9 and dose-number 1-9 (one digit each in the OCR line)".into(),
         ));
     }
     Ok(())
+}
+
+/// A campaign id as extraction defines them (`covid-2024-autumn`).
+fn is_campaign_id(id: &str) -> bool {
+    kiroku_rules::ticket::is_campaign_id(id)
 }
 
 /// Field names prefixed by interface (`doses.lot`), for the audit event of
@@ -108,6 +120,12 @@ impl campaign_tickets::Host for Invocation {
             &values.clone(),
             |s, p| {
                 check_new_ticket(&values)?;
+                let campaign = values.get(ticket::CAMPAIGN).unwrap_or_default();
+                if !s.draft.knows_campaign(campaign)? {
+                    return Err(DraftError::NotFound(
+                        "no such campaign: its tickets are issued by its extraction first".into(),
+                    ));
+                }
                 s.draft.issue_ticket(p, &values).map(|_| ())
             },
         )

@@ -129,6 +129,18 @@ impl Draft {
             })?)
     }
 
+    /// Whether the tenant has issued tickets of `campaign` (as of the last
+    /// commit): a single ticket may only join a campaign that exists.
+    pub fn knows_campaign(&mut self, campaign: &str) -> DraftResult<bool> {
+        let generation = facts::data_generation(self.snapshot()?)?;
+        let store = self.store.clone();
+        Ok(store
+            .facts()
+            .read(store.db(), store.keys(), store.keyring(), generation, |f| {
+                f.knows_campaign(campaign)
+            })?)
+    }
+
     /// How many persons the snapshot holds.
     pub fn person_count(&mut self) -> DraftResult<u64> {
         use redb::ReadableTableMetadata;

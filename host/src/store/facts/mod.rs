@@ -292,6 +292,17 @@ impl Facts {
         persons + items + strings
     }
 
+    /// Whether any person holds a ticket of `campaign` (issued by its
+    /// extraction, valid or voided since).
+    pub fn knows_campaign(&self, campaign: &str) -> bool {
+        let Some(id) = self.strings.find(campaign) else {
+            return false;
+        };
+        self.persons
+            .iter()
+            .any(|(_, p)| p.tickets.iter().any(|t| t.campaign == id))
+    }
+
     /// Each person's retention anchors, in person-id order.
     pub fn each_anchor(&self, mut f: impl FnMut(Anchors)) {
         for (id, p) in &self.persons {
