@@ -285,6 +285,9 @@ pub struct App {
     tenants: Mutex<HashMap<TenantCode, Arc<Tenant>>>,
     /// Set once [`App::open_all`] has opened every tenant.
     opened: AtomicBool,
+    /// Tenants whose file would not open at start, with why (for /readyz;
+    /// the others serve).
+    unusable: Mutex<std::collections::BTreeMap<String, String>>,
 }
 
 impl App {
@@ -300,6 +303,7 @@ impl App {
             public_url: Default::default(),
             tenants: Mutex::new(HashMap::new()),
             opened: AtomicBool::new(false),
+            unusable: Mutex::default(),
         }
     }
 
@@ -311,11 +315,21 @@ impl App {
             .unwrap_or_else(|| Arc::from("http://localhost"))
     }
 
-    /// Opens every tenant in the data directory and loads its plugins.
+    /// Opens every tenant in the data directory and loads its plugins;
+    /// returns the codes of those opened.
     pub async fn open_all(&self) -> Result<Vec<TenantCode>, StoreError> {
-        let codes = self.dir.tenant_codes()?;
-        for code in &codes {
-            let tenant = self.tenant(code)?.expect("listed tenants exist");
+        let mut opened = Vec::new();
+        for code in self.dir.tenant_codes()? {
+            // A tenant whose file is unusable does not keep the others down.
+            let tenant = match self.tenant(&code) {
+                Ok(tenant) => tenant.expect("listed tenants exist"),
+                Err(e) => {
+                    tracing::error!(tenant = %code, "tenant not opened: {e}");
+                    let mut unusable = self.unusable.lock().expect("unusable lock");
+                    unusable.insert(code.to_string(), e.to_string());
+                    continue;
+                }
+            };
             tenant.registry(self).await?;
             // Build the cohort facts in the background, so the first
             // campaign-wide request does not wait for them.
@@ -328,9 +342,10 @@ impl App {
                     }
                 })
                 .map_err(|e| StoreError::Damaged(format!("spawning a thread: {e}")))?;
+            opened.push(code);
         }
         self.opened.store(true, Ordering::SeqCst);
-        Ok(codes)
+        Ok(opened)
     }
 
     /// Whether the server is ready (every tenant open, its cohort facts
@@ -357,6 +372,11 @@ impl App {
                 }),
             );
         }
+        let unusable = self.unusable.lock().expect("unusable lock").clone();
+        ready &= unusable.is_empty();
+        for code in unusable.keys() {
+            out.insert(code.clone(), serde_json::json!({ "state": "unusable" }));
+        }
         (ready, serde_json::json!({ "ready": ready, "tenants": out }))
     }
 
@@ -374,7 +394,13 @@ impl App {
     pub fn tenant(&self, code: &TenantCode) -> Result<Option<Arc<Tenant>>, StoreError> {
         let mut tenants = self.tenants.lock().expect("tenants lock");
         if let Some(t) = tenants.get(code) {
-            return Ok(Some(t.clone()));
+            if !t.committer.io_failed() {
+                return Ok(Some(t.clone()));
+            }
+            // redb refuses every transaction of a handle after a failed
+            // write: open the file afresh (it recovers the last commit).
+            tracing::warn!(tenant = %code, "re-opening the tenant after an I/O failure");
+            tenants.remove(code);
         }
         if !self.dir.tenant_exists(code) {
             return Ok(None);

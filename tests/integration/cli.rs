@@ -268,14 +268,6 @@ fn falls_back_to_on_demand_allocation_when_address_space_is_limited() {
 }
 
 /// The demo's token for a role, from `kiroku demo --no-serve`'s output.
-fn demo_token(out: &str, role: &str) -> String {
-    out.lines()
-        .find(|l| l.trim_start().starts_with(role))
-        .and_then(|l| l.split_whitespace().last())
-        .unwrap_or_else(|| panic!("no {role} token in {out}"))
-        .to_owned()
-}
-
 #[test]
 fn jobs_run_from_the_cli_with_a_progress_bar() {
     let data = tempfile::tempdir().unwrap();

@@ -575,6 +575,15 @@ pub fn dose_form(person: u64, number: u32, date: &str) -> Value {
     })
 }
 
+/// The session token of `role` in the output of `kiroku demo`.
+pub fn demo_token(out: &str, role: &str) -> String {
+    out.lines()
+        .find(|l| l.trim_start().starts_with(role))
+        .and_then(|l| l.split_whitespace().last())
+        .unwrap_or_else(|| panic!("no {role} token in {out}"))
+        .to_owned()
+}
+
 /// The real `kiroku` binary.
 pub fn kiroku() -> Command {
     Command::new(env!("CARGO_BIN_EXE_kiroku"))

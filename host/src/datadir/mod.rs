@@ -74,6 +74,8 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> DataDirError {
 /// Capability handle on a data directory.
 #[derive(Debug)]
 pub struct DataDir {
+    /// Where it is, to name its files in errors.
+    path: std::path::PathBuf,
     root: Dir,
     tenants: Dir,
     keys: Dir,
@@ -120,6 +122,7 @@ impl DataDir {
             }
         };
         Ok(DataDir {
+            path: path.to_path_buf(),
             root,
             tenants,
             keys,
@@ -186,6 +189,11 @@ impl DataDir {
 
     fn tenant_file_name(code: &TenantCode) -> String {
         format!("{code}.redb")
+    }
+
+    /// The path of a tenant's database file, for messages.
+    pub fn tenant_file_path(&self, code: &TenantCode) -> std::path::PathBuf {
+        self.path.join("tenants").join(Self::tenant_file_name(code))
     }
 
     /// Whether the tenant's database exists.

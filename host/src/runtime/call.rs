@@ -318,7 +318,7 @@ fn contained(plugin: &str, trap: wasmtime::Error) -> InvokeError {
     } else if let Some(b) = trap.downcast_ref::<HostCallBudgetExhausted>() {
         ("plugin-host-call-budget", b.to_string())
     } else if let Some(s) = trap.downcast_ref::<HostStorageFailure>() {
-        return InvokeError::Storage(s.to_string());
+        return InvokeError::from(&s.0);
     } else if trap.downcast_ref::<JobCancelled>().is_some() {
         return cancelled();
     } else if trap.downcast_ref::<NoRequestScope>().is_some() {

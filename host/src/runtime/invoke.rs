@@ -158,7 +158,7 @@ impl Runtime {
                     seen.extend(reads);
                 }
                 Err(CommitError::Overloaded) => return Err(InvokeError::Overloaded),
-                Err(CommitError::Store(e)) => return Err(InvokeError::Storage(e.to_string())),
+                Err(CommitError::Store(e)) => return Err(InvokeError::from(&e)),
             }
         }
         record_only(committer, seen).await?;
@@ -196,6 +196,7 @@ async fn record_only(committer: &Committer, events: Vec<Event>) -> Result<(), In
     {
         Ok(_) => Ok(()),
         Err(CommitError::Overloaded) => Err(InvokeError::Overloaded),
+        Err(CommitError::Store(e)) => Err(InvokeError::from(&e)),
         Err(e) => Err(InvokeError::Storage(e.to_string())),
     }
 }

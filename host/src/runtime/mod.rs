@@ -143,6 +143,10 @@ pub enum InvokeError {
     /// Storage failed.
     #[error("storage failed: {0}")]
     Storage(String),
+    /// The storage cannot be written now (disk full, I/O error); nothing
+    /// was applied.
+    #[error("storage unavailable: {0}")]
+    StorageUnavailable(String),
 }
 
 impl InvokeError {
@@ -155,6 +159,17 @@ impl InvokeError {
             InvokeError::Busy(_) => "busy",
             InvokeError::Overloaded => "overloaded",
             InvokeError::Storage(_) => "storage",
+            InvokeError::StorageUnavailable(_) => "storage-unavailable",
+        }
+    }
+}
+
+impl From<&crate::store::StoreError> for InvokeError {
+    fn from(e: &crate::store::StoreError) -> InvokeError {
+        if e.is_io_failure() {
+            InvokeError::StorageUnavailable(e.to_string())
+        } else {
+            InvokeError::Storage(e.to_string())
         }
     }
 }

@@ -59,6 +59,16 @@ impl ApiError {
         )
     }
 
+    /// 503 for storage that cannot be written now (disk full, I/O error).
+    pub fn storage_unavailable(e: &dyn std::fmt::Display) -> ApiError {
+        tracing::error!("storage unavailable: {e}");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage-unavailable",
+            "the server cannot write its storage now (disk full or an I/O error); nothing of this request was applied: try again later",
+        )
+    }
+
     /// The JSON response.
     pub fn into_response(self, request_id: &str) -> Response<Full<Bytes>> {
         let body = serde_json::json!({ "error": { "code": self.code, "message": self.message } });
@@ -68,7 +78,18 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
-        ApiError::storage(&e)
+        match e {
+            StoreError::UnusableFile { .. } => {
+                tracing::error!("{e}");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "tenant-unavailable",
+                    "this municipality's data cannot be opened; an operator must restore it",
+                )
+            }
+            e if e.is_io_failure() => ApiError::storage_unavailable(&e),
+            e => ApiError::storage(&e),
+        }
     }
 }
 
@@ -97,6 +118,7 @@ impl From<InvokeError> for ApiError {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", e.to_string())
             }
             InvokeError::Storage(s) => ApiError::storage(&s),
+            InvokeError::StorageUnavailable(s) => ApiError::storage_unavailable(&s),
         }
     }
 }

@@ -15,6 +15,22 @@ pub enum StoreError {
     /// The person keyring failed.
     #[error(transparent)]
     Keyring(#[from] super::keyring::KeyringError),
+    /// A tenant file that exists cannot be opened (torn, truncated,
+    /// unreadable). It is never repaired into lost data.
+    #[error(
+        "the tenant file {file} cannot be opened: {reason}; it is left as it is: restore the tenant from a backup (kiroku restore)"
+    )]
+    UnusableFile {
+        /// The file's path.
+        file: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The storage cannot be written now (the disk is full, or an I/O
+    /// error poisoned the open file until it is re-opened); nothing was
+    /// applied, and writing resumes once the cause is gone.
+    #[error("the storage cannot be written now: {0}")]
+    Unavailable(String),
     /// The file was written by a newer Kiroku.
     #[error(
         "the tenant file has storage schema {found}, and this Kiroku reads up to schema {supported}: open it with a newer Kiroku"
@@ -25,6 +41,31 @@ pub enum StoreError {
         /// The newest this build reads.
         supported: u64,
     },
+}
+
+impl StoreError {
+    /// Whether this is an I/O failure of the file (a full disk, a failed
+    /// write, or a handle that a failed write poisoned) rather than bad
+    /// data: the tenant is re-opened and the request may be retried.
+    pub fn is_io_failure(&self) -> bool {
+        match self {
+            StoreError::Unavailable(_) => true,
+            StoreError::Redb(redb::Error::Io(_) | redb::Error::PreviousIo) => true,
+            _ => false,
+        }
+    }
+
+    /// Whether the disk (or the user's quota) is full.
+    pub fn is_out_of_space(&self) -> bool {
+        match self {
+            StoreError::Redb(redb::Error::Io(e)) => {
+                e.kind() == std::io::ErrorKind::StorageFull
+                    || e.kind() == std::io::ErrorKind::QuotaExceeded
+                    || e.raw_os_error() == Some(28)
+            }
+            _ => false,
+        }
+    }
 }
 
 macro_rules! from_redb {

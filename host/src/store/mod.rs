@@ -92,6 +92,45 @@ pub(super) fn open_db(file: std::fs::File) -> StoreResult<Database> {
         .create_with_backend(FileBackend::new(file)?)?)
 }
 
+/// Opens an existing tenant file. redb would make an empty file a new,
+/// empty database: for a tenant that exists, an empty file is a torn one.
+fn open_existing(dir: &DataDir, code: &TenantCode) -> StoreResult<Database> {
+    let file = dir.tenant_db_file(code, false)?;
+    refuse_empty(dir, code, &file)?;
+    open_db(file).map_err(|e| unusable_file(dir, code, e))
+}
+
+fn refuse_empty(dir: &DataDir, code: &TenantCode, file: &std::fs::File) -> StoreResult<()> {
+    let unusable = |reason: String| StoreError::UnusableFile {
+        file: dir.tenant_file_path(code).display().to_string(),
+        reason,
+    };
+    let len = file
+        .metadata()
+        .map_err(|e| unusable(format!("its size cannot be read ({e})")))?
+        .len();
+    if len == 0 {
+        return Err(unusable("it is empty (torn or truncated)".into()));
+    }
+    Ok(())
+}
+
+/// A storage error opening or reading through a tenant's file, naming
+/// the file.
+pub fn unusable_file(dir: &DataDir, code: &TenantCode, e: StoreError) -> StoreError {
+    match e {
+        // Not the file's fault: it opens once there is space again.
+        e if e.is_out_of_space() || matches!(e, StoreError::Redb(redb::Error::PreviousIo)) => {
+            StoreError::Unavailable(e.to_string())
+        }
+        StoreError::Redb(e) => StoreError::UnusableFile {
+            file: dir.tenant_file_path(code).display().to_string(),
+            reason: e.to_string(),
+        },
+        other => other,
+    }
+}
+
 /// Opens a redb file read-only (audit verification beside a running server).
 fn open_db_read_only(file: std::fs::File) -> StoreResult<ReadOnlyDatabase> {
     Ok(Database::builder()
@@ -163,7 +202,11 @@ impl TenantStore {
         created: Option<keyring::Keyring>,
     ) -> StoreResult<TenantStore> {
         let create = created.is_some();
-        let db = open_db(dir.tenant_db_file(code, create)?)?;
+        let db = if create {
+            open_db(dir.tenant_db_file(code, true)?)?
+        } else {
+            open_existing(dir, code)?
+        };
         let keys = TenantKeys::derive(root, code.as_str());
         let ring = match created {
             Some(ring) => ring,
@@ -393,8 +436,13 @@ pub fn open_tenant_for_verify(
 ) -> StoreResult<(VerifyHandle, TenantKeys)> {
     let root = dir.read_key(KeyOwner::Tenant(code))?;
     let handle = open_for_verify(
-        || Ok(dir.tenant_db_file_read_only(code)?),
+        || {
+            let file = dir.tenant_db_file_read_only(code)?;
+            refuse_empty(dir, code, &file)?;
+            Ok(file)
+        },
         || Ok(dir.tenant_db_file(code, false)?),
-    )?;
+    )
+    .map_err(|e| unusable_file(dir, code, e))?;
     Ok((handle, TenantKeys::derive(&root, code.as_str())))
 }

@@ -221,6 +221,9 @@ pub struct CommitStats {
     pub commits: std::sync::atomic::AtomicU64,
     /// Write sets committed.
     pub write_sets: std::sync::atomic::AtomicU64,
+    /// Set when a commit failed on I/O: redb refuses every later
+    /// transaction of this handle, so the tenant must be re-opened.
+    pub io_failed: std::sync::atomic::AtomicBool,
 }
 
 /// The group committer of one tenant: a thread that owns the write side.
@@ -287,6 +290,13 @@ impl Committer {
     pub fn stats(&self) -> &CommitStats {
         &self.stats
     }
+
+    /// Whether a commit failed on I/O (see [`CommitStats::io_failed`]).
+    pub fn io_failed(&self) -> bool {
+        self.stats
+            .io_failed
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 /// Commits a batch and answers each job; gives the batch's size and, when
@@ -319,10 +329,19 @@ fn commit_jobs(
         Err(e) => {
             tracing::error!(error = %e, "group commit failed; {n} requests fail");
             let message = e.to_string();
+            let io = e.is_io_failure();
+            if io {
+                stats
+                    .io_failed
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+            }
             for reply in replies {
-                let _ = reply.send(Err(CommitError::Store(StoreError::Damaged(
-                    message.clone(),
-                ))));
+                let error = if io {
+                    StoreError::Unavailable(message.clone())
+                } else {
+                    StoreError::Damaged(message.clone())
+                };
+                let _ = reply.send(Err(CommitError::Store(error)));
             }
             (size, None)
         }
