@@ -48,11 +48,11 @@ impl StoreError {
     /// write, or a handle that a failed write poisoned) rather than bad
     /// data: the tenant is re-opened and the request may be retried.
     pub fn is_io_failure(&self) -> bool {
-        match self {
-            StoreError::Unavailable(_) => true,
-            StoreError::Redb(redb::Error::Io(_) | redb::Error::PreviousIo) => true,
-            _ => false,
-        }
+        matches!(
+            self,
+            StoreError::Unavailable(_)
+                | StoreError::Redb(redb::Error::Io(_) | redb::Error::PreviousIo)
+        )
     }
 
     /// Whether the disk (or the user's quota) is full.
