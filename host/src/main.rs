@@ -405,14 +405,20 @@ async fn run(command: Command, config: cli::config::ConfigFile) -> anyhow::Resul
             format,
         } => {
             let residents = kiroku::synth::residents(persons, seed, clock.today());
-            match format.as_str() {
-                "csv" => print!("{}", kiroku::synth::to_csv(&residents)),
+            let text = match format.as_str() {
+                "csv" => kiroku::synth::to_csv(&residents),
                 "json" => {
                     let mut records: Vec<_> = residents.iter().map(|r| r.add_record()).collect();
                     records.extend(residents.iter().flat_map(|r| r.change_records()));
-                    println!("{}", serde_json::json!({ "records": records }));
+                    format!("{}\n", serde_json::json!({ "records": records }))
                 }
                 other => bail!("--format {other:?}: use json or csv"),
+            };
+            // `kiroku synth | head` closes the pipe early: not an error.
+            use std::io::Write as _;
+            match std::io::stdout().lock().write_all(text.as_bytes()) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+                _ => {}
             }
         }
     }

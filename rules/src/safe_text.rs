@@ -8,15 +8,23 @@ const MAX_NAME_BYTES: usize = 40;
 /// What a key that does not look like a field name is called instead.
 pub const UNNAMED: &str = "(a name that is not shown)";
 
+/// Most digits in a row a field name may hold: a longer run may be a
+/// number (a My Number, a phone) put where a name belongs.
+const MAX_DIGIT_RUN: usize = 3;
+
 /// Whether `key` looks like a field name: lowercase ASCII letters first,
-/// then letters, digits, `_` or `-`. A key can be a value sent in the
-/// wrong place (a headerless CSV's first row, a name as a JSON key).
+/// then letters, digits (a few in a row), `_` or `-`. A key can be a value
+/// sent in the wrong place (a headerless CSV's first row, a name as a JSON
+/// key).
 pub fn is_field_name(key: &str) -> bool {
     key.len() <= MAX_NAME_BYTES
         && key.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
         && key
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        && key
+            .split(|c: char| !c.is_ascii_digit())
+            .all(|run| run.len() <= MAX_DIGIT_RUN)
 }
 
 /// `key` if it looks like a field name, else [`UNNAMED`].
@@ -127,6 +135,51 @@ mod tests {
             ),
         ] {
             assert_eq!(serde_message(raw), safe, "{raw}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// What is shown as a field name is a field name: no value, no
+        /// long number, whatever the key was.
+        #[test]
+        fn a_shown_name_is_a_name(key in ".{0,60}") {
+            let shown = field_name(&key);
+            prop_assert!(shown == UNNAMED || (is_field_name(shown) && shown == key));
+            let digits = shown.split(|c: char| !c.is_ascii_digit()).map(str::len).max();
+            prop_assert!(digits.unwrap_or(0) <= MAX_DIGIT_RUN);
+        }
+
+        /// A value a parser quotes is never in the cleaned message.
+        #[test]
+        fn quoted_values_are_dropped(
+            value in "[0-9A-Zぁ-ん]{4,40}",
+            key in "[a-z][a-z0-9_]{3,20}",
+        ) {
+            for message in [
+                format!("invalid type: string \"{value}\", expected u32 at line 1 column 9"),
+                format!("invalid value: `{value}`, expected a date"),
+                format!("unknown variant `{value}`, expected one of `a`, `b`"),
+            ] {
+                let clean = serde_message(&message);
+                prop_assert!(!clean.contains(value.as_str()), "{}", clean);
+            }
+            let unknown = serde_message(&format!("unknown field `{value}`"));
+            prop_assert!(!unknown.contains(value.as_str()), "{}", unknown);
+            let unknown = serde_message(&format!("unknown field `{key}`"));
+            prop_assert_eq!(unknown.contains(key.as_str()), is_field_name(&key));
+        }
+
+        /// Any text in: a message no longer than it, never a panic.
+        #[test]
+        fn any_message_is_cleaned(message in any::<String>()) {
+            prop_assert!(serde_message(&message).len() <= message.len());
         }
     }
 }

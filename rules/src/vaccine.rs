@@ -197,3 +197,70 @@ mod tests {
         assert_eq!(maker_key("unknown maker"), "unknown maker");
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Every name of every maker, with the maker it names.
+    fn names() -> Vec<(&'static str, &'static str)> {
+        MAKERS
+            .iter()
+            .flat_map(|m| {
+                [m.id, m.japanese, m.latin]
+                    .into_iter()
+                    .chain(m.aliases.iter().copied())
+                    .map(move |n| (n, m.id))
+            })
+            .collect()
+    }
+
+    /// Full width for ASCII letters and digits, as spreadsheets write them.
+    fn full_width(s: &str) -> String {
+        s.chars()
+            .map(|c| match c {
+                '!'..='~' => char::from_u32(c as u32 - 0x21 + 0xFF01).unwrap_or(c),
+                c => c,
+            })
+            .collect()
+    }
+
+    proptest! {
+        /// Case, width, spaces and separators do not change the maker.
+        #[test]
+        fn a_maker_is_found_however_it_is_written(
+            pick in any::<prop::sample::Index>(),
+            upper in any::<bool>(),
+            wide in any::<bool>(),
+            at in any::<prop::sample::Index>(),
+            sep in prop::sample::select(vec![" ", "-", "_", "・", "\u{3000}"]),
+        ) {
+            let all = names();
+            let (name, id) = all[pick.index(all.len())];
+            let mut written = if upper { name.to_uppercase() } else { name.to_owned() };
+            let cut = written.char_indices().map(|(i, _)| i).nth(at.index(written.chars().count())).unwrap_or(0);
+            written.insert_str(cut, sep);
+            if wide {
+                written = full_width(&written);
+            }
+            prop_assert_eq!(maker(&written).map(|m| m.id), Some(id), "{}", written);
+        }
+
+        /// A control or invisible character anywhere: not a maker.
+        #[test]
+        fn a_hidden_character_is_never_a_maker(
+            pick in any::<prop::sample::Index>(),
+            at in any::<prop::sample::Index>(),
+            hidden in prop::sample::select(vec!['\u{0007}', '\u{200B}', '\u{FEFF}', '\u{202E}', '\u{0000}']),
+        ) {
+            let all = names();
+            let (name, _) = all[pick.index(all.len())];
+            let mut written = name.to_owned();
+            let cut = written.char_indices().map(|(i, _)| i).nth(at.index(written.chars().count())).unwrap_or(0);
+            written.insert(cut, hidden);
+            prop_assert!(maker(&written).is_none(), "{:?}", written);
+        }
+    }
+}

@@ -90,32 +90,6 @@ fn doses(server: &RealServer, token: &str, person: u64) -> Vec<u64> {
         .collect()
 }
 
-/// A dose-import job of one new dose per resident, on `date`.
-fn import(server: &RealServer, token: &str, file: &Path, date: &str) -> (bool, String) {
-    let anchor = kiroku_rules::Date::parse(kiroku::demo::DEMO_DATA_DAY).unwrap();
-    let residents = kiroku::synth::residents(300, 142_051, anchor);
-    let mut csv = String::from(kiroku::synth::VRS_HEADER);
-    for r in &residents {
-        csv.push_str(&format!(
-            "\n{},{date}100000,{date},,{FUJISAWA},藤沢市保健所,佐藤 医師,ファイザー,FA1234",
-            r.address_number
-        ));
-    }
-    std::fs::write(file, csv + "\n").unwrap();
-    let out = kiroku()
-        .args(["job", "run", "--server", &format!("http://{}", server.addr)])
-        .args(["--tenant", FUJISAWA, "dose-import/import", "--file"])
-        .arg(file)
-        .args(["--option", "encoding=utf-8"])
-        .env("KIROKU_TOKEN", token)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn a_full_disk_refuses_writes_with_503_keeps_reads_and_loses_nothing() {
     let tmp = tempfile::tempdir().unwrap();
@@ -152,7 +126,13 @@ fn a_full_disk_refuses_writes_with_503_keeps_reads_and_loses_nothing() {
 
     // Full: a large write fails whole with 503 and a clear message.
     let ballast = disk.fill(8 << 10);
-    let (done, said) = import(&server, &supervisor, &tmp.path().join("a.csv"), "20251001");
+    let (done, said) = import_one_dose_each(
+        &server.addr,
+        &supervisor,
+        &tmp.path().join("a.csv"),
+        300,
+        "20251001",
+    );
     assert!(!done && said.contains("disk full"), "{said}");
     // Single entries fail the same way, or fit in pages the file had free.
     let mut refused = 0;
@@ -185,7 +165,13 @@ fn a_full_disk_refuses_writes_with_503_keeps_reads_and_loses_nothing() {
         assert_eq!(status, 200, "{body}");
         acknowledged.push((*person, body["dose_id"].as_u64().unwrap()));
     }
-    let (done, said) = import(&server, &supervisor, &tmp.path().join("b.csv"), "20251101");
+    let (done, said) = import_one_dose_each(
+        &server.addr,
+        &supervisor,
+        &tmp.path().join("b.csv"),
+        300,
+        "20251101",
+    );
     assert!(done, "{said}");
 
     // Nothing acknowledged is lost, across a restart, and the chain holds.

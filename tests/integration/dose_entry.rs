@@ -382,3 +382,25 @@ async fn needs_a_second_person_to_verify_an_entry() {
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "verified once only");
 }
+
+#[tokio::test]
+async fn never_records_a_dose_number_twice_even_with_an_override() {
+    let host = host().await;
+    let (_, person) = host.resident_in_town().await;
+    let (status, body) = host
+        .call(
+            "clerk",
+            "dose-entry",
+            "record-dose",
+            dose_form(person, 1, "2026-03-01"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The same form again (a retry without a request id), with a reason.
+    let mut again = dose_form(person, 1, "2026-03-01");
+    again["override_reason"] = json!("entered twice by mistake");
+    let (status, body) = host.call("clerk", "dose-entry", "record-dose", again).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(message(&body).contains("already has dose 1"), "{body}");
+    assert_eq!(host.doses_of(person).await.len(), 1);
+}

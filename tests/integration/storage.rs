@@ -179,7 +179,7 @@ fn a_crash_mid_write_loses_no_acknowledged_dose_and_keeps_the_chain_intact() {
             std::thread::spawn(move || {
                 for i in 0..200u64 {
                     let ticket = kiroku_rules::ticket::for_person(1 + w * 20 + i % 20, 0).unwrap();
-                    let body = json!({"ticket_number": ticket, "dose_number": 1 + i / 20, "date": "2026-01-01",
+                    let body = json!({"ticket_number": ticket, "dose_number": 8 + i / 20, "date": "2026-01-01",
                         "maker": "moderna", "product": "Spikevax", "lot": "AB1234", "amount": "0.5",
                         "facility_code": "1412345678", "doctor": "X", "override_reason": "crash test order"}).to_string();
                     let raw = format!("POST /v1/{FUJISAWA}/dose-entry/record-dose HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
@@ -235,7 +235,7 @@ fn a_crash_mid_write_loses_no_acknowledged_dose_and_keeps_the_chain_intact() {
 /// Records a dose with a ticket number through a real server (demo
 /// residents have histories: the number is given with a reason).
 fn record_by_ticket(server: &RealServer, token: &str, ticket: &str) -> (u16, String) {
-    let body = json!({"ticket_number": ticket, "dose_number": 1, "date": "2026-01-01",
+    let body = json!({"ticket_number": ticket, "dose_number": 20, "date": "2026-01-01",
         "maker": "moderna", "product": "Spikevax", "lot": "AB1234", "amount": "0.5",
         "facility_code": "1412345678", "doctor": "X", "override_reason": "schema test order"});
     server.request(

@@ -575,6 +575,45 @@ pub fn dose_form(person: u64, number: u32, date: &str) -> Value {
     })
 }
 
+/// Runs a dose-import job through `kiroku job run` on the server at `addr`: one new
+/// dose on `date` (`YYYYMMDD`) for each of the demo's first `persons`
+/// residents, written to `file` as a VRS export. Whether the job
+/// succeeded, and what it printed (output, then progress and errors).
+pub fn import_one_dose_each(
+    addr: &str,
+    token: &str,
+    file: &Path,
+    persons: usize,
+    date: &str,
+) -> (bool, String) {
+    let anchor = kiroku_rules::Date::parse(kiroku::demo::DEMO_DATA_DAY).unwrap();
+    let residents = kiroku::synth::residents(persons, 142_051, anchor);
+    let mut csv = String::from(kiroku::synth::VRS_HEADER);
+    for r in &residents {
+        csv.push_str(&format!(
+            "\n{},{date}100000,{date},,{FUJISAWA},藤沢市保健所,佐藤 医師,ファイザー,FA1234",
+            r.address_number
+        ));
+    }
+    std::fs::write(file, csv + "\n").unwrap();
+    let out = kiroku()
+        .args(["job", "run", "--server", &format!("http://{addr}")])
+        .args(["--tenant", FUJISAWA, "dose-import/import", "--file"])
+        .arg(file)
+        .args(["--option", "encoding=utf-8"])
+        .env("KIROKU_TOKEN", token)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
 /// The session token of `role` in the output of `kiroku demo`.
 pub fn demo_token(out: &str, role: &str) -> String {
     out.lines()

@@ -5,6 +5,7 @@
 //! cargo xtask demo [ARGS]      build everything and run `kiroku demo ARGS` (default data dir ./data)
 //! cargo xtask test             build plugins, run every test (what CI runs)
 //! cargo xtask bench            build plugins, run the benchmarks and print their figures
+//! cargo xtask fuzz [--minutes N] [TARGET...]   run the fuzz targets of every outside-input parser
 //! ```
 //!
 //! One profile (release) and one target directory for everything, so
@@ -14,6 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, bail};
+
+mod fuzz;
 
 const WASM_TARGET: &str = "wasm32-wasip2";
 
@@ -215,12 +218,15 @@ fn main() -> anyhow::Result<()> {
             }
             run(&mut cmd)
         }
+        "fuzz" => fuzz::run(&rest),
         "bench" => {
             build_plugins()?;
             run(cargo().args(["bench", "-p", "kiroku"]).args(&rest))
         }
         _ => {
-            eprintln!("usage: cargo xtask <plugins | demo [ARGS] | test [ARGS] | bench [ARGS]>");
+            eprintln!(
+                "usage: cargo xtask <plugins | demo [ARGS] | test [ARGS] | bench [ARGS] | fuzz [--minutes N] [TARGET...]>"
+            );
             std::process::exit(2);
         }
     }

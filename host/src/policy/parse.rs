@@ -349,3 +349,39 @@ fn check_couplings(plugin: &str, grants: &BTreeMap<Interface, Grant>) -> Result<
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A shipped policy's lines, to mutate.
+    const SHIPPED: &str = include_str!("../../../policies/dose-entry.toml");
+
+    proptest! {
+        /// Any text: a policy or a clear error, never a panic; what parses
+        /// can be explained.
+        #[test]
+        fn any_text_is_a_policy_or_an_error(text in any::<String>()) {
+            if let Ok(policy) = Policy::parse(&text) {
+                let _ = policy.explain();
+            }
+            let _ = crate::roles::Roles::parse(&text);
+        }
+
+        /// The shipped policy with one line dropped or doubled.
+        #[test]
+        fn a_mangled_policy_is_refused_or_still_valid(
+            at in any::<prop::sample::Index>(),
+            double in any::<bool>(),
+        ) {
+            let mut lines: Vec<&str> = SHIPPED.lines().collect();
+            let i = at.index(lines.len());
+            if double { lines.insert(i, lines[i]); } else { lines.remove(i); }
+            if let Ok(policy) = Policy::parse(&lines.join("\n")) {
+                let _ = policy.explain();
+            }
+        }
+    }
+}

@@ -238,8 +238,25 @@ fn record_dose(text: &str) -> Result<String, Error> {
         Some("deceased") => needs_override.push("the person is recorded as deceased".to_owned()),
         _ => {}
     }
-    let earlier =
-        doses::for_person(person, &[DoseField::DoseNumber, DoseField::Date]).map_err(host)?;
+    // Dose numbers count per vaccine (a legacy dose without one is COVID-19).
+    let earlier: Vec<_> = doses::for_person(
+        person,
+        &[DoseField::DoseNumber, DoseField::Date, DoseField::Vaccine],
+    )
+    .map_err(host)?
+    .into_iter()
+    .filter(|d| d.vaccine.as_deref().unwrap_or("covid-19") == vaccine)
+    .collect();
+    // A number recorded already is never recorded twice, override or not:
+    // a retried form must not double a dose.
+    if earlier
+        .iter()
+        .any(|d| d.dose_number.map(u64::from) == Some(dose_number))
+    {
+        return Err(Error::Conflict(format!(
+            "the person already has dose {dose_number} of this vaccine"
+        )));
+    }
     let last_number = earlier
         .iter()
         .filter_map(|d| d.dose_number)

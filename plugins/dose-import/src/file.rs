@@ -563,3 +563,56 @@ mod tests {
         assert_eq!(&*parsed.rows[0].maker, "moderna");
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const TODAY: Date = Date {
+        year: 2026,
+        month: 11,
+        day: 27,
+    };
+    const GOOD: [&str; 9] = [
+        "1000000001",
+        "20240102103000",
+        "20240102",
+        "",
+        "142051",
+        "会場",
+        "医師",
+        "ファイザー",
+        "AB1234",
+    ];
+
+    proptest! {
+        /// Any bytes, in any encoding: rows or errors, never a panic.
+        #[test]
+        fn any_bytes_are_read_or_refused(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+            for encoding in [Encoding::Auto, Encoding::Utf8, Encoding::ShiftJis] {
+                if let Ok(text) = decode(bytes.clone(), encoding) {
+                    let _ = parse(&text, "142051", TODAY);
+                }
+            }
+        }
+
+        /// A bad cell anywhere is reported by line and column, and its
+        /// value is never in the reason.
+        #[test]
+        fn a_bad_cell_is_named_never_quoted(
+            column in 0usize..9,
+            value in "[0-9A-Zぁ-ん]{6,20}",
+        ) {
+            let mut cells = GOOD;
+            cells[column] = &value;
+            let text = format!("{}\n{}", VRS_HEADER.join(","), cells.join(","));
+            let (_, parsed) = parse(&text, "142051", TODAY).unwrap();
+            for e in &parsed.errors {
+                prop_assert_eq!(e.line, 2);
+                prop_assert!(!e.reason.contains(value.as_str()), "{}", e.reason);
+            }
+        }
+    }
+}

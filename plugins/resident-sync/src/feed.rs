@@ -355,3 +355,67 @@ pub fn parse(input: &str, today: &str) -> Result<Vec<Record>, Error> {
         listed.join("; ")
     )))
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const FIELDS: [&str; 13] = [
+        "op",
+        "address_number",
+        "my_number",
+        "kana_name",
+        "kanji_name",
+        "birth_date",
+        "sex",
+        "postal_code",
+        "address",
+        "building",
+        "phone",
+        "date",
+        "destination",
+    ];
+
+    fn message(e: Error) -> String {
+        match e {
+            Error::Invalid(m) | Error::Internal(m) => m,
+            other => format!("{other:?}"),
+        }
+    }
+
+    proptest! {
+        /// Any text as the input: records or an error, never a panic.
+        #[test]
+        fn any_input_is_read_or_refused(text in any::<String>()) {
+            let _ = parse(&text, "2026-12-01");
+            let _ = parse(&serde_json::json!({ "csv": text }).to_string(), "2026-12-01");
+        }
+
+        /// A bad value in any field, or a value where a column name goes,
+        /// is never quoted back.
+        #[test]
+        fn a_bad_value_is_named_never_quoted(
+            field in prop::sample::select(FIELDS.to_vec()),
+            value in "[0-9A-Zぁ-ん]{6,20}",
+        ) {
+            let mut record = serde_json::json!({
+                "op": "add", "address_number": "1000000001", "my_number": "999396841450",
+                "kana_name": "オカダ シュン", "kanji_name": "岡田 駿", "birth_date": "1935-06-15",
+                "sex": "1", "address": "神奈川県藤沢市藤沢1丁目",
+            });
+            record[field] = serde_json::json!(value);
+            let input = serde_json::json!({ "records": [record] }).to_string();
+            if let Err(e) = parse(&input, "2026-12-01") {
+                let m = message(e);
+                prop_assert!(!m.contains(value.as_str()), "{}", m);
+            }
+            let csv = format!("op,address_number,{value}\nadd,1000000001,x\n");
+            if let Err(e) = parse(&serde_json::json!({ "csv": csv }).to_string(), "2026-12-01") {
+                let m = message(e);
+                prop_assert!(!m.contains(value.as_str()), "{}", m);
+            }
+        }
+    }
+}
