@@ -6,6 +6,7 @@
 //! cargo xtask test             build plugins, run every test (what CI runs)
 //! cargo xtask bench            build plugins, run the benchmarks and print their figures
 //! cargo xtask fuzz [--minutes N] [TARGET...]   run the fuzz targets of every outside-input parser
+//! cargo xtask soak [--minutes N]  100 kill -9 cycles, then N minutes (30) of mixed traffic
 //! ```
 //!
 //! One profile (release) and one target directory for everything, so
@@ -219,13 +220,29 @@ fn main() -> anyhow::Result<()> {
             run(&mut cmd)
         }
         "fuzz" => fuzz::run(&rest),
+        "soak" => {
+            build_plugins()?;
+            let minutes = match rest.as_slice() {
+                [] => "30".to_owned(),
+                [flag, n] if flag == "--minutes" => n.clone(),
+                _ => bail!("usage: cargo xtask soak [--minutes N]"),
+            };
+            // The CI test's kill -9 loop, 100 cycles.
+            run(cargo()
+                .args(["test", "--release", "--test", "integration", "crash_loop"])
+                .args(["--", "--nocapture"])
+                .env("KIROKU_CRASH_CYCLES", "100"))?;
+            run(cargo()
+                .args(["bench", "-p", "kiroku", "--bench", "soak"])
+                .env("BENCH_MINUTES", minutes))
+        }
         "bench" => {
             build_plugins()?;
             run(cargo().args(["bench", "-p", "kiroku"]).args(&rest))
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <plugins | demo [ARGS] | test [ARGS] | bench [ARGS] | fuzz [--minutes N] [TARGET...]>"
+                "usage: cargo xtask <plugins | demo [ARGS] | test [ARGS] | bench [ARGS] | fuzz [--minutes N] [TARGET...] | soak [--minutes N]>"
             );
             std::process::exit(2);
         }
