@@ -70,7 +70,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             eprintln!("{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
         }
         report.push(format!(
-            "{target:<20} {:>8.0} s CPU  {runs:>12} runs  {}",
+            "{target:<20} {:>8.0} s on one core  {runs:>12} runs  {}",
             started.elapsed().as_secs_f64(),
             if ok {
                 "no crash"
