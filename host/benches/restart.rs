@@ -12,7 +12,6 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn env_or(name: &str, default: u64) -> u64 {
@@ -60,21 +59,7 @@ fn main() {
     let runs = env_or("BENCH_RUNS", 5);
     let dir = common::scratch("restart");
     let data = dir.path().join("data");
-    let plugins = common::root().join("target/wasm32-wasip2/release");
-    let policies = common::root().join("policies");
-    let out = Command::new(env!("CARGO_BIN_EXE_kiroku"))
-        .args(["demo", "--data", data.to_str().unwrap()])
-        .args(["--persons", &persons.to_string(), "--no-serve"])
-        .args(["--plugins", plugins.to_str().unwrap()])
-        .args(["--policies", policies.to_str().unwrap()])
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "demo: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::demo(&data, persons);
     let cache = data.join("cache");
     let (mut cold, mut warm) = (Vec::new(), Vec::new());
     for _ in 0..runs {

@@ -117,26 +117,7 @@ fn main() {
     let persons = env_or("BENCH_PERSONS", 20_000);
     let dir = common::scratch("soak");
     let data = dir.path().join("data");
-    let plugins = common::root().join("target/wasm32-wasip2/release");
-    let policies = common::root().join("policies");
-    let out = Command::new(env!("CARGO_BIN_EXE_kiroku"))
-        .args(["demo", "--data", data.to_str().unwrap()])
-        .args(["--persons", &persons.to_string(), "--no-serve"])
-        .args(["--plugins", plugins.to_str().unwrap()])
-        .args(["--policies", policies.to_str().unwrap()])
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "demo: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let printed = common::demo(&data, persons);
     let (clerk, supervisor, auditor) = (
         token(&printed, "clerk"),
         token(&printed, "supervisor"),

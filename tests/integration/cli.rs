@@ -267,27 +267,11 @@ fn falls_back_to_on_demand_allocation_when_address_space_is_limited() {
     );
 }
 
-/// The demo's token for a role, from `kiroku demo --no-serve`'s output.
 #[test]
 fn jobs_run_from_the_cli_with_a_progress_bar() {
     let data = tempfile::tempdir().unwrap();
     let d = data.path().to_str().unwrap();
-    let plugins = root().join("target/wasm32-wasip2/release");
-    let policies = root().join("policies");
-    let (ok, out, err) = run_kiroku(&[
-        "demo",
-        "--data",
-        d,
-        "--no-serve",
-        "--persons",
-        "3000",
-        "--plugins",
-        plugins.to_str().unwrap(),
-        "--policies",
-        policies.to_str().unwrap(),
-    ]);
-    assert!(ok, "{err}");
-    let token = demo_token(&format!("{out}{err}"), "supervisor");
+    let token = demo_token(&demo_output(d, 3000), "supervisor");
     let server = RealServer::start(data.path());
     let url = format!("http://{}", server.addr);
     let campaign = data.path().join("campaign.json");

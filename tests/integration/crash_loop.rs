@@ -37,18 +37,6 @@ fn record(addr: &str, token: &str, person_n: u64, number: u64) -> Option<(u64, u
     Some((v["person_id"].as_u64()?, v["dose_id"].as_u64()?))
 }
 
-fn doses(server: &RealServer, token: &str, person: u64) -> Vec<Value> {
-    let (status, body) = server.request(
-        "POST",
-        &format!("/v1/{FUJISAWA}/dose-entry/list-doses"),
-        Some(token),
-        &json!({ "person_id": person }).to_string(),
-    );
-    assert_eq!(status, 200, "{body}");
-    let v: Value = serde_json::from_str(&body).unwrap();
-    v["doses"].as_array().unwrap().clone()
-}
-
 #[test]
 fn kill_9_in_a_loop_under_mixed_writes_loses_and_doubles_nothing() {
     let cycles: u32 = std::env::var("KIROKU_CRASH_CYCLES")
@@ -158,7 +146,7 @@ fn kill_9_in_a_loop_under_mixed_writes_loses_and_doubles_nothing() {
         by_person.entry(*person).or_default().insert(*dose);
     }
     for (person, wanted) in &by_person {
-        let stored = doses(&server, &clerk, *person);
+        let stored = server.doses(&clerk, *person);
         let ids: BTreeSet<u64> = stored
             .iter()
             .map(|d| d["dose_id"].as_u64().unwrap())
@@ -182,7 +170,8 @@ fn kill_9_in_a_loop_under_mixed_writes_loses_and_doubles_nothing() {
         for n in [1, 50, 100] {
             let person = server.find_person(&clerk, n);
             assert!(
-                doses(&server, &clerk, person)
+                server
+                    .doses(&clerk, person)
                     .iter()
                     .any(|d| d["date"] == day.as_str()),
                 "an acknowledged import of {day} is missing for person {n}"

@@ -74,17 +74,8 @@ fn record(server: &RealServer, token: &str, person: u64, number: u64) -> (u16, V
 }
 
 fn doses(server: &RealServer, token: &str, person: u64) -> Vec<u64> {
-    let (status, body) = server.request(
-        "POST",
-        &format!("/v1/{FUJISAWA}/dose-entry/list-doses"),
-        Some(token),
-        &json!({ "person_id": person }).to_string(),
-    );
-    assert_eq!(status, 200, "{body}");
-    let v: Value = serde_json::from_str(&body).unwrap();
-    v["doses"]
-        .as_array()
-        .unwrap()
+    let doses = server.doses(token, person);
+    doses
         .iter()
         .map(|d| d["dose_id"].as_u64().unwrap())
         .collect()
@@ -96,22 +87,7 @@ fn a_full_disk_refuses_writes_with_503_keeps_reads_and_loses_nothing() {
     let disk = SmallDisk::mount(&tmp.path().join("disk"), 96);
     let data = disk.at.join("data");
     let d = data.to_str().unwrap();
-    let plugins = root().join("target/wasm32-wasip2/release");
-    let policies = root().join("policies");
-    let (ok, out, err) = run_kiroku(&[
-        "demo",
-        "--data",
-        d,
-        "--no-serve",
-        "--persons",
-        "300",
-        "--plugins",
-        plugins.to_str().unwrap(),
-        "--policies",
-        policies.to_str().unwrap(),
-    ]);
-    assert!(ok, "{err}");
-    let output = format!("{out}{err}");
+    let output = demo_output(d, 300);
     let (clerk, supervisor) = (
         demo_token(&output, "clerk"),
         demo_token(&output, "supervisor"),

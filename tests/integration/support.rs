@@ -888,6 +888,19 @@ impl RealServer {
             .unwrap_or_else(|| found["person_id"].as_u64().unwrap())
     }
 
+    /// A person's doses as `dose-entry/list-doses` answers them.
+    pub fn doses(&self, token: &str, person: u64) -> Vec<Value> {
+        let (status, body) = self.request(
+            "POST",
+            &format!("/v1/{FUJISAWA}/dose-entry/list-doses"),
+            Some(token),
+            &json!({ "person_id": person }).to_string(),
+        );
+        assert_eq!(status, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        v["doses"].as_array().unwrap().clone()
+    }
+
     /// Sends one HTTP/1.1 request; returns status and body.
     pub fn request(
         &self,
@@ -956,10 +969,17 @@ pub fn parse_response(response: &[u8]) -> (u16, String) {
 /// A demo tenant of `persons` residents (with tickets) made by the real
 /// binary, and a clerk; returns the clerk's token.
 pub fn demo_with_clerk(d: &str, persons: usize, clerk: &str) -> String {
+    demo_output(d, persons);
+    service_token(d, clerk, "clerk")
+}
+
+/// Runs `kiroku demo --no-serve` with `persons` residents in `d` on the
+/// built plugins; returns what it printed (the role tokens among it).
+pub fn demo_output(d: &str, persons: usize) -> String {
     let plugins = root().join("target/wasm32-wasip2/release");
     let policies = root().join("policies");
     let persons = persons.to_string();
-    let (ok, _, err) = run_kiroku(&[
+    let (ok, out, err) = run_kiroku(&[
         "demo",
         "--data",
         d,
@@ -972,7 +992,7 @@ pub fn demo_with_clerk(d: &str, persons: usize, clerk: &str) -> String {
         policies.to_str().unwrap(),
     ]);
     assert!(ok, "{err}");
-    service_token(d, clerk, "clerk")
+    format!("{out}{err}")
 }
 
 /// Awaits every future together, in place (no spawning: they may borrow),

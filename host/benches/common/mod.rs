@@ -70,6 +70,31 @@ pub fn us(d: Duration) -> String {
     format!("{:.2} µs", d.as_secs_f64() * 1e6)
 }
 
+/// Runs `kiroku demo --no-serve` with `persons` residents into `data` on
+/// the built plugins; returns what it printed (the role tokens among it).
+pub fn demo(data: &std::path::Path, persons: u64) -> String {
+    let plugins = root().join("target/wasm32-wasip2/release");
+    let policies = root().join("policies");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kiroku"))
+        .args(["demo", "--data", data.to_str().unwrap()])
+        .args(["--persons", &persons.to_string(), "--no-serve"])
+        .args(["--plugins", plugins.to_str().unwrap()])
+        .args(["--policies", policies.to_str().unwrap()])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "demo: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 /// Starts the real `kiroku serve` on `data` at a free loopback port;
 /// returns the process and the address it printed.
 pub fn serve(data: &std::path::Path) -> (std::process::Child, String) {
