@@ -7,7 +7,8 @@
 //! 3. history-list queries, a page of 100, p50 and p99.
 //!
 //! `cargo xtask bench --bench health_scale`. Env: `BENCH_PERSONS`
-//! (default 1000000), `BENCH_DOSE_ROWS` (1000000), `BENCH_QUERIES` (200).
+//! (default 1000000), `BENCH_DOSE_ROWS` (1000000), `BENCH_QUERIES` (200),
+//! `BENCH_MEMORY_MIB` (a server's memory budget; default none).
 //! The residents (loaded once through resident-sync and ticket-issuance)
 //! are cached under `target/bench-data/`; each run works on a fresh copy.
 
@@ -40,7 +41,16 @@ const SEED: u64 = 142_051;
 fn app_on(dir: &Path) -> Arc<App> {
     let clock = FakeClock::at(Date::parse(TODAY).unwrap());
     let runtime = Arc::new(Runtime::new(clock, Arc::new(OsEntropy)).unwrap());
-    Arc::new(App::new(DataDir::open(dir).unwrap(), runtime))
+    let app = App::new(DataDir::open(dir).unwrap(), runtime);
+    // `BENCH_MEMORY_MIB`: the server's memory budget (else the CLI's
+    // default cache bound).
+    if let Some(mib) = std::env::var("BENCH_MEMORY_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        let _ = app.memory.set(kiroku::app::MemoryBudget::from_mib(mib));
+    }
+    Arc::new(app)
 }
 
 fn demo_options(persons: usize) -> DemoOptions {

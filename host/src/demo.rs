@@ -79,21 +79,78 @@ fn component_path(dir: &Path, plugin: &str) -> PathBuf {
 /// The day the demo's synthetic birth dates are counted back from.
 pub const DEMO_DATA_DAY: &str = "2026-12-02";
 
+/// Most tenants `kiroku demo --tenants N` sets up.
+pub const MAX_DEMO_TENANTS: usize = 999;
+
+/// The demo's tenants when it sets up `n`: Fujisawa, then synthetic
+/// municipalities 99001-99999 (no prefecture has code 99), with their
+/// check digits.
+pub fn demo_tenants(n: usize) -> Vec<(TenantCode, String)> {
+    let mut out = vec![(
+        TenantCode::parse(DEMO_TENANT).expect("the demo code is valid"),
+        DEMO_TENANT_NAME.to_owned(),
+    )];
+    for i in 1..n.min(MAX_DEMO_TENANTS) {
+        let five = format!("99{i:03}");
+        let digits: [u8; 5] = five.as_bytes().try_into().expect("five digits");
+        let check = kiroku_rules::local_gov_code::check_digit(&digits);
+        let code = TenantCode::parse(&format!("{five}{check}")).expect("a valid code");
+        out.push((code, format!("デモ市{i}")));
+    }
+    out
+}
+
 /// Creates or refreshes the demo tenant; returns fresh tokens.
 pub async fn prepare(app: &App, opts: &DemoOptions) -> anyhow::Result<Vec<DemoUser>> {
-    let code = TenantCode::parse(DEMO_TENANT).expect("the demo code is valid");
+    let (code, name) = demo_tenants(1).remove(0);
+    prepare_tenant(app, opts, &code, &name).await
+}
+
+/// Creates or refreshes `n` demo tenants (each with `opts.persons`
+/// residents of its own, seeded `opts.seed + i`), closing each but the
+/// first once set up; returns the first one's fresh tokens.
+pub async fn prepare_many(
+    app: &App,
+    opts: &DemoOptions,
+    n: usize,
+) -> anyhow::Result<Vec<DemoUser>> {
+    let mut first = None;
+    for (i, (code, name)) in demo_tenants(n).into_iter().enumerate() {
+        let opts = DemoOptions {
+            seed: opts.seed + i as u64,
+            ..opts.clone()
+        };
+        let users = prepare_tenant(app, &opts, &code, &name).await?;
+        if i == 0 {
+            first = Some(users);
+        } else {
+            // Set up; let go of its caches before the next one.
+            app.close_idle(std::time::Duration::ZERO);
+        }
+    }
+    Ok(first.unwrap_or_default())
+}
+
+/// Creates or refreshes one demo tenant; returns fresh tokens.
+pub async fn prepare_tenant(
+    app: &App,
+    opts: &DemoOptions,
+    code: &TenantCode,
+    name: &str,
+) -> anyhow::Result<Vec<DemoUser>> {
+    let code = code.clone();
     let clock = app.runtime.clock().clone();
     let entropy = app.runtime.entropy().clone();
     if !app.dir.tenant_exists(&code) {
         TenantStore::create(
             &app.dir,
             &code,
-            DEMO_TENANT_NAME,
+            name,
             crate::roles::DEFAULT_ROLES,
             clock.as_ref(),
             entropy.as_ref(),
         )?;
-        eprintln!("created tenant {code} ({DEMO_TENANT_NAME})");
+        eprintln!("created tenant {code} ({name})");
     }
     let tenant = app.tenant(&code)?.context("the demo tenant exists")?;
     let actor = AdminActor {
@@ -228,6 +285,7 @@ fn demo_user(
 }
 
 async fn seed_residents(app: &App, tenant: &Arc<Tenant>, opts: &DemoOptions) -> anyhow::Result<()> {
+    let code = tenant.store.code().as_str();
     let today = app.runtime.clock().today();
     // Birth dates are drawn back from a fixed day, not from today, so the
     // demo's persons (and the README that quotes them) stay the same.
@@ -282,8 +340,7 @@ async fn seed_residents(app: &App, tenant: &Arc<Tenant>, opts: &DemoOptions) -> 
             continue;
         }
         let first = i * SEED_BATCH;
-        let export =
-            crate::synth::to_vrs_csv(chunk, &histories[first..first + chunk.len()], DEMO_TENANT);
+        let export = crate::synth::to_vrs_csv(chunk, &histories[first..first + chunk.len()], code);
         let input = serde_json::json!({ "file_base64": base64_of(export.as_bytes()) }).to_string();
         let imported = tenant
             .invoke(app, &import, request, "import", &input)

@@ -125,29 +125,7 @@ enum Command {
     #[command(subcommand)]
     Config(ConfigCmd),
     /// Sets up the demo tenant 142051 with synthetic residents and serves it.
-    Demo {
-        /// Data directory.
-        #[arg(long, default_value = "data")]
-        data: PathBuf,
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: String,
-        /// Number of synthetic residents.
-        #[arg(long, default_value_t = 10_000)]
-        persons: usize,
-        /// Seed of the synthetic data.
-        #[arg(long, default_value_t = 142_051)]
-        seed: u64,
-        /// Folder with the plugin components.
-        #[arg(long, default_value = "target/wasm32-wasip2/release")]
-        plugins: PathBuf,
-        /// Folder with the plugin policies.
-        #[arg(long, default_value = "policies")]
-        policies: PathBuf,
-        /// Set up only; do not serve.
-        #[arg(long)]
-        no_serve: bool,
-    },
+    Demo(cli::demo::DemoArgs),
     /// Prints a synthetic resident feed (JSON or CSV) for examples and tests.
     Synth {
         /// Number of residents.
@@ -357,48 +335,7 @@ async fn run(command: Command, config: cli::config::ConfigFile) -> anyhow::Resul
             cli::serve::serve(app, &settings).await?;
         }
         Command::Config(ConfigCmd::Check { file }) => cli::config::check(&file)?,
-        Command::Demo {
-            data,
-            listen,
-            persons,
-            seed,
-            plugins,
-            policies,
-            no_serve,
-        } => {
-            let app = Arc::new(App::new(cli::data_dir(&data)?, new_runtime()?));
-            let opts = kiroku::demo::DemoOptions {
-                persons,
-                seed,
-                plugins,
-                policies,
-                doses: true,
-            };
-            let users = kiroku::demo::prepare(&app, &opts).await?;
-            println!(
-                "Demo tenant {} ({}). Accounts, passwords and TOTP secrets (new each run):",
-                kiroku::demo::DEMO_TENANT,
-                kiroku::demo::DEMO_TENANT_NAME
-            );
-            for u in &users {
-                println!("  {:<16} {:<24} {}", u.name, u.password, u.totp_secret);
-            }
-            println!("Logged-in sessions (role, user, bearer token; they lock after 8 h idle):");
-            for u in &users {
-                println!("  {:<10} {:<16} {}", u.role, u.name, u.token);
-            }
-            println!("For the README's walk-through, paste:");
-            println!("{}", kiroku::demo::export_line(&users));
-            if !no_serve {
-                let flags = cli::serve::ServeArgs {
-                    data: Some(data),
-                    listen: Some(listen),
-                    ..Default::default()
-                };
-                let settings = cli::config::Settings::resolve(&flags, &config)?;
-                cli::serve::serve(app, &settings).await?;
-            }
-        }
+        Command::Demo(args) => cli::demo::run(args, &config, new_runtime()?).await?,
         Command::Synth {
             persons,
             seed,

@@ -72,6 +72,13 @@ pub struct TenantLabels {
     pub tenant: String,
 }
 
+/// Why a tenant was closed (`idle`, `budget`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    /// The reason.
+    pub reason: &'static str,
+}
+
 /// Per-tenant labels with an outcome.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
@@ -130,6 +137,14 @@ pub struct Metrics {
     pub jobs_running: Gauge,
     /// Tenants open (set at scrape).
     pub tenants_open: Gauge,
+    /// Tenants opened (at start, on first use, again after closing).
+    pub tenant_opens: Counter,
+    /// Tenants closed, by reason.
+    pub tenant_closes: Family<ReasonLabels, Counter>,
+    /// The node's memory budget (set at scrape; 0 without one).
+    pub memory_budget: Gauge,
+    /// What the open tenants' caches and facts hold of it (set at scrape).
+    pub memory_charged: Gauge,
 }
 
 impl Metrics {
@@ -153,6 +168,10 @@ impl Metrics {
             jobs_started: Family::default(),
             jobs_running: Gauge::default(),
             tenants_open: Gauge::default(),
+            tenant_opens: Counter::default(),
+            tenant_closes: Family::default(),
+            memory_budget: Gauge::default(),
+            memory_charged: Gauge::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -213,6 +232,22 @@ impl Metrics {
         r.register("jobs_started", "Jobs started", m.jobs_started.clone());
         r.register("jobs_running", "Jobs running", m.jobs_running.clone());
         r.register("tenants_open", "Tenants open", m.tenants_open.clone());
+        r.register("tenant_opens", "Tenants opened", m.tenant_opens.clone());
+        r.register(
+            "tenant_closes",
+            "Tenants closed, by reason",
+            m.tenant_closes.clone(),
+        );
+        r.register(
+            "memory_budget_bytes",
+            "The node's memory budget for tenant caches and facts",
+            m.memory_budget.clone(),
+        );
+        r.register(
+            "memory_charged_bytes",
+            "What open tenants' caches and facts hold of the budget",
+            m.memory_charged.clone(),
+        );
         Metrics { registry, ..m }
     }
 

@@ -22,6 +22,7 @@ mod host_cost;
 mod hsm;
 mod identity;
 mod log_volume;
+mod many_tenants;
 mod model;
 mod operations;
 mod oracles;

@@ -35,13 +35,6 @@ fn next_dose(server: &RealServer, clerk: &str, person: u64) -> String {
     dose_form(person, next, "2026-11-02").to_string()
 }
 
-fn scrape(addr: &str) -> String {
-    let raw = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    let (status, body) = raw_request(addr, raw.as_bytes());
-    assert_eq!(status, 200, "{body}");
-    body
-}
-
 #[test]
 fn a_config_file_serves_with_json_request_logs_and_metrics_on_their_own_port() {
     let tmp = tempfile::tempdir().unwrap();
@@ -76,13 +69,7 @@ header_timeout_seconds = 5
         &[],
         Some(&log),
     );
-    let mut line = String::new();
-    std::io::BufRead::read_line(server.stdout.as_mut().unwrap(), &mut line).unwrap();
-    let metrics = line
-        .strip_prefix("kiroku metrics on http://")
-        .and_then(|r| r.strip_suffix("/metrics\n"))
-        .unwrap_or_else(|| panic!("no metrics line: {line:?}"))
-        .to_owned();
+    let metrics = server.metrics_addr();
     server.wait_ready();
 
     let ok_route = "kiroku_http_requests_total{tenant=\"142051\",route=\"POST /v1/{tenant}/{plugin}/{operation}\",status=\"200\"}";
@@ -175,10 +162,14 @@ fn config_check_explains_a_file_and_refuses_unknown_keys_and_half_settings() {
     let good = tmp.path().join("good.toml");
     write(
         &good,
-        &format!("data = {d:?}\nmetrics_listen = \"127.0.0.1:9464\"\n"),
+        &format!(
+            "data = {d:?}\nmetrics_listen = \"127.0.0.1:9464\"\nmemory_mib = 2048\nclose_idle_minutes = 0\n"
+        ),
     );
     let out = kiroku_ok(&["config", "check", good.to_str().unwrap()]);
     assert!(out.contains("valid"), "{out}");
+    assert!(out.contains("2048 MiB  (file)"), "{out}");
+    assert!(out.contains("0 (never)  (file)"), "{out}");
     assert!(out.contains("metrics_listen") && out.contains("127.0.0.1:9464  (file)"));
     assert!(out.contains("listen") && out.contains("127.0.0.1:8080  (default)"));
 
@@ -196,6 +187,11 @@ fn config_check_explains_a_file_and_refuses_unknown_keys_and_half_settings() {
             "CA, directory and identity",
         ),
         ("log_format = \"xml\"\n", "log_format"),
+        ("memory_mib = 8\n", "memory_mib must be"),
+        (
+            "close_idle_minutes = 100000\n",
+            "close_idle_minutes must be",
+        ),
     ];
     for (i, (extra, named)) in cases.iter().enumerate() {
         let bad = tmp.path().join(format!("bad-{i}.toml"));

@@ -858,6 +858,17 @@ impl RealServer {
         }
     }
 
+    /// The metrics listener's address, from the line a server started
+    /// with `--metrics-listen` prints next.
+    pub fn metrics_addr(&mut self) -> String {
+        let mut line = String::new();
+        std::io::BufRead::read_line(self.stdout.as_mut().unwrap(), &mut line).unwrap();
+        line.strip_prefix("kiroku metrics on http://")
+            .and_then(|r| r.strip_suffix("/metrics\n"))
+            .unwrap_or_else(|| panic!("no metrics line: {line:?}"))
+            .to_owned()
+    }
+
     /// Waits until `/readyz` says every tenant is open and every plugin
     /// loaded (the server binds before it loads them).
     pub fn wait_ready(&self) {
@@ -949,6 +960,14 @@ pub fn raw_request(addr: &str, bytes: &[u8]) -> (u16, String) {
     let mut response = Vec::new();
     let _ = stream.read_to_end(&mut response);
     parse_response(&response)
+}
+
+/// The metrics text of a metrics listener.
+pub fn scrape(addr: &str) -> String {
+    let raw = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let (status, body) = raw_request(addr, raw.as_bytes());
+    assert_eq!(status, 200, "{body}");
+    body
 }
 
 /// The status and body of a whole HTTP/1.1 answer.

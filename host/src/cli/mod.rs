@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod certificates;
 pub mod config;
+pub mod demo;
 pub mod federation;
 pub mod job;
 pub mod keys;

@@ -2,6 +2,7 @@
 //! the background, so `/healthz` answers at once and a plugin that is slow
 //! or hostile at load holds up only itself (`/readyz` says when all are in).
 
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -9,6 +10,15 @@ use anyhow::Context;
 use kiroku::app::App;
 
 use super::config::Settings;
+
+/// A line on stdout for whoever started the server; a closed stdout (the
+/// starter went away) must not stop it.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
 
 /// `kiroku serve`'s flags; each can also be set in `--config FILE`.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -38,6 +48,22 @@ pub struct ServeArgs {
     pub tls: TlsArgs,
     #[command(flatten)]
     pub federation: FederationArgs,
+    #[command(flatten)]
+    pub tenancy: TenancyArgs,
+}
+
+/// Many tenants on one node: the memory they share, closing idle ones.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TenancyArgs {
+    /// MiB that all tenants' redb caches and cohort facts share (default:
+    /// half the machine's memory, or of its cgroup limit). Idle tenants
+    /// close to make room for others.
+    #[arg(long, value_name = "MIB")]
+    pub memory_mib: Option<u64>,
+    /// Minutes after which a tenant nobody used is closed (its caches and
+    /// facts freed; it opens again on next use); 0 never (default 30).
+    #[arg(long, value_name = "MINUTES")]
+    pub close_idle_minutes: Option<u64>,
 }
 
 /// How the staff API is served: HTTPS, its public URL, shutting down.
@@ -101,7 +127,7 @@ pub async fn federate(app: &Arc<App>, settings: &Settings) -> anyhow::Result<()>
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("listening on {listen}"))?;
-        println!(
+        say!(
             "kiroku federation listening on https://{} ({} municipalities)",
             listener.local_addr()?,
             node.identities().len()
@@ -116,18 +142,42 @@ pub async fn federate(app: &Arc<App>, settings: &Settings) -> anyhow::Result<()>
     let app = app.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        let swept = Arc::new(std::sync::Mutex::new(HashMap::new()));
         loop {
             tick.tick().await;
-            let app = app.clone();
-            let _ = tokio::task::spawn_blocking(move || sweep_all(&app)).await;
+            let (app, swept) = (app.clone(), swept.clone());
+            let _ = tokio::task::spawn_blocking(move || {
+                sweep_all(&app, &mut swept.lock().expect("sweep lock"))
+            })
+            .await;
         }
     });
     Ok(())
 }
 
-fn sweep_all(app: &App) {
+/// How often a closed tenant is opened to sweep its held answers (an open
+/// one is swept every minute).
+const SWEEP_CLOSED_EVERY: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
+
+fn sweep_all(app: &App, swept: &mut HashMap<kiroku::ids::TenantCode, std::time::Instant>) {
     let now = app.runtime.clock().now_ms();
+    let open: HashSet<_> = app
+        .open_tenants()
+        .iter()
+        .map(|t| t.store.code().clone())
+        .collect();
     for code in app.dir.tenant_codes().unwrap_or_default() {
+        // A tenant closed since the start is first swept when it opens or
+        // after SWEEP_CLOSED_EVERY, so a start does not open them all.
+        let due = swept
+            .entry(code.clone())
+            .or_insert_with(std::time::Instant::now)
+            .elapsed()
+            >= SWEEP_CLOSED_EVERY;
+        if !open.contains(&code) && !due {
+            continue;
+        }
+        swept.insert(code.clone(), std::time::Instant::now());
         if let Ok(Some(tenant)) = app.tenant(&code) {
             let id = format!("sweep-{now}");
             match kiroku::federation::entries::sweep_expired(&tenant.store, now, &id) {
@@ -142,6 +192,7 @@ fn sweep_all(app: &App) {
 /// Serves `app` with `settings` until SIGTERM or Ctrl-C: HTTPS when a
 /// certificate is set, plain HTTP only on a loopback address.
 pub async fn serve(app: Arc<App>, settings: &Settings) -> anyhow::Result<()> {
+    let _ = app.memory.set(settings.memory);
     let config = match &settings.tls {
         Some((cert, key)) => Some(kiroku::tls::server_config(cert, key)?),
         None => {
@@ -192,12 +243,12 @@ pub async fn serve(app: Arc<App>, settings: &Settings) -> anyhow::Result<()> {
         }
         Err(e) => tracing::warn!("passkeys are off: {e}"),
     }
-    println!(
+    say!(
         "kiroku listening on {scheme}://{addr} ({tenants} tenants, {pooling} instance allocation)"
     );
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
     if let Some(metrics) = metrics {
-        println!("kiroku metrics on http://{}/metrics", metrics.local_addr()?);
+        say!("kiroku metrics on http://{}/metrics", metrics.local_addr()?);
         tokio::spawn(kiroku::server::serve_metrics(
             app.clone(),
             metrics,
@@ -208,6 +259,17 @@ pub async fn serve(app: Arc<App>, settings: &Settings) -> anyhow::Result<()> {
     }
     use std::io::Write;
     let _ = std::io::stdout().flush();
+    if let Some(idle) = settings.close_idle {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(CLOSE_IDLE_EVERY.min(idle));
+            loop {
+                tick.tick().await;
+                let app = app.clone();
+                let _ = tokio::task::spawn_blocking(move || app.close_idle(idle)).await;
+            }
+        });
+    }
     let opening = app.clone();
     tokio::spawn(async move {
         match opening.open_all().await {
@@ -220,7 +282,7 @@ pub async fn serve(app: Arc<App>, settings: &Settings) -> anyhow::Result<()> {
     });
     let shutdown = async {
         stop_signal().await;
-        eprintln!("shutting down");
+        let _ = writeln!(std::io::stderr(), "shutting down");
     };
     let served = kiroku::server::serve(
         app,
@@ -234,6 +296,9 @@ pub async fn serve(app: Arc<App>, settings: &Settings) -> anyhow::Result<()> {
     let _ = stop.send(true);
     served
 }
+
+/// How often tenants are looked at for closing when idle.
+const CLOSE_IDLE_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Compiled components are kept in `DATA/cache`, authenticated with a
 /// key derived from the system root key; without that key (a data

@@ -45,6 +45,12 @@ pub enum TenantCmd {
         #[arg(long)]
         lifetime_hours: Option<i64>,
     },
+    /// Shows what a tenant file holds: its size, the bytes in use and
+    /// free, and each table's rows, height and bytes (no personal data).
+    Stats {
+        #[command(flatten)]
+        at: TenantArgs,
+    },
 }
 
 /// Runs a `tenant` command.
@@ -104,6 +110,40 @@ pub fn tenant(cmd: TenantCmd, clock: &dyn Clock) -> anyhow::Result<()> {
                 limits.lifetime_s / 3600
             );
         }
+        TenantCmd::Stats { at } => print_stats(&at)?,
+    }
+    Ok(())
+}
+
+fn print_stats(at: &TenantArgs) -> anyhow::Result<()> {
+    let (dir, store) = open_tenant(at)?;
+    let file = std::fs::metadata(dir.tenant_file_path(store.code()))?.len();
+    let f = store.figures()?;
+    let mib = |b: u64| b as f64 / 1048576.0;
+    println!(
+        "tenant {}: file {:.1} MiB, allocated {:.1} MiB ({} pages of {} B), stored {:.1} MiB, free or fragmented {:.1} MiB",
+        at.tenant,
+        mib(file),
+        mib(f.allocated_pages * f.page_size as u64),
+        f.allocated_pages,
+        f.page_size,
+        mib(f.stored),
+        mib(f.fragmented)
+    );
+    println!(
+        "  {:<28} {:>10} {:>6} {:>11} {:>11} {:>11}",
+        "table", "rows", "height", "stored MiB", "meta MiB", "frag MiB"
+    );
+    for t in &f.tables {
+        println!(
+            "  {:<28} {:>10} {:>6} {:>11.2} {:>11.2} {:>11.2}",
+            t.name,
+            t.rows,
+            t.height,
+            mib(t.stored),
+            mib(t.metadata),
+            mib(t.fragmented)
+        );
     }
     Ok(())
 }

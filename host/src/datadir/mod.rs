@@ -79,7 +79,7 @@ pub struct DataDir {
     root: Dir,
     tenants: Dir,
     keys: Dir,
-    components: Dir,
+    components: Arc<Dir>,
     /// The PKCS#11 token sealing the root keys, when one is configured.
     hsm: Option<Arc<Hsm>>,
 }
@@ -126,7 +126,7 @@ impl DataDir {
             root,
             tenants,
             keys,
-            components,
+            components: Arc::new(components),
             hsm: None,
         })
     }
@@ -291,7 +291,24 @@ impl DataDir {
 
     /// Reads the component stored under `digest`.
     pub fn read_component(&self, digest: &Digest) -> Result<Vec<u8>, DataDirError> {
-        self.components
+        self.components().read(digest)
+    }
+
+    /// The installed components, to read later (a plugin loaded on first
+    /// use).
+    pub fn components(&self) -> Components {
+        Components(self.components.clone())
+    }
+}
+
+/// The folder of installed components.
+#[derive(Debug, Clone)]
+pub struct Components(Arc<Dir>);
+
+impl Components {
+    /// Reads an installed component by its digest.
+    pub fn read(&self, digest: &Digest) -> Result<Vec<u8>, DataDirError> {
+        self.0
             .read(format!("{digest}.wasm"))
             .map_err(io_err(format!("reading component {}", digest.short())))
     }

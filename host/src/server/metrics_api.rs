@@ -87,6 +87,11 @@ fn refresh(app: &App) {
         .set(slots - i64::try_from(app.runtime.free_slots()).unwrap_or(slots));
     m.jobs_running
         .set(i64::try_from(app.jobs.running()).unwrap_or(i64::MAX));
+    let budget = app.memory.get().map_or(0, |b| b.total());
+    m.memory_budget
+        .set(i64::try_from(budget).unwrap_or(i64::MAX));
+    m.memory_charged
+        .set(i64::try_from(app.charged()).unwrap_or(i64::MAX));
     let tenants = app.open_tenants();
     m.tenants_open
         .set(i64::try_from(tenants.len()).unwrap_or(i64::MAX));

@@ -15,10 +15,12 @@ pub mod draft;
 mod error;
 pub mod facts;
 pub mod keyring;
+mod open;
 mod restore;
 pub mod reviews;
 pub mod rows;
 mod schema;
+pub mod stats;
 mod system;
 pub mod tables;
 mod writeset;
@@ -26,14 +28,12 @@ mod writeset;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use redb::backends::FileBackend;
-use redb::{
-    ConcurrencyMode, Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable,
-    ReadableTableMetadata,
-};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 pub use backup::backup_tenant;
 pub use error::{StoreError, StoreResult};
+pub use open::{DEFAULT_CACHE_BYTES, VerifyHandle, open_tenant_for_verify, unusable_file};
+use open::{open_db, open_existing, open_for_verify};
 pub use restore::restore_tenant;
 pub use system::SystemStore;
 
@@ -79,65 +79,6 @@ fn tenant_created(code: &TenantCode, now: i64, what: &str) -> Event {
     .with_reason(format!("tenant {code} {what}"))
 }
 
-/// Most memory redb may cache of one tenant file (filled only as pages
-/// are read): a city of a million residents works on about 2 GiB of
-/// persons, doses, tickets and indexes during a campaign.
-const TENANT_CACHE_BYTES: usize = 4 << 30;
-
-/// Opens (or creates) a redb file for writing in multi-writer mode.
-pub(super) fn open_db(file: std::fs::File) -> StoreResult<Database> {
-    Ok(Database::builder()
-        .set_concurrency_mode(ConcurrencyMode::MultiWriter)
-        .set_cache_size(TENANT_CACHE_BYTES)
-        .create_with_backend(FileBackend::new(file)?)?)
-}
-
-/// Opens an existing tenant file. redb would make an empty file a new,
-/// empty database: for a tenant that exists, an empty file is a torn one.
-fn open_existing(dir: &DataDir, code: &TenantCode) -> StoreResult<Database> {
-    let file = dir.tenant_db_file(code, false)?;
-    refuse_empty(dir, code, &file)?;
-    open_db(file).map_err(|e| unusable_file(dir, code, e))
-}
-
-fn refuse_empty(dir: &DataDir, code: &TenantCode, file: &std::fs::File) -> StoreResult<()> {
-    let unusable = |reason: String| StoreError::UnusableFile {
-        file: dir.tenant_file_path(code).display().to_string(),
-        reason,
-    };
-    let len = file
-        .metadata()
-        .map_err(|e| unusable(format!("its size cannot be read ({e})")))?
-        .len();
-    if len == 0 {
-        return Err(unusable("it is empty (torn or truncated)".into()));
-    }
-    Ok(())
-}
-
-/// A storage error opening or reading through a tenant's file, naming
-/// the file.
-pub fn unusable_file(dir: &DataDir, code: &TenantCode, e: StoreError) -> StoreError {
-    match e {
-        // Not the file's fault: it opens once there is space again.
-        e if e.is_out_of_space() || matches!(e, StoreError::Redb(redb::Error::PreviousIo)) => {
-            StoreError::Unavailable(e.to_string())
-        }
-        StoreError::Redb(e) => StoreError::UnusableFile {
-            file: dir.tenant_file_path(code).display().to_string(),
-            reason: e.to_string(),
-        },
-        other => other,
-    }
-}
-
-/// Opens a redb file read-only (audit verification beside a running server).
-fn open_db_read_only(file: std::fs::File) -> StoreResult<ReadOnlyDatabase> {
-    Ok(Database::builder()
-        .set_concurrency_mode(ConcurrencyMode::MultiWriter)
-        .open_read_only_with_backend(FileBackend::new(file)?)?)
-}
-
 /// A tenant's database with its keys and id counter.
 #[derive(Debug)]
 pub struct TenantStore {
@@ -165,7 +106,7 @@ impl TenantStore {
         }
         let root = dir.create_key(KeyOwner::Tenant(code), entropy)?;
         let ring = keyring::Keyring::create(dir.keyring_file(code, true)?, code.as_str(), entropy)?;
-        let store = TenantStore::open_with_key(dir, code, &root, Some(ring))?;
+        let store = TenantStore::open_with_key(dir, code, &root, Some(ring), DEFAULT_CACHE_BYTES)?;
         let now = clock.now_ms();
         let event = tenant_created(code, now, "created");
         store.commit_now(WriteSet {
@@ -186,10 +127,20 @@ impl TenantStore {
         Ok(store)
     }
 
-    /// Opens an existing tenant.
+    /// Opens an existing tenant with the default cache bound.
     pub fn open(dir: &DataDir, code: &TenantCode) -> StoreResult<TenantStore> {
+        TenantStore::open_with_cache(dir, code, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens an existing tenant whose redb cache holds at most
+    /// `cache_bytes` (its share of a server's memory budget).
+    pub fn open_with_cache(
+        dir: &DataDir,
+        code: &TenantCode,
+        cache_bytes: usize,
+    ) -> StoreResult<TenantStore> {
         let root = dir.read_key(KeyOwner::Tenant(code))?;
-        TenantStore::open_with_key(dir, code, &root, None)
+        TenantStore::open_with_key(dir, code, &root, None, cache_bytes)
     }
 
     /// Opens the tenant file; `created` is the keyring of a tenant being
@@ -200,12 +151,13 @@ impl TenantStore {
         code: &TenantCode,
         root: &TenantKey,
         created: Option<keyring::Keyring>,
+        cache_bytes: usize,
     ) -> StoreResult<TenantStore> {
         let create = created.is_some();
         let db = if create {
-            open_db(dir.tenant_db_file(code, true)?)?
+            open_db(dir.tenant_db_file(code, true)?, cache_bytes)?
         } else {
-            open_existing(dir, code)?
+            open_existing(dir, code, cache_bytes)?
         };
         let keys = TenantKeys::derive(root, code.as_str());
         let ring = match created {
@@ -394,55 +346,4 @@ fn last_person_id(db: &Database) -> StoreResult<u64> {
         Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
         Err(e) => Err(e.into()),
     }
-}
-
-/// A database opened for verification: read-only when it can be, writable
-/// when it must first be repaired after a crash (redb repairs on a writable
-/// open only).
-pub enum VerifyHandle {
-    /// Opened read-only.
-    ReadOnly(ReadOnlyDatabase),
-    /// Opened writable to repair it.
-    Repaired(Database),
-}
-
-impl VerifyHandle {
-    /// Verifies the audit chain.
-    pub fn verify(&self, keys: &TenantKeys) -> StoreResult<crate::audit::Verified> {
-        match self {
-            VerifyHandle::ReadOnly(db) => crate::audit::verify(db, keys),
-            VerifyHandle::Repaired(db) => crate::audit::verify(db, keys),
-        }
-    }
-}
-
-pub(super) fn open_for_verify(
-    read_only: impl Fn() -> StoreResult<std::fs::File>,
-    writable: impl Fn() -> StoreResult<std::fs::File>,
-) -> StoreResult<VerifyHandle> {
-    match open_db_read_only(read_only()?) {
-        Ok(db) => Ok(VerifyHandle::ReadOnly(db)),
-        Err(StoreError::Redb(redb::Error::RepairAborted)) => {
-            Ok(VerifyHandle::Repaired(open_db(writable()?)?))
-        }
-        Err(e) => Err(e),
-    }
-}
-
-/// Opens a tenant file for `audit verify` with its keys.
-pub fn open_tenant_for_verify(
-    dir: &DataDir,
-    code: &TenantCode,
-) -> StoreResult<(VerifyHandle, TenantKeys)> {
-    let root = dir.read_key(KeyOwner::Tenant(code))?;
-    let handle = open_for_verify(
-        || {
-            let file = dir.tenant_db_file_read_only(code)?;
-            refuse_empty(dir, code, &file)?;
-            Ok(file)
-        },
-        || Ok(dir.tenant_db_file(code, false)?),
-    )
-    .map_err(|e| unusable_file(dir, code, e))?;
-    Ok((handle, TenantKeys::derive(&root, code.as_str())))
 }

@@ -260,7 +260,7 @@ pub fn restore_tenant(
             "the keys directory holds another keyring than the one this backup needs".into(),
         ));
     }
-    let db = super::open_db(dir.restore_file(code)?)?;
+    let db = super::open_db(dir.restore_file(code)?, super::DEFAULT_CACHE_BYTES)?;
     let event = super::backup::restore_event(now_ms, &format!("restore-{now_ms}"));
     let report = restore(&db, &keys, &ring, id, input, event)?;
     drop(db);

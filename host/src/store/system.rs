@@ -14,6 +14,9 @@ use crate::datadir::{DataDir, KeyOwner};
 use crate::ids::TenantCode;
 use rows::TenantRow;
 
+/// Cache bound of the system file: a registry and its own audit chain.
+const SYSTEM_CACHE_BYTES: usize = 64 << 20;
+
 /// The system file: the tenant registry and the system audit chain.
 #[derive(Debug)]
 pub struct SystemStore {
@@ -32,7 +35,7 @@ impl SystemStore {
             Err(e) => return Err(e.into()),
         };
         Ok(SystemStore {
-            db: open_db(dir.system_db_file()?)?,
+            db: open_db(dir.system_db_file()?, SYSTEM_CACHE_BYTES)?,
             keys: TenantKeys::derive(&root, "system"),
         })
     }

@@ -14,7 +14,10 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 
 use super::keys::KeyArgs;
+
+mod check;
 use super::serve::{FederationArgs, ServeArgs};
+pub use check::check;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
@@ -37,6 +40,8 @@ pub struct ConfigFile {
     metrics_listen: Option<String>,
     log_format: Option<LogFormat>,
     shutdown_grace_seconds: Option<u64>,
+    memory_mib: Option<u64>,
+    close_idle_minutes: Option<u64>,
     #[serde(default)]
     tls: TlsSection,
     #[serde(default)]
@@ -138,6 +143,8 @@ impl ConfigFile {
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// Default seconds of the shutdown grace.
 pub const DEFAULT_SHUTDOWN_GRACE: u64 = 30;
+/// Default minutes before an idle tenant is closed.
+pub const DEFAULT_CLOSE_IDLE_MINUTES: u64 = 30;
 
 /// Where a setting came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,6 +199,10 @@ pub struct Settings {
     pub limits: kiroku::server::Limits,
     /// Exchanges between municipalities.
     pub federation: Option<Federation>,
+    /// The node's memory budget.
+    pub memory: kiroku::app::MemoryBudget,
+    /// Idle time after which a tenant is closed, if ever.
+    pub close_idle: Option<Duration>,
     /// Each setting's name, value as shown, and source.
     pub explained: Vec<(&'static str, String, Source)>,
 }
@@ -277,6 +288,7 @@ impl Settings {
             s,
         );
         let federation = federation(&flags.federation, &file.federation, &mut note)?;
+        let (memory, close_idle) = tenancy(flags, file, &mut note)?;
         Ok(Settings {
             data,
             listen,
@@ -289,9 +301,48 @@ impl Settings {
                 header_timeout: Duration::from_secs(header_timeout),
             },
             federation,
+            memory,
+            close_idle,
             explained,
         })
     }
+}
+
+fn tenancy(
+    flags: &ServeArgs,
+    file: &ConfigFile,
+    note: &mut impl FnMut(&'static str, String, Source),
+) -> anyhow::Result<(kiroku::app::MemoryBudget, Option<Duration>)> {
+    let (mib, s) = pick(&flags.tenancy.memory_mib, &file.memory_mib, None);
+    let memory = match mib {
+        Some(mib) if !(16..=16 << 20).contains(&mib) => {
+            bail!("memory_mib must be 16 to 16777216 (16 TiB), not {mib}")
+        }
+        Some(mib) => kiroku::app::MemoryBudget::from_mib(mib),
+        None => kiroku::app::MemoryBudget::machine_default(),
+    };
+    let shown = format!("{} MiB", memory.total() >> 20);
+    match s {
+        Source::Default => note("memory_mib", format!("{shown} (half the memory)"), s),
+        _ => note("memory_mib", shown, s),
+    }
+    let (minutes, s) = pick(
+        &flags.tenancy.close_idle_minutes,
+        &file.close_idle_minutes,
+        Some(DEFAULT_CLOSE_IDLE_MINUTES),
+    );
+    let minutes = minutes.expect("defaulted");
+    if minutes > 7 * 24 * 60 {
+        bail!("close_idle_minutes must be at most 10080 (a week), not {minutes}");
+    }
+    match minutes {
+        0 => note("close_idle_minutes", "0 (never)".into(), s),
+        m => note("close_idle_minutes", m.to_string(), s),
+    }
+    Ok((
+        memory,
+        (minutes > 0).then(|| Duration::from_secs(minutes * 60)),
+    ))
 }
 
 fn federation(
@@ -344,73 +395,6 @@ fn federation(
         identity,
         hold_days,
     }))
-}
-
-/// `kiroku config check FILE`: parses the file, resolves it as `serve`
-/// would, checks that the files it names can be read and used, and
-/// explains every setting. An error names the first problem.
-pub fn check(path: &Path) -> anyhow::Result<()> {
-    let file = ConfigFile::load(path)?;
-    let settings = Settings::resolve(&ServeArgs::default(), &file)?;
-    if let Some((cert, key)) = &settings.tls {
-        kiroku::tls::server_config(cert, key).context("tls")?;
-    } else {
-        ensure_loopback(&settings.listen)?;
-    }
-    if !settings.data.is_dir() {
-        bail!(
-            "data: {} is not a directory (`kiroku tenant create` or `kiroku demo --no-serve` makes one)",
-            settings.data.display()
-        );
-    }
-    if let Some(f) = &settings.federation {
-        for p in [&f.ca, &f.directory] {
-            std::fs::metadata(p).with_context(|| format!("federation: {}", p.display()))?;
-        }
-        if !f.identity.is_dir() {
-            bail!(
-                "federation.identity: {} is not a directory",
-                f.identity.display()
-            );
-        }
-    }
-    let keys = file.merge_keys(&KeyArgs::default());
-    println!("{}: valid", path.display());
-    for (name, value, source) in &settings.explained {
-        let from = match source {
-            Source::Flag => "flag",
-            Source::File => "file",
-            Source::Default => "default",
-        };
-        println!("  {name:<31} {value}  ({from})");
-    }
-    let keys_dir = keys
-        .keys
-        .map(|k| k.display().to_string())
-        .unwrap_or_else(|| format!("{}/keys", settings.data.display()));
-    println!("  {:<31} {keys_dir}", "keys.dir");
-    match &keys.pkcs11_module {
-        Some(m) => println!(
-            "  {:<31} {} (token {:?}; PIN from {})",
-            "keys.pkcs11_module",
-            m.display(),
-            keys.pkcs11_token.as_deref().unwrap_or("kiroku"),
-            keys.pkcs11_pin_file
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_else(|| "KIROKU_PKCS11_PIN".into())
-        ),
-        None => println!("  {:<31} off (root keys in files)", "keys.pkcs11_module"),
-    }
-    println!(
-        "  {:<31} {}",
-        "log_format",
-        match file.log_format.unwrap_or_default() {
-            LogFormat::Text => "text",
-            LogFormat::Json => "json",
-        }
-    );
-    Ok(())
 }
 
 /// Plain HTTP is served only on a loopback address.

@@ -1,0 +1,236 @@
+//! Many tenants on one node under a memory budget: tenants open at start
+//! while the budget holds them, the rest on first use; an idle tenant is
+//! closed to make room, and every tenant keeps its data and its sessions
+//! across being closed and opened again.
+
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+/// 3 tenants of 300 residents: each file is about 3 MB, so each is
+/// charged about 19 MiB of cache (the file and 16 MiB of headroom) plus
+/// its facts; a 40 MiB budget holds two of them.
+const BUDGET_MIB: &str = "40";
+
+fn tenant_token(d: &str, tenant: &str) -> String {
+    let out = kiroku_ok(&[
+        "token",
+        "add",
+        "--data",
+        d,
+        "--tenant",
+        tenant,
+        "--service",
+        "svc-clerk",
+        "--role",
+        "clerk",
+        "--expires",
+        "2099-12-31",
+    ]);
+    out.lines().last().unwrap().to_owned()
+}
+
+fn call(server: &RealServer, tenant: &str, op: &str, token: &str, body: Value) -> Value {
+    let (status, text) = server.request(
+        "POST",
+        &format!("/v1/{tenant}/dose-entry/{op}"),
+        Some(token),
+        &body.to_string(),
+    );
+    assert_eq!(status, 200, "{tenant} {op}: {text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+fn states(server: &RealServer) -> Value {
+    let (_, body) = server.request("GET", "/readyz", None, "");
+    let ready: Value = serde_json::from_str(&body).unwrap();
+    let states: serde_json::Map<String, Value> = ready["tenants"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(code, t)| (code.clone(), t["state"].clone()))
+        .collect();
+    Value::Object(states)
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum()
+}
+
+#[test]
+fn tenants_share_the_memory_budget_opening_on_use_and_closing_when_idle() {
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path().to_str().unwrap();
+    let plugins = root().join("target/wasm32-wasip2/release");
+    let policies = root().join("policies");
+    kiroku_ok(&[
+        "demo",
+        "--data",
+        d,
+        "--persons",
+        "300",
+        "--tenants",
+        "3",
+        "--no-serve",
+        "--plugins",
+        plugins.to_str().unwrap(),
+        "--policies",
+        policies.to_str().unwrap(),
+    ]);
+    let codes: Vec<String> = kiroku::demo::demo_tenants(3)
+        .into_iter()
+        .map(|(c, _)| c.to_string())
+        .collect();
+    let tokens: Vec<String> = codes.iter().map(|c| tenant_token(d, c)).collect();
+    let mut server = RealServer::spawn_args(
+        &[
+            "serve",
+            "--data",
+            d,
+            "--listen",
+            "127.0.0.1:0",
+            "--memory-mib",
+            BUDGET_MIB,
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+        None,
+    );
+    let metrics_at = server.metrics_addr();
+    server.wait_ready();
+    let open = |s: &Value| {
+        s.as_object()
+            .unwrap()
+            .values()
+            .filter(|v| *v == "open")
+            .count()
+    };
+    let at_start = states(&server);
+    assert_eq!(
+        open(&at_start),
+        2,
+        "two fit the budget at start: {at_start}"
+    );
+
+    // Every tenant answers, in turn, twice: each use of the closed one
+    // closes the least recently used idle one.
+    let today = kiroku::clock::Clock::today(&kiroku::clock::SystemClock).to_string();
+    let mut persons = Vec::new();
+    for (code, token) in codes.iter().zip(&tokens) {
+        let ticket = kiroku_rules::ticket::for_person(1, 0).unwrap();
+        let found = call(
+            &server,
+            code,
+            "find-person",
+            token,
+            json!({"ticket_number": ticket}),
+        );
+        let person = found["persons"][0]["person_id"].as_u64().unwrap();
+        let before = call(
+            &server,
+            code,
+            "list-doses",
+            token,
+            json!({"person_id": person}),
+        );
+        let next = before["doses"].as_array().unwrap().len() as u32 + 1;
+        let mut form = dose_form(person, next, &today);
+        form["override_reason"] = json!("many-tenants test");
+        call(&server, code, "record-dose", token, form);
+        persons.push((person, next));
+        let now = states(&server);
+        assert_eq!(now[code], "open", "{now}");
+        assert!(open(&now) <= 2, "the budget holds two: {now}");
+    }
+    for ((code, token), (person, recorded)) in codes.iter().zip(&tokens).zip(&persons) {
+        let listed = call(
+            &server,
+            code,
+            "list-doses",
+            token,
+            json!({"person_id": person}),
+        );
+        let numbers: Vec<u64> = listed["doses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["dose_number"].as_u64().unwrap())
+            .collect();
+        assert!(
+            numbers.contains(&u64::from(*recorded)),
+            "{code}: the dose recorded before the tenant was closed is there: {numbers:?}"
+        );
+    }
+
+    let text = scrape(&metrics_at);
+    assert_eq!(
+        metric(&text, "kiroku_memory_budget_bytes"),
+        40.0 * 1048576.0,
+        "{text}"
+    );
+    assert!(metric(&text, "kiroku_memory_charged_bytes") <= 40.0 * 1048576.0);
+    assert!(metric(&text, "kiroku_tenant_closes_total{reason=\"budget\"}") >= 3.0);
+    assert!(metric(&text, "kiroku_tenant_opens_total") >= 5.0);
+    assert_eq!(metric(&text, "kiroku_tenants_open"), 2.0);
+    drop(server);
+
+    for code in &codes {
+        let (ok, _, err) = run_kiroku(&["audit", "verify", "--data", d, "--tenant", code]);
+        assert!(ok, "{code}: {err}");
+    }
+    // What a file holds, for the operator: tables and sizes, no values.
+    let stats = kiroku_ok(&["tenant", "stats", "--data", d, "--tenant", &codes[1]]);
+    let persons = stats
+        .lines()
+        .find(|l| l.trim_start().starts_with("persons "))
+        .unwrap();
+    assert_eq!(persons.split_whitespace().nth(1), Some("300"), "{stats}");
+    assert!(stats.contains("free or fragmented"), "{stats}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_tenant_closes_but_never_one_in_use_and_opens_again_with_its_sessions() {
+    let host = TestHost::new()
+        .plugin("dose-entry")
+        .residents(20)
+        .user("clerk", "clerk")
+        .start()
+        .await;
+    let person = host.person_of(&host.residents[0]).await;
+    let today = kiroku::clock::Clock::today(host.clock.as_ref()).to_string();
+    let mut form = dose_form(person, 1, &today);
+    form["override_reason"] = json!("idle test");
+    let (status, body) = host.call("clerk", "dose-entry", "record-dose", form).await;
+    assert_eq!(status, 200, "{body}");
+    let before = host.app.open_tenants()[0].activity.clone();
+
+    // Held (as by a request or a job): not closed.
+    let held = host.app.tenant(&host.code).unwrap().unwrap();
+    assert_eq!(host.app.close_idle(std::time::Duration::ZERO), 0);
+    drop(held);
+    assert_eq!(host.app.close_idle(std::time::Duration::ZERO), 1);
+    assert!(host.app.open_tenants().is_empty());
+    // Not idle long enough: kept.
+    host.app.tenant(&host.code).unwrap().unwrap();
+    assert_eq!(host.app.close_idle(std::time::Duration::from_secs(3600)), 0);
+    assert_eq!(host.app.close_idle(std::time::Duration::ZERO), 1);
+
+    // The next request opens it again: the session still works, with the
+    // same activity record, and the dose is there.
+    let (status, body) = host
+        .call(
+            "clerk",
+            "dose-entry",
+            "list-doses",
+            json!({"person_id": person}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["doses"].as_array().unwrap().len(), 1, "{body}");
+    let after = host.app.open_tenants()[0].activity.clone();
+    assert!(std::sync::Arc::ptr_eq(&before, &after));
+}
