@@ -148,11 +148,12 @@ mod tests {
             holder(30, 1, false),
             holder(30, 3, true),
         ];
-        assert!(to_close(&budget, &holders, 10).is_empty());
-        assert_eq!(to_close(&budget, &holders, 20), vec![2]);
-        assert_eq!(to_close(&budget, &holders, 50), vec![2, 0]);
+        let mib = |n: usize| n << 20;
+        assert!(to_close(&budget, &holders, mib(10)).is_empty());
+        assert_eq!(to_close(&budget, &holders, mib(20)), vec![2]);
+        assert_eq!(to_close(&budget, &holders, mib(50)), vec![2, 0]);
         // What is in use stays open even when the budget is overrun.
-        assert_eq!(to_close(&budget, &holders, 90), vec![2, 0]);
+        assert_eq!(to_close(&budget, &holders, mib(90)), vec![2, 0]);
     }
 
     #[test]
