@@ -20,13 +20,6 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 async fn connect(addr: &str) -> SendRequest<Full<Bytes>> {
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     stream.set_nodelay(true).unwrap();
@@ -185,9 +178,9 @@ async fn run(
 }
 
 fn main() {
-    let seconds = env_or("BENCH_SECONDS", 10);
-    let clients = env_or("BENCH_CLIENTS", 16) as usize;
-    let persons = env_or("BENCH_PERSONS", 2_000);
+    let seconds = common::env_or("BENCH_SECONDS", 10);
+    let clients = common::env_or("BENCH_CLIENTS", 16) as usize;
+    let persons = common::env_or("BENCH_PERSONS", 2_000);
     let dir = common::scratch("certificates");
     let data = dir.path().join("data");
     let d = data.to_str().unwrap();

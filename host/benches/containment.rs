@@ -19,20 +19,6 @@ use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 
-fn kiroku(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_kiroku"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "kiroku {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 /// A keep-alive HTTP/1.1 connection.
 struct Conn(hyper::client::conn::http1::SendRequest<Full<Bytes>>);
 
@@ -153,7 +139,7 @@ fn main() {
     .unwrap();
     let mut tokens = Vec::new();
     for (code, name) in [("142051", "藤沢市"), ("141003", "横浜市")] {
-        kiroku(&[
+        common::kiroku(&[
             "tenant",
             "create",
             "--data",
@@ -166,7 +152,7 @@ fn main() {
             roles.to_str().unwrap(),
         ]);
         for p in plugins {
-            kiroku(&[
+            common::kiroku(&[
                 "plugin",
                 "install",
                 "--data",
@@ -178,7 +164,7 @@ fn main() {
                 &wasm(p),
             ]);
         }
-        let out = kiroku(&[
+        let out = common::kiroku(&[
             "token",
             "add",
             "--data",

@@ -24,26 +24,6 @@ use kiroku::federation::node::Node;
 use kiroku::federation::wire::{QueryBody, Reply};
 use kiroku::ids::TenantCode;
 
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn kiroku(args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_kiroku"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "kiroku {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 * p).ceil() as usize)
         .saturating_sub(1)
@@ -51,15 +31,15 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 fn main() {
-    let persons = env_or("BENCH_PERSONS", 2000) as usize;
-    let singles = env_or("BENCH_SINGLE", 500) as usize;
-    let total = env_or("BENCH_QUERIES", 10_000) as usize;
+    let persons = common::env_or("BENCH_PERSONS", 2000) as usize;
+    let singles = common::env_or("BENCH_SINGLE", 500) as usize;
+    let total = common::env_or("BENCH_QUERIES", 10_000) as usize;
     let scratch = common::scratch("federation");
     let (data, pki) = (scratch.path().join("a"), scratch.path().join("pki"));
     let d = data.to_str().unwrap();
     let root = common::root();
     let plugins = root.join("target/wasm32-wasip2/release");
-    kiroku(&[
+    common::kiroku(&[
         "demo",
         "--data",
         d,
@@ -71,7 +51,7 @@ fn main() {
         "--policies",
         root.join("policies").to_str().unwrap(),
     ]);
-    kiroku(&[
+    common::kiroku(&[
         "plugin",
         "install",
         "--data",
@@ -84,7 +64,7 @@ fn main() {
             .unwrap(),
         plugins.join("move_out_provision.wasm").to_str().unwrap(),
     ]);
-    kiroku(&[
+    common::kiroku(&[
         "federation",
         "allow",
         "--data",
@@ -94,7 +74,7 @@ fn main() {
         "--querier",
         "131016",
     ]);
-    kiroku(&[
+    common::kiroku(&[
         "federation",
         "test-pki",
         "--out",

@@ -15,13 +15,6 @@ use std::time::{Duration, Instant};
 
 use common::percentile;
 
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn file_mib(data: &std::path::Path) -> f64 {
     std::fs::metadata(data.join("tenants/142051.redb")).map_or(0.0, |m| m.len() as f64 / 1048576.0)
 }
@@ -56,7 +49,7 @@ fn measure(
     book: &Arc<common::DoseBook>,
     until: impl FnOnce(),
 ) -> Figures {
-    let persons = env_or("BENCH_PERSONS", 60_000);
+    let persons = common::env_or("BENCH_PERSONS", 60_000);
     let written = common::write_bytes(server.id());
     let began = Instant::now();
     let (latencies, errors) = common::record_doses(addr, tenant, persons, book, until);
@@ -86,9 +79,9 @@ fn show(label: &str, data: &std::path::Path, f: &Figures) {
 }
 
 fn main() {
-    let persons = env_or("BENCH_PERSONS", 60_000);
-    let seconds = Duration::from_secs(env_or("BENCH_SECONDS", 20));
-    let grow_to = env_or("BENCH_GROW_MIB", 1024) as f64;
+    let persons = common::env_or("BENCH_PERSONS", 60_000);
+    let seconds = Duration::from_secs(common::env_or("BENCH_SECONDS", 20));
+    let grow_to = common::env_or("BENCH_GROW_MIB", 1024) as f64;
     let dir = common::scratch("file-growth");
     let data = dir.path().join("data");
     let printed = common::demo(&data, persons);
@@ -99,7 +92,7 @@ fn main() {
         .unwrap()
         .to_owned();
     let tenant = Arc::new(vec![("142051".to_owned(), clerk)]);
-    let book = common::DoseBook::new(env_or("BENCH_CLIENTS", 32));
+    let book = common::DoseBook::new(common::env_or("BENCH_CLIENTS", 32));
     let (mut server, addr) = common::serve(&data);
     while common::call(&addr, "", "/readyz", "").0 != 200 {
         std::thread::sleep(Duration::from_millis(50));

@@ -18,7 +18,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kiroku::app::{App, PluginSlot};
+use kiroku::app::App;
 use kiroku::clock::{FakeClock, OsEntropy};
 use kiroku::datadir::DataDir;
 use kiroku::demo::{DEMO_TENANT, DemoOptions};
@@ -27,15 +27,9 @@ use kiroku::runtime::{RequestInfo, Runtime};
 use kiroku_rules::Date;
 use serde_json::{Value, json};
 
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// The day the synthetic town is generated for (fixed: the cache stays valid).
-const TODAY: &str = "2026-11-27";
+/// The day the synthetic town is generated for: the demo data's (fixed, so
+/// the cache stays valid).
+const TODAY: &str = kiroku::demo::DEMO_DATA_DAY;
 const SEED: u64 = 142_051;
 
 fn app_on(dir: &Path) -> Arc<App> {
@@ -89,9 +83,11 @@ async fn invoke(app: &App, plugin: &str, op: &str, input: &str, id: &str) -> Res
     let code = TenantCode::parse(DEMO_TENANT).unwrap();
     let tenant = app.tenant(&code).unwrap().unwrap();
     let registry = tenant.registry(app).await.unwrap();
-    let Some(PluginSlot::Ready(p)) = registry.plugins.get(plugin) else {
-        panic!("{plugin} not ready");
-    };
+    // Loaded in the background (or on first use): wait for it.
+    let p = registry.plugins[plugin]
+        .ready(Duration::from_secs(600))
+        .await
+        .unwrap_or_else(|e| panic!("{plugin}: {e}"));
     let request = Arc::new(RequestInfo {
         who: kiroku::audit::Identity::named("demo-supervisor"),
         request_id: id.into(),
@@ -104,7 +100,7 @@ async fn invoke(app: &App, plugin: &str, op: &str, input: &str, id: &str) -> Res
         federation: None,
     });
     tenant
-        .invoke(app, p, request, op, input)
+        .invoke(app, &p, request, op, input)
         .await
         .map(|out| serde_json::from_str(&out.output).unwrap())
         .map_err(|e| e.to_string())
@@ -147,9 +143,9 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let persons = env_or("BENCH_PERSONS", 1_000_000) as usize;
-    let rows = env_or("BENCH_DOSE_ROWS", 1_000_000) as usize;
-    let queries = env_or("BENCH_QUERIES", 200) as usize;
+    let persons = common::env_or("BENCH_PERSONS", 1_000_000) as usize;
+    let rows = common::env_or("BENCH_DOSE_ROWS", 1_000_000) as usize;
+    let queries = common::env_or("BENCH_QUERIES", 200) as usize;
     let cached = seeded(persons).await;
     let scratch = common::scratch("health");
     common::copy_dir(&cached, scratch.path());
@@ -176,13 +172,21 @@ async fn main() {
         .unwrap();
     tenant.store.warm_facts().unwrap();
     println!(
-        "cohort facts of {persons} residents built in {:.2} s (at server start); resident memory {rss_before} -> {} MiB",
+        "cohort facts of {persons} residents built in {:.2} s (at server start); resident memory {rss_before} -> {} MiB (at rest)",
         started.elapsed().as_secs_f64(),
         rss_mib()
     );
+    if let Some(budget) = app.memory.get() {
+        println!(
+            "memory budget {} MiB, charged {} MiB",
+            budget.total() >> 20,
+            app.charged() >> 20
+        );
+    }
 
     // 1. Import `rows` dose rows of a VRS export.
     let today = Date::parse(TODAY).unwrap();
+    let rss_at_rest = rss_mib();
     let residents = kiroku::synth::residents(persons, SEED, today);
     let histories = kiroku::synth::dose_histories(&residents, SEED);
     let (mut take, mut count) = (0, 0);
@@ -210,6 +214,8 @@ async fn main() {
             .to_string()
     };
     drop(csv);
+    // The bench's own synthetic town and its export (not the server's).
+    let own_data = rss_mib().saturating_sub(rss_at_rest);
     let started = Instant::now();
     let imported = invoke(&app, "dose-import", "import", &input, "bench-import").await;
     let import_time = started.elapsed();
@@ -228,6 +234,11 @@ async fn main() {
             import_time.as_secs_f64()
         ),
     }
+    println!(
+        "memory after the import: resident {} MiB, peak {} MiB (the bench's own synthetic town and export, about {own_data} MiB, included)",
+        rss_mib(),
+        status_mib("VmHWM:")
+    );
     println!(
         "import: {} doses.add audit events",
         audit_count(&app, "doses.add")
@@ -287,6 +298,7 @@ async fn main() {
     // 3. History-list pages of 100 with varied conditions.
     let makers = ["ファイザー", "モデルナ", "武田", "第一三共"];
     let mut latencies = Vec::with_capacity(queries);
+    let mut cursor = Value::Null;
     for i in 0..queries {
         let query = match i % 4 {
             0 => json!({"maker": makers[i % 4], "dose_number": 1 + (i / 4) % 3, "limit": 100}),
@@ -294,8 +306,10 @@ async fn main() {
             2 => {
                 json!({"date_from": "2022-01-01", "date_to": "2022-12-31", "dose_number": 3, "limit": 100})
             }
+            // The next page of the previous maker query (cursors are ids
+            // the host returned).
             _ => {
-                json!({"maker": makers[(i / 4) % 4], "after": (i as u64 * 4_999) % persons as u64, "limit": 100})
+                json!({"maker": makers[(i - 3) % 4], "dose_number": 1 + (i / 4) % 3, "after": cursor, "limit": 100})
             }
         };
         let started = Instant::now();
@@ -308,8 +322,10 @@ async fn main() {
         )
         .await;
         latencies.push(started.elapsed());
-        if let Err(e) = page {
-            println!("history query {i} failed: {e}");
+        match page {
+            Ok(page) if i % 4 == 0 => cursor = page["next_after"].clone(),
+            Ok(_) => {}
+            Err(e) => println!("history query {i} failed: {e}"),
         }
     }
     latencies.sort_unstable();

@@ -24,13 +24,6 @@ use kiroku::store::TenantStore;
 
 const PASSWORD: &str = "bench-password-0001";
 
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 async fn login(addr: &str, name: &str, secret: &[u8]) -> (u16, Duration) {
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
@@ -51,8 +44,8 @@ async fn login(addr: &str, name: &str, secret: &[u8]) -> (u16, Duration) {
 }
 
 fn main() {
-    let accounts = env_or("BENCH_ACCOUNTS", 400);
-    let clients = env_or("BENCH_CLIENTS", 16);
+    let accounts = common::env_or("BENCH_ACCOUNTS", 400) as usize;
+    let clients = common::env_or("BENCH_CLIENTS", 16) as usize;
     let dir = common::scratch("login");
     let data = DataDir::open(dir.path()).unwrap();
     let code = TenantCode::parse("142051").unwrap();

@@ -18,27 +18,6 @@ use std::time::{Duration, Instant};
 
 use common::{call, percentile, proc_status_mib, rss_mib};
 
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn kiroku(args: &[&str]) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kiroku"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "kiroku {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 /// The data directory with its tenants and a clerk token for each (made
 /// on the first run).
 fn prepared(tenants: u64, persons: u64) -> (std::path::PathBuf, Vec<(String, String)>) {
@@ -53,7 +32,7 @@ fn prepared(tenants: u64, persons: u64) -> (std::path::PathBuf, Vec<(String, Str
         let began = Instant::now();
         let plugins = common::root().join("target/wasm32-wasip2/release");
         let policies = common::root().join("policies");
-        kiroku(&[
+        common::kiroku(&[
             "demo",
             "--data",
             data.to_str().unwrap(),
@@ -69,7 +48,7 @@ fn prepared(tenants: u64, persons: u64) -> (std::path::PathBuf, Vec<(String, Str
         ]);
         let mut lines = String::new();
         for (code, _) in kiroku::demo::demo_tenants(tenants as usize) {
-            let out = kiroku(&[
+            let out = common::kiroku(&[
                 "token",
                 "add",
                 "--data",
@@ -124,8 +103,8 @@ fn run(
     book: &Arc<common::DoseBook>,
     flags: &[&str],
 ) {
-    let seconds = env_or("BENCH_SECONDS", 30);
-    let persons = env_or("BENCH_PERSONS", 5_000);
+    let seconds = common::env_or("BENCH_SECONDS", 30);
+    let persons = common::env_or("BENCH_PERSONS", 5_000);
     let metrics_port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
@@ -183,12 +162,12 @@ fn run(
 }
 
 fn main() {
-    let tenants = env_or("BENCH_TENANTS", 200);
-    let persons = env_or("BENCH_PERSONS", 5_000);
-    let tight = env_or("BENCH_MEMORY_MIB", 2048).to_string();
+    let tenants = common::env_or("BENCH_TENANTS", 200);
+    let persons = common::env_or("BENCH_PERSONS", 5_000);
+    let tight = common::env_or("BENCH_MEMORY_MIB", 2048).to_string();
     let (data, tokens) = prepared(tenants, persons);
     let tokens = Arc::new(tokens);
-    let book = common::DoseBook::new(env_or("BENCH_CLIENTS", 16));
+    let book = common::DoseBook::new(common::env_or("BENCH_CLIENTS", 16));
     run("default budget", &data, &tokens, &book, &[]);
     run(
         "tight budget",

@@ -9,7 +9,6 @@
 mod common;
 
 use std::io::Write;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -19,27 +18,6 @@ use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 use serde_json::json;
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn kiroku(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_kiroku"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "kiroku {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 /// One client: a keep-alive connection recording doses for its own persons.
 async fn client(
@@ -110,16 +88,16 @@ fn fdatasync_rate(dir: &std::path::Path, seconds: f64) -> f64 {
 }
 
 fn main() {
-    let seconds = env_or("BENCH_SECONDS", 15);
-    let clients = env_or("BENCH_CLIENTS", 64) as usize;
-    let persons = env_or("BENCH_PERSONS", 20_000);
+    let seconds = common::env_or("BENCH_SECONDS", 15);
+    let clients = common::env_or("BENCH_CLIENTS", 64) as usize;
+    let persons = common::env_or("BENCH_PERSONS", 20_000);
     let dir = common::scratch("record-dose");
     let data = dir.path().join("data");
     let d = data.to_str().unwrap();
     let plugins = common::root().join("target/wasm32-wasip2/release");
     let policies = common::root().join("policies");
     let setup = Instant::now();
-    let out = kiroku(&[
+    let out = common::kiroku(&[
         "demo",
         "--data",
         d,

@@ -14,13 +14,6 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn status(addr: &str, path: &str) -> Option<u16> {
     let mut s = TcpStream::connect(addr).ok()?;
     let raw = format!("GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n");
@@ -55,8 +48,8 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn main() {
-    let persons = env_or("BENCH_PERSONS", 30_000);
-    let runs = env_or("BENCH_RUNS", 5);
+    let persons = common::env_or("BENCH_PERSONS", 30_000);
+    let runs = common::env_or("BENCH_RUNS", 5);
     let dir = common::scratch("restart");
     let data = dir.path().join("data");
     common::demo(&data, persons);

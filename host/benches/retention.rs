@@ -29,13 +29,6 @@ use kiroku_rules::Date;
 const TODAY: &str = "2026-12-01";
 const RULES: &str = "[[rule]]\nname = \"deceased-5y\"\nanchor = \"death\"\nyears = 5\n";
 
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn app_on(dir: &Path) -> Arc<App> {
     let clock = FakeClock::at(Date::parse(TODAY).unwrap());
     let runtime = Arc::new(Runtime::new(clock, Arc::new(OsEntropy)).unwrap());
@@ -113,8 +106,8 @@ fn tenant_store(app: &App) -> Arc<TenantStore> {
 }
 
 fn main() {
-    let persons = env_or("BENCH_PERSONS", 1_000_000);
-    let purge = env_or("BENCH_PURGE", 100_000);
+    let persons = common::env_or("BENCH_PERSONS", 1_000_000);
+    let purge = common::env_or("BENCH_PURGE", 100_000);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -19,13 +19,6 @@ use std::time::{Duration, Instant};
 
 const WINDOW: Duration = Duration::from_secs(30);
 
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// Latencies and unexpected answers of the current window.
 #[derive(Default)]
 struct Window {
@@ -67,8 +60,8 @@ fn token(out: &str, role: &str) -> String {
 }
 
 fn main() {
-    let minutes = env_or("BENCH_MINUTES", 30);
-    let persons = env_or("BENCH_PERSONS", 20_000);
+    let minutes = common::env_or("BENCH_MINUTES", 30);
+    let persons = common::env_or("BENCH_PERSONS", 20_000);
     let dir = common::scratch("soak");
     let data = dir.path().join("data");
     let printed = common::demo(&data, persons);

@@ -233,4 +233,70 @@ async fn an_idle_tenant_closes_but_never_one_in_use_and_opens_again_with_its_ses
     assert_eq!(body["doses"].as_array().unwrap().len(), 1, "{body}");
     let after = host.app.open_tenants()[0].activity.clone();
     assert!(std::sync::Arc::ptr_eq(&before, &after));
+
+    // A background look at an open tenant (the federation sweep's) is not
+    // a use: it does not keep the tenant from closing when idle.
+    std::thread::sleep(std::time::Duration::from_millis(60));
+    assert!(host.app.if_open(&host.code).is_some());
+    assert_eq!(host.app.close_idle(std::time::Duration::from_millis(50)), 1);
+    assert!(host.app.if_open(&host.code).is_none());
+
+    // A request that could not be served does not open a closed tenant
+    // (nor close another to make room): without credentials it is refused
+    // before the file is touched, and the refusals spend the source's
+    // failure budget until even that is refused.
+    let path = format!("/v1/{FUJISAWA}/dose-entry/list-doses");
+    let (status, body) = host
+        .request("POST", &path, None, bytes::Bytes::from("{}"))
+        .await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["error"]["code"], "unauthorized", "{body}");
+    assert!(host.app.open_tenants().is_empty());
+    let mut statuses = Vec::new();
+    for _ in 0..kiroku::identity::throttle::UNAUTHENTICATED_BURST + 1 {
+        let (status, _) = host
+            .request(
+                "GET",
+                &format!("/v1/{FUJISAWA}/session"),
+                None,
+                bytes::Bytes::new(),
+            )
+            .await;
+        statuses.push(status.as_u16());
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    // Then even a credential does not open it from that source until the
+    // budget refills: whether it is valid is only known once open.
+    let (status, _) = host
+        .call(
+            "clerk",
+            "dose-entry",
+            "list-doses",
+            json!({"person_id": person}),
+        )
+        .await;
+    assert_eq!(status, 429);
+    assert!(host.app.open_tenants().is_empty());
+    let (status, _) = host
+        .request(
+            "POST",
+            "/v1/999999/dose-entry/list-doses",
+            None,
+            bytes::Bytes::from("{}"),
+        )
+        .await;
+    assert_eq!(status, 404, "an unknown tenant is not found");
+
+    // The public key set, open to anyone, is read from the file once a
+    // minute: fetches in between, and made-up kids, leave the tenant closed.
+    let jwks = format!("/issuers/{FUJISAWA}/.well-known/jwks.json");
+    let (status, body) = host.request("GET", &jwks, None, bytes::Bytes::new()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(host.app.close_idle(std::time::Duration::ZERO), 1);
+    let (status, again) = host.request("GET", &jwks, None, bytes::Bytes::new()).await;
+    assert_eq!((status.as_u16(), &again), (200, &body));
+    let crl = format!("/issuers/{FUJISAWA}/.well-known/crl/made-up.json");
+    let (status, _) = host.request("GET", &crl, None, bytes::Bytes::new()).await;
+    assert_eq!(status, 404);
+    assert!(host.app.open_tenants().is_empty());
 }

@@ -4,6 +4,7 @@
 //! or when another needs its share of the budget; see [`budget`].
 
 pub mod budget;
+mod public_docs;
 mod registry;
 mod tenant;
 
@@ -13,6 +14,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 pub use budget::MemoryBudget;
+pub use public_docs::PublicDocs;
 pub use registry::{Loading, MAX_LOAD_WAIT_MS, PluginSlot, Registry};
 pub use tenant::Tenant;
 
@@ -47,6 +49,8 @@ pub struct App {
     /// The node's memory budget (`serve --memory-mib`); without one (the
     /// CLI, tests) every tenant gets the default cache and stays open.
     pub memory: OnceLock<MemoryBudget>,
+    /// Public issuer documents as last read (see [`PublicDocs`]).
+    pub public_docs: PublicDocs,
     tenants: Mutex<HashMap<TenantCode, Arc<Tenant>>>,
     /// Handles closed but perhaps still finishing a commit.
     closing: Mutex<HashMap<TenantCode, Weak<redb::Database>>>,
@@ -77,6 +81,7 @@ impl App {
             federation: Default::default(),
             public_url: Default::default(),
             memory: Default::default(),
+            public_docs: Default::default(),
             tenants: Mutex::default(),
             closing: Mutex::default(),
             activity: Mutex::default(),
@@ -95,7 +100,8 @@ impl App {
             .unwrap_or_else(|| Arc::from("http://localhost"))
     }
 
-    fn uptime_ms(&self) -> i64 {
+    /// Milliseconds since the node started (for ages, not dates).
+    pub fn uptime_ms(&self) -> i64 {
         i64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(i64::MAX)
     }
 
@@ -183,6 +189,17 @@ impl App {
             .values()
             .cloned()
             .collect()
+    }
+
+    /// The tenant with this code if it is open now, without opening it
+    /// or counting a use (a background sweep must not keep it open).
+    pub fn if_open(&self, code: &TenantCode) -> Option<Arc<Tenant>> {
+        self.tenants
+            .lock()
+            .expect("tenants lock")
+            .get(code)
+            .filter(|t| !t.committer.io_failed())
+            .cloned()
     }
 
     /// Bytes of the budget the open tenants hold.
@@ -309,22 +326,39 @@ impl App {
             .collect()
     }
 
-    /// Closes the tenants idle for at least `idle`; returns how many.
+    /// Closes the tenants idle for at least `idle`, and the idle ones
+    /// whose file outgrew their cache bound (a tenant opened small and
+    /// loaded since: its next use opens it with a bound that fits, as redb
+    /// fixes the bound at open); returns how many.
     pub fn close_idle(&self, idle: Duration) -> usize {
         let cutoff = self.uptime_ms() - i64::try_from(idle.as_millis()).unwrap_or(i64::MAX);
         let closed: Vec<Arc<Tenant>> = {
             let mut tenants = self.tenants.lock().expect("tenants lock");
-            let codes: Vec<TenantCode> = tenants
+            let chosen: Vec<(TenantCode, &'static str)> = tenants
                 .iter()
-                .filter(|(_, t)| t.last_used() <= cutoff && is_idle(t))
-                .map(|(c, _)| c.clone())
+                .filter(|(_, t)| is_idle(t))
+                .filter_map(|(c, t)| {
+                    if t.last_used() <= cutoff {
+                        Some((c.clone(), "idle"))
+                    } else {
+                        self.outgrown(c, t).then(|| (c.clone(), "outgrown"))
+                    }
+                })
                 .collect();
-            codes
+            chosen
                 .iter()
-                .filter_map(|c| self.take_out(&mut tenants, c, "idle"))
+                .filter_map(|(c, why)| self.take_out(&mut tenants, c, why))
                 .collect()
         };
         closed.len()
+    }
+
+    /// Whether the budget would give `tenant`'s file now more than twice
+    /// the cache bound it was opened with.
+    fn outgrown(&self, code: &TenantCode, tenant: &Tenant) -> bool {
+        self.memory
+            .get()
+            .is_some_and(|budget| budget.cache_for(self.file_len(code)) / 2 > tenant.charge().cache)
     }
 
     fn take_out(

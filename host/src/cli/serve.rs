@@ -178,7 +178,13 @@ fn sweep_all(app: &App, swept: &mut HashMap<kiroku::ids::TenantCode, std::time::
             continue;
         }
         swept.insert(code.clone(), std::time::Instant::now());
-        if let Ok(Some(tenant)) = app.tenant(&code) {
+        // An open tenant is swept without counting a use, so the sweep
+        // never keeps it from closing when idle.
+        let tenant = match app.if_open(&code) {
+            Some(t) => Some(t),
+            None => app.tenant(&code).ok().flatten(),
+        };
+        if let Some(tenant) = tenant {
             let id = format!("sweep-{now}");
             match kiroku::federation::entries::sweep_expired(&tenant.store, now, &id) {
                 Ok(0) => {}

@@ -35,11 +35,23 @@ fn public(status: StatusCode, body: String, request_id: &str) -> Response<Full<B
     response
 }
 
-fn store_of(app: &App, code: &str) -> Result<Arc<crate::store::TenantStore>, ApiError> {
-    let unknown = || ApiError::not_found("unknown-issuer", "no such issuer");
-    let code = TenantCode::parse(code).map_err(|_| unknown())?;
-    let tenant = app.tenant(&code)?.ok_or_else(unknown)?;
+fn issuer(code: &str) -> Result<TenantCode, ApiError> {
+    TenantCode::parse(code).map_err(|_| ApiError::not_found("unknown-issuer", "no such issuer"))
+}
+
+fn store_of(app: &App, code: &TenantCode) -> Result<Arc<crate::store::TenantStore>, ApiError> {
+    let tenant = app
+        .tenant(code)?
+        .ok_or_else(|| ApiError::not_found("unknown-issuer", "no such issuer"))?;
     Ok(tenant.store.clone())
+}
+
+/// The issuer's key set, as read within the last minute.
+fn jwks_doc(app: &App, code: &TenantCode) -> Result<Arc<str>, ApiError> {
+    app.public_docs.get_or(code, "jwks", app.uptime_ms(), || {
+        let set = keys::jwks(&*store_of(app, code)?)?;
+        Ok(serde_json::to_string(&set).expect("a key set serialises"))
+    })
 }
 
 /// `GET /issuers/{CODE}/.well-known/jwks.json`.
@@ -48,30 +60,35 @@ pub(super) fn jwks(
     code: &str,
     request_id: &str,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
-    let store = store_of(app, code)?;
-    let set = keys::jwks(&store)?;
-    let body = serde_json::to_string(&set).expect("a key set serialises");
-    Ok(public(StatusCode::OK, body, request_id))
+    let body = jwks_doc(app, &issuer(code)?)?;
+    Ok(public(StatusCode::OK, body.to_string(), request_id))
 }
 
-/// `GET /issuers/{CODE}/.well-known/crl/{kid}.json`.
+/// `GET /issuers/{CODE}/.well-known/crl/{kid}.json`: only for a kid of the
+/// key set, so made-up kids neither open the tenant nor fill the cache.
 pub(super) fn crl(
     app: &App,
     code: &str,
     file: &str,
     request_id: &str,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
-    let store = store_of(app, code)?;
+    let code = issuer(code)?;
     let kid = file.strip_suffix(".json").unwrap_or("");
-    if !keys::jwks(&store)?.keys.iter().any(|k| k.kid == kid) {
+    let set: kiroku_cards::keys::Jwks =
+        serde_json::from_str(&jwks_doc(app, &code)?).map_err(|e| ApiError::storage(&e))?;
+    if kid.is_empty() || !set.keys.iter().any(|k| k.kid == kid) {
         return Err(ApiError::not_found(
             "unknown-key",
             "no key of this issuer has that kid",
         ));
     }
-    let list = revocation::crl(&store, kid)?;
-    let body = serde_json::to_string(&list).expect("a list serialises");
-    Ok(public(StatusCode::OK, body, request_id))
+    let body = app
+        .public_docs
+        .get_or(&code, &format!("crl/{kid}"), app.uptime_ms(), || {
+            let list = revocation::crl(&*store_of(app, &code)?, kid)?;
+            Ok::<_, ApiError>(serde_json::to_string(&list).expect("a list serialises"))
+        })?;
+    Ok(public(StatusCode::OK, body.to_string(), request_id))
 }
 
 /// `POST /v1/{tenant}/certificate-applications`: a service account of the

@@ -47,6 +47,45 @@ enum Credential {
     Cookie(String),
 }
 
+/// A closed tenant costs a file open and a share of the memory budget
+/// (and may close another to make room), so a request opens one only when
+/// it could be served: it carries a credential, or needs none by design,
+/// from a source whose failure budget is not gone. Refusals here spend the
+/// source's budget, and are not audited: the tenant is not open, and its
+/// log must not grow at an anonymous client's will.
+fn admit_opening(
+    app: &App,
+    credential: &Credential,
+    entry: Entry,
+    source: Option<std::net::IpAddr>,
+    now_ms: i64,
+) -> Result<(), ApiError> {
+    if app.throttle.admit(source, now_ms) != Verdict::Allow {
+        return Err(rate_limited());
+    }
+    if *credential == Credential::None && entry == Entry::Credential {
+        app.throttle.charge(source, now_ms);
+        return Err(no_credentials());
+    }
+    Ok(())
+}
+
+fn rate_limited() -> ApiError {
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate-limited",
+        "too many requests without valid credentials from this address; wait a minute",
+    )
+}
+
+fn no_credentials() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "no credentials; log in (POST /v1/{tenant}/login) and send Authorization: Bearer <token>",
+    )
+}
+
 /// An authenticated-request context: tenant, registry, clock reading.
 pub(super) struct Ctx {
     pub tenant: Arc<Tenant>,
@@ -71,17 +110,45 @@ fn cookie_value(req_headers: &hyper::HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.trim().to_owned())
 }
 
+/// Whether a request may be served without a credential (a login, an
+/// enrolment): only then may it open a closed tenant without one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    Credential,
+    Anonymous,
+}
+
 impl Ctx {
+    /// The context of a request that must carry a session or token.
     pub async fn new<B>(
         app: &App,
         req: &Request<B>,
         tenant: &str,
         request_id: &str,
     ) -> Result<Ctx, ApiError> {
+        Self::make(app, req, tenant, request_id, Entry::Credential).await
+    }
+
+    /// The context of a request that comes without a credential by design
+    /// (login, passkey login, enrolment).
+    pub async fn anonymous<B>(
+        app: &App,
+        req: &Request<B>,
+        tenant: &str,
+        request_id: &str,
+    ) -> Result<Ctx, ApiError> {
+        Self::make(app, req, tenant, request_id, Entry::Anonymous).await
+    }
+
+    async fn make<B>(
+        app: &App,
+        req: &Request<B>,
+        tenant: &str,
+        request_id: &str,
+        entry: Entry,
+    ) -> Result<Ctx, ApiError> {
         let unknown = || ApiError::not_found("unknown-tenant", "no such tenant on this server");
         let code = TenantCode::parse(tenant).map_err(|_| unknown())?;
-        let tenant = app.tenant(&code)?.ok_or_else(unknown)?;
-        let registry = tenant.registry(app).await?;
         let headers = req.headers();
         let bearer = headers
             .get("authorization")
@@ -93,6 +160,16 @@ impl Ctx {
             (None, Some(c)) => Credential::Cookie(c),
             (None, None) => Credential::None,
         };
+        let source = req.extensions().get::<super::Peer>().map(|p| p.0.ip());
+        let now_ms = app.runtime.clock().now_ms();
+        if app.if_open(&code).is_none() {
+            if !app.dir.tenant_exists(&code) {
+                return Err(unknown());
+            }
+            admit_opening(app, &credential, entry, source, now_ms)?;
+        }
+        let tenant = app.tenant(&code)?.ok_or_else(unknown)?;
+        let registry = tenant.registry(app).await?;
         Ok(Ctx {
             tenant,
             registry,
@@ -102,10 +179,10 @@ impl Ctx {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
             writes: !matches!(*req.method(), hyper::Method::GET | hyper::Method::HEAD),
-            source: req.extensions().get::<super::Peer>().map(|p| p.0.ip()),
+            source,
             throttle: app.throttle.clone(),
             request_id: request_id.to_owned(),
-            now_ms: app.runtime.clock().now_ms(),
+            now_ms,
         })
     }
 
@@ -175,11 +252,7 @@ impl Ctx {
                     ])
                     .await?;
                 }
-                Err(ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "rate-limited",
-                    "too many requests without valid credentials from this address; wait a minute",
-                ))
+                Err(rate_limited())
             }
         }
     }
@@ -244,14 +317,13 @@ impl Ctx {
             ])
             .await?;
         }
-        let (code, message) = refusal.unwrap_or(Refusal::Unknown).answer();
-        let message = match refusal {
-            None => {
-                "no credentials; log in (POST /v1/{tenant}/login) and send Authorization: Bearer <token>"
+        match refusal {
+            None => Err(no_credentials()),
+            Some(r) => {
+                let (code, message) = r.answer();
+                Err(ApiError::new(StatusCode::UNAUTHORIZED, code, message))
             }
-            Some(_) => message,
-        };
-        Err(ApiError::new(StatusCode::UNAUTHORIZED, code, message))
+        }
     }
 
     /// A browser's cookie-authenticated write must repeat the session's

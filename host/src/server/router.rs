@@ -148,11 +148,11 @@ where
             reviews_api::resolve(app, ctx, req, &id).await
         }
         (Method::POST, ["v1", tenant, "login"]) => {
-            let ctx = Ctx::new(app, &req, tenant, request_id).await?;
+            let ctx = Ctx::anonymous(app, &req, tenant, request_id).await?;
             session_api::login(app, ctx, req).await
         }
         (Method::POST, ["v1", tenant, "login", "passkey"]) => {
-            let ctx = Ctx::new(app, &req, tenant, request_id).await?;
+            let ctx = Ctx::anonymous(app, &req, tenant, request_id).await?;
             passkey_api::start_passkey_login(app, ctx, req).await
         }
         (Method::POST, ["v1", tenant, "passkeys", step @ ("start" | "finish")]) => {
@@ -168,7 +168,7 @@ where
             session_api::unlock(app, ctx, req).await
         }
         (Method::POST, ["v1", tenant, "enrol"]) => {
-            let ctx = Ctx::new(app, &req, tenant, request_id).await?;
+            let ctx = Ctx::anonymous(app, &req, tenant, request_id).await?;
             session_api::enrol(app, ctx, req).await
         }
         (Method::GET, ["v1", tenant, "session"]) => {
