@@ -93,6 +93,17 @@ impl Runtime {
             let output = match called.result {
                 Ok(Returned::Handled(output)) => output,
                 Ok(Returned::Described(_)) => unreachable!("handle was called"),
+                // A twin of this named request was applied while this one
+                // ran (both passed the router's check): the plugin refused
+                // on the twin's changes, which is a replay.
+                Err(InvokeError::Plugin { .. }) if applied_meanwhile(tenant, &request) => {
+                    let mut events = called.events;
+                    mark_not_applied(&mut events, "the request was a replay");
+                    seen.extend(events);
+                    seen.push(outcome_event(Outcome::Deny, Some("replayed")));
+                    record_only(committer, seen).await?;
+                    return Err(InvokeError::Replayed(REPLAYED.into()));
+                }
                 Err(error) => {
                     let reason = match &error {
                         InvokeError::Plugin { code, .. } | InvokeError::Contained { code, .. } => {
@@ -140,13 +151,19 @@ impl Runtime {
             guard_replay(&mut set, &request, &plugin.identity.name, operation);
             match committer.commit(set).await {
                 Ok(audit_seqs) => return Ok(InvokeOutput { output, audit_seqs }),
-                Err(CommitError::Conflict(c)) if c.replay => {
+                // A twin of this named request committed first (it raced
+                // this one past the router's check): a replay, not a re-run
+                // that would refuse on the twin's changes.
+                Err(CommitError::Conflict(c))
+                    if c.replay || applied_meanwhile(tenant, &request) =>
+                {
                     let mut reads = reads;
                     mark_not_applied(&mut reads, "the request was a replay");
                     seen.extend(reads);
                     seen.push(outcome_event(Outcome::Deny, Some("replayed")));
                     record_only(committer, seen).await?;
-                    return Err(InvokeError::Replayed(c.message));
+                    let message = if c.replay { c.message } else { REPLAYED.into() };
+                    return Err(InvokeError::Replayed(message));
                 }
                 Err(CommitError::Conflict(c)) => {
                     tracing::debug!(attempt, "conflict, re-running: {c}");
@@ -203,6 +220,18 @@ async fn record_only(committer: &Committer, events: Vec<Event>) -> Result<(), In
 
 /// Makes a writing request's changes conditional on its client-supplied id
 /// being unused, and records the id with them.
+/// The answer to a named request applied before.
+const REPLAYED: &str = "a request with this id was already applied; it is not applied twice";
+
+/// Whether the request names itself and a request of that name has been
+/// applied since it started.
+fn applied_meanwhile(tenant: &TenantStore, request: &RequestInfo) -> bool {
+    request
+        .replay_guard
+        .as_deref()
+        .is_some_and(|id| tenant.request_applied(id).unwrap_or(false))
+}
+
 fn guard_replay(set: &mut WriteSet, request: &RequestInfo, plugin: &str, operation: &str) {
     let Some(id) = &request.replay_guard else {
         return;
