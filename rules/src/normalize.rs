@@ -75,7 +75,13 @@ pub fn name_key(name: &str) -> String {
 /// Trims and applies NFKC: what every stored string goes through, so that
 /// full-width digits and half-width kana never reach storage.
 pub fn clean(value: &str) -> String {
-    value.trim().nfkc().collect::<String>().trim().to_owned()
+    let value = value.trim();
+    // NFKC leaves ASCII as it is; most stored values (dates, lots, ids,
+    // numbers) are ASCII and every written field passes here.
+    if value.is_ascii() {
+        return value.to_owned();
+    }
+    value.nfkc().collect::<String>().trim().to_owned()
 }
 
 /// Normalises each line of a newline-separated list of names and returns
@@ -87,7 +93,16 @@ pub fn name_keys_len(names: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::name_key;
+    use super::{clean, name_key};
+    use unicode_normalization::UnicodeNormalization;
+
+    proptest::proptest! {
+        #[test]
+        fn ascii_cleans_as_nfkc_does(s in "[ -~\\t\\n\\r]{0,24}") {
+            let slow = s.trim().nfkc().collect::<String>().trim().to_owned();
+            proptest::prop_assert_eq!(clean(&s), slow);
+        }
+    }
 
     #[test]
     fn width_kana_small_kana_and_spaces_do_not_matter() {

@@ -90,6 +90,25 @@ pub const MAKERS: &[Maker] = &[
 /// for text with a control or format character (a BOM, a zero-width
 /// space): those are never part of a maker's name.
 fn folded(value: &str) -> Option<String> {
+    // NFKC leaves ASCII as it is: skip it for the common case (ids and
+    // Latin names), which every dose read and imported row asks for.
+    if value.is_ascii() {
+        if value.bytes().any(|b| b.is_ascii_control()) {
+            return None;
+        }
+        return Some(
+            value
+                .trim()
+                .bytes()
+                .filter(|b| !matches!(b, b' ' | b'_' | b'-'))
+                .map(|b| char::from(b.to_ascii_lowercase()))
+                .collect(),
+        );
+    }
+    folded_unicode(value)
+}
+
+fn folded_unicode(value: &str) -> Option<String> {
     let wide: String = value.nfkc().collect();
     if wide.chars().any(|c| c.is_control() || is_format(c)) {
         return None;
@@ -110,14 +129,41 @@ fn is_format(c: char) -> bool {
     matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{00AD}')
 }
 
+/// Every name of every maker and product, folded once.
+struct Folded {
+    /// (folded name, maker) for ids, Japanese and Latin names and aliases.
+    names: Vec<(String, &'static Maker)>,
+    /// (folded product, product as written, maker id).
+    products: Vec<(String, &'static str, &'static str)>,
+}
+
+fn table() -> &'static Folded {
+    static TABLE: std::sync::LazyLock<Folded> = std::sync::LazyLock::new(|| {
+        let fold = |name: &str| folded(name).expect("the table's names fold");
+        let mut names = Vec::new();
+        let mut products = Vec::new();
+        for m in MAKERS {
+            for name in [m.id, m.japanese, m.latin].iter().chain(m.aliases) {
+                names.push((fold(name), m));
+            }
+            for p in m.products {
+                products.push((fold(p), *p, m.id));
+            }
+        }
+        Folded { names, products }
+    });
+    &TABLE
+}
+
 /// The maker `value` names (its id, Japanese or Latin name, or an alias,
 /// in any width or case), or `None`.
 pub fn maker(value: &str) -> Option<&'static Maker> {
+    // Stored doses hold the id: no folding needed for them.
+    if let Some(m) = MAKERS.iter().find(|m| m.id == value) {
+        return Some(m);
+    }
     let v = folded(value)?;
-    let same = |name: &str| folded(name).is_some_and(|n| n == v);
-    MAKERS.iter().find(|m| {
-        same(m.id) || same(m.japanese) || same(m.latin) || m.aliases.iter().any(|a| same(a))
-    })
+    table().names.iter().find(|(n, _)| *n == v).map(|(_, m)| *m)
 }
 
 /// The maker's id for a stored or queried value: known makers compare by
@@ -129,11 +175,11 @@ pub fn maker_key(value: &str) -> &str {
 /// The product of `maker` that `value` names, as written in the table.
 pub fn product(maker: &Maker, value: &str) -> Option<&'static str> {
     let v = folded(value)?;
-    maker
+    table()
         .products
         .iter()
-        .copied()
-        .find(|p| folded(p).is_some_and(|p| p == v))
+        .find(|(p, _, id)| *id == maker.id && *p == v)
+        .map(|(_, written, _)| *written)
 }
 
 /// The known makers' ids, for error messages.
@@ -184,6 +230,13 @@ mod tests {
             "ファイザ",
         ] {
             assert_eq!(maker(v), None, "{v:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn ascii_folds_as_unicode_does(s in "[ -~\\t\\n\\x00\\x7f]{0,24}") {
+            proptest::prop_assert_eq!(folded(&s), folded_unicode(&s));
         }
     }
 

@@ -300,3 +300,76 @@ async fn an_idle_tenant_closes_but_never_one_in_use_and_opens_again_with_its_ses
     assert_eq!(status, 404);
     assert!(host.app.open_tenants().is_empty());
 }
+
+/// A tenant whose file grew past twice the cache bound it was opened with
+/// is closed while idle (reason `outgrown`) though it was used just now,
+/// and its next use opens it with a bound that fits the file: redb fixes
+/// the bound at open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_that_outgrew_its_cache_reopens_with_a_larger_one() {
+    let host = TestHost::new()
+        .plugin("resident-sync")
+        .plugin("ticket-issuance")
+        .plugin("dose-entry")
+        .user("clerk", "clerk")
+        .start()
+        .await;
+    // Opened again under a budget, with a cache that fits the small file.
+    assert_eq!(host.app.close_idle(std::time::Duration::ZERO), 1);
+    let _ = host
+        .app
+        .memory
+        .set(kiroku::app::MemoryBudget::from_mib(512));
+    let file = host
+        .dir
+        .path()
+        .join("tenants")
+        .join(format!("{FUJISAWA}.redb"));
+    let len = || std::fs::metadata(&file).unwrap().len() as usize;
+    let first = host.app.tenant(&host.code).unwrap().unwrap().charge().cache;
+    assert!(
+        first < len() + (17 << 20),
+        "{first} for a {} byte file",
+        len()
+    );
+    assert_eq!(host.app.close_idle(std::time::Duration::from_secs(3600)), 0);
+
+    // The town moves in: the file grows past twice that bound.
+    let today = kiroku_rules::Date::parse(TODAY).unwrap();
+    let town = kiroku::synth::residents(40_000, 12, today);
+    let mut loaded = 0;
+    while len() <= 2 * first && loaded < town.len() {
+        host.load(&town[loaded..loaded + 2_000]).await;
+        loaded += 2_000;
+    }
+    assert!(
+        len() > 2 * first,
+        "{} residents made {} bytes",
+        loaded,
+        len()
+    );
+    // Tickets were issued in resident order, as person ids were.
+    let last = town[..loaded]
+        .iter()
+        .rposition(|r| r.moved_out.is_none() && r.died.is_none())
+        .unwrap() as u64;
+    let ticket = kiroku_rules::ticket::for_person(last + 1, 0).unwrap();
+    let find = json!({ "ticket_number": ticket });
+    let (status, found) = host
+        .call("clerk", "dose-entry", "find-person", find.clone())
+        .await;
+    assert_eq!(status, 200, "{found}");
+
+    // Used a moment ago, so not idle: closed as outgrown all the same.
+    assert_eq!(host.app.close_idle(std::time::Duration::from_secs(3600)), 1);
+    assert!(host.app.open_tenants().is_empty());
+    let (status, again) = host.call("clerk", "dose-entry", "find-person", find).await;
+    assert_eq!((status.as_u16(), &again), (200, &found));
+    let bigger = host.app.open_tenants()[0].charge().cache;
+    assert!(bigger > 2 * first, "{bigger} after {first}");
+    // It fits now: not closed again.
+    assert_eq!(host.app.close_idle(std::time::Duration::from_secs(3600)), 0);
+    let text = kiroku::metrics::get().encode();
+    let outgrown = r#"kiroku_tenant_closes_total{reason="outgrown"}"#;
+    assert!(metric(&text, outgrown) >= 1.0, "{text}");
+}

@@ -20,7 +20,13 @@ pub struct TestHost {
 
 impl TestHost {
     pub(super) async fn load_residents(&self) {
-        for chunk in self.residents.chunks(1_000) {
+        self.load(&self.residents).await;
+    }
+
+    /// Loads `residents` (and their tickets) through resident-sync and
+    /// ticket-issuance, a thousand at a time.
+    pub async fn load(&self, residents: &[kiroku::synth::Resident]) {
+        for chunk in residents.chunks(1_000) {
             let mut records: Vec<Value> = chunk.iter().map(|r| r.add_record()).collect();
             records.extend(chunk.iter().flat_map(|r| r.change_records()));
             let (status, body) = self
