@@ -6,7 +6,8 @@
 //! p99 latency; at the end the first and last windows side by side.
 //!
 //! `cargo xtask soak` (or `cargo xtask bench --bench soak`). Env:
-//! `BENCH_MINUTES` (30), `BENCH_PERSONS` (20000).
+//! `BENCH_MINUTES` (30), `BENCH_PERSONS` (20000), `BENCH_MEMORY_MIB` (a
+//! memory budget for the server; default none).
 
 mod common;
 
@@ -70,7 +71,15 @@ fn main() {
         token(&printed, "supervisor"),
         token(&printed, "auditor"),
     );
-    let (mut server, addr) = common::serve(&data);
+    // `BENCH_MEMORY_MIB`: the server's memory budget, to tell a cache
+    // filling up from a leak.
+    let budget = std::env::var("BENCH_MEMORY_MIB").unwrap_or_default();
+    let flags: &[&str] = if budget.is_empty() {
+        &[]
+    } else {
+        &["--memory-mib", &budget]
+    };
+    let (mut server, addr) = common::serve_with(&data, flags);
     while call(&addr, "", "/readyz", "").0 != 200 {
         std::thread::sleep(Duration::from_millis(50));
     }
