@@ -10,6 +10,7 @@ mod certificate_applications;
 mod certificates;
 mod cli;
 mod cohort_facts;
+mod console;
 mod crash_loop;
 mod deadlines;
 mod disk_full;

@@ -17,6 +17,7 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
+mod browser;
 mod fuzz;
 
 const WASM_TARGET: &str = "wasm32-wasip2";
@@ -84,11 +85,18 @@ const SYSTEM_PACKAGES: &[(&str, &str)] = &[
 /// Installs the missing [`SYSTEM_PACKAGES`] with apt (as root, or through
 /// sudo), so a fresh machine needs no manual step.
 fn ensure_system_packages() -> anyhow::Result<()> {
-    let missing: Vec<&str> = SYSTEM_PACKAGES
+    ensure_packages(SYSTEM_PACKAGES, "the notices and their tests need them")
+}
+
+/// Installs those of `packages` (file that shows it, Debian package)
+/// that are missing, with apt.
+fn ensure_packages(packages: &[(&str, &str)], why: &str) -> anyhow::Result<()> {
+    let mut missing: Vec<&str> = packages
         .iter()
         .filter(|(file, _)| !Path::new(file).exists())
         .map(|(_, package)| *package)
         .collect();
+    missing.dedup();
     if missing.is_empty() {
         return Ok(());
     }
@@ -114,10 +122,7 @@ fn ensure_system_packages() -> anyhow::Result<()> {
         run(apt().args(["update", "-q"]))?;
         let status = install(apt())?;
         if !status.success() {
-            bail!(
-                "could not install {}: the notices and their tests need them",
-                missing.join(" ")
-            );
+            bail!("could not install {}: {why}", missing.join(" "));
         }
     }
     Ok(())
@@ -208,6 +213,7 @@ fn main() -> anyhow::Result<()> {
         "test" => {
             build_plugins()?;
             ensure_python_tools()?;
+            browser::ensure_tools()?;
             // Native crates (host, rules, xtask, integration tests) in release:
             // the same wasmtime build the demo and benches use.
             run(cargo().args(["test", "--release"]).args(&rest))?;

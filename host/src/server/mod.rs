@@ -5,6 +5,7 @@ mod admin_api;
 mod audit_api;
 mod body;
 mod certificates_api;
+pub mod console;
 mod ctx;
 mod error;
 mod federation_api;

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! GET  /healthz                              alive
+//! GET  /console/                           the staff console (its files built in)
 //! GET  /readyz                               every tenant open, every plugin loaded (503 until then)
 //! GET  /v1/{tenant}/federation/queue       federation-approver: queries waiting for a decision
 //! POST /v1/{tenant}/federation/queue/{id}  federation-approver {"decision": "approve"|"refuse"}
@@ -121,6 +122,10 @@ where
             };
             Ok(json_response(status, &body, request_id))
         }
+        (Method::GET | Method::HEAD, ["console"]) => Ok(super::console::to_index()),
+        (Method::GET | Method::HEAD, ["console", file]) => {
+            super::console::asset(file, method == Method::HEAD)
+        }
         (Method::GET, ["issuers", code, ".well-known", "jwks.json"]) => {
             certificates_api::jwks(app, code, request_id)
         }
@@ -238,6 +243,8 @@ where
         }
         (_, ["healthz"])
         | (_, ["readyz"])
+        | (_, ["console"])
+        | (_, ["console", _])
         | (_, ["issuers", _, ".well-known", ..])
         | (_, ["v1", _, "certificate-applications"])
         | (_, ["v1", _, "reviews"])

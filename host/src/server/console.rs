@@ -1,0 +1,76 @@
+//! The staff console's assets (`/console/`), built into the binary: no
+//! CDN, no build step to run it. Every answer carries a strict
+//! Content-Security-Policy (scripts and styles from this origin only, no
+//! inline script, no framing), `no-store` and `nosniff`; the console
+//! talks to the same `/v1` API as any client, so it adds no privileged
+//! path.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Response, StatusCode};
+
+use super::ApiError;
+
+/// What a console page may load and run: this origin only.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// (file name, content type, bytes).
+const ASSETS: &[(&str, &str, &[u8])] = &[
+    (
+        "index.html",
+        "text/html; charset=utf-8",
+        include_bytes!("../../../console/index.html"),
+    ),
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../console/app.js"),
+    ),
+    (
+        "style.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../../console/style.css"),
+    ),
+];
+
+/// `GET /console/{file}` (the page itself for `/console/`).
+pub(super) fn asset(file: &str, head: bool) -> Result<Response<Full<Bytes>>, ApiError> {
+    let file = if file.is_empty() { "index.html" } else { file };
+    let Some((_, kind, bytes)) = ASSETS.iter().find(|(name, _, _)| *name == file) else {
+        return Err(ApiError::not_found(
+            "not-found",
+            "no such file in the console",
+        ));
+    };
+    let body = if head {
+        Bytes::new()
+    } else {
+        Bytes::from_static(bytes)
+    };
+    let response = Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", *kind)
+        .header("content-security-policy", CONTENT_SECURITY_POLICY)
+        .header("cache-control", "no-store")
+        .header("x-content-type-options", "nosniff")
+        .header("referrer-policy", "no-referrer")
+        .header("x-frame-options", "DENY")
+        .body(Full::new(body))
+        .expect("static headers");
+    Ok(response)
+}
+
+/// `GET /console` -> `/console/`, so relative links resolve.
+pub(super) fn to_index() -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(StatusCode::PERMANENT_REDIRECT)
+        .header("location", "/console/")
+        .header("cache-control", "no-store")
+        .body(Full::new(Bytes::new()))
+        .expect("static headers")
+}
+
+/// The names of the assets, for tests.
+pub fn files() -> impl Iterator<Item = &'static str> {
+    ASSETS.iter().map(|(name, _, _)| *name)
+}
