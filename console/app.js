@@ -4,7 +4,7 @@
 // storage (web storage, IndexedDB). Personal values live only in the DOM of
 // the screen showing them and are removed on lock and logout.
 
-const state = { tenant: null, csrf: null, idleMs: 0, timer: null, locked: false };
+const state = { tenant: null, csrf: null, idleMs: 0, timer: null, locked: false, person: null };
 
 const $ = (id) => document.getElementById(id);
 
@@ -24,6 +24,7 @@ async function api(method, path, body) {
   if (!response.ok) {
     const error = new Error(message(answer));
     error.code = answer?.error?.code;
+    error.raw = answer?.error?.message ?? '';
     throw error;
   }
   return answer;
@@ -61,6 +62,9 @@ function clearPersonal() {
   $('dose-rows').replaceChildren();
   $('find-form').reset();
   $('find-error').textContent = '';
+  state.person = null;
+  resetDoseForm();
+  $('dose-done').textContent = '';
 }
 
 function signedIn(session) {
@@ -123,6 +127,108 @@ function wareki(iso) {
   return `${era}${n === 1 ? '元' : n}年${mo}月${d}日（${iso}）`;
 }
 
+/** The record-dose form's fields, in order, with their labels. */
+const FIELDS = [
+  ['dose_number', '接種回数'], ['date', '接種日'], ['maker', 'メーカー'], ['product', 'ワクチン名'],
+  ['lot', 'ロット番号'], ['amount', '接種量'], ['facility_code', '医療機関コード'], ['doctor', '医師名'],
+  ['override_reason', '規則外で記録する理由'],
+];
+
+function resetDoseForm() {
+  $('dose-form').reset();
+  for (const [name] of FIELDS) $(`e-${name}`).textContent = '';
+  $('dose-error').textContent = '';
+  $('dose-confirm').hidden = true;
+  $('confirm-list').replaceChildren();
+  for (const el of document.querySelectorAll('.override')) el.hidden = true;
+}
+
+function localToday() {
+  const d = new Date();
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+}
+
+/** The form's values, or null (with the empty fields marked). */
+function doseValues() {
+  const values = {};
+  let complete = true;
+  for (const [name] of FIELDS) {
+    const value = $(`f-${name}`).value.trim();
+    $(`e-${name}`).textContent = '';
+    if (name === 'override_reason') {
+      if (!$(`f-${name}`).closest('span').hidden && value) values[name] = value;
+      continue;
+    }
+    if (!value) {
+      $(`e-${name}`).textContent = '入力してください';
+      complete = false;
+    }
+    values[name] = name === 'dose_number' ? Number(value) : value;
+  }
+  return complete ? values : null;
+}
+
+function onCheck(event) {
+  event.preventDefault();
+  $('dose-error').textContent = '';
+  $('dose-done').textContent = '';
+  const values = doseValues();
+  if (!values) return;
+  const rows = FIELDS.filter(([name]) => name in values).flatMap(([name, label]) => {
+    const dt = document.createElement('dt');
+    dt.textContent = label;
+    const dd = document.createElement('dd');
+    const v = values[name];
+    dd.textContent = name === 'date' ? wareki(v) : name === 'maker' ? (MAKERS[v] ?? v) : String(v);
+    return [dt, dd];
+  });
+  $('confirm-list').replaceChildren(...rows);
+  $('dose-confirm').hidden = false;
+  $('dose-save').focus();
+}
+
+async function onSave() {
+  const values = doseValues();
+  if (!values || state.person === null) return;
+  $('dose-confirm').hidden = true;
+  try {
+    const saved = await plugin('dose-entry', 'record-dose', { person_id: state.person, ...values });
+    const list = await plugin('dose-entry', 'list-doses', { person_id: state.person });
+    showDoses(list.doses ?? []);
+    resetDoseForm();
+    prefill(list.doses ?? []);
+    $('dose-done').textContent = `${saved.dose_number}回目を記録しました（確認待ち）。`;
+  } catch (e) {
+    if (e.code === 'session-locked') return lock();
+    showDoseError(e);
+  }
+}
+
+/** The host's messages begin with the field they are about. */
+function showDoseError(e) {
+  const raw = e.raw ?? '';
+  if (raw.includes('give override_reason')) {
+    for (const el of document.querySelectorAll('.override')) el.hidden = false;
+    $('dose-error').textContent = `通常の規則に合わない入力です（${raw.split('; give')[0]}）。理由を入力して、もう一度確認へ進んでください。`;
+    $('f-override_reason').focus();
+    return;
+  }
+  const field = FIELDS.find(([name]) => raw.startsWith(name));
+  if (field) {
+    $(`e-${field[0]}`).textContent = raw;
+    $(`f-${field[0]}`).focus();
+  } else {
+    $('dose-error').textContent = e.message;
+  }
+}
+
+function prefill(doses) {
+  const last = Math.max(0, ...doses.map((d) => d.dose_number ?? 0));
+  $('f-dose_number').value = String(last + 1);
+  $('f-date').value = localToday();
+}
+
 function showPerson(p, doses) {
   $('p-kanji').textContent = p.kanji_name ?? '';
   $('p-kana').textContent = p.kana_name ?? '';
@@ -130,6 +236,14 @@ function showPerson(p, doses) {
   $('p-sex').textContent = SEX[p.sex] ?? p.sex ?? '';
   $('p-address').textContent = p.address ?? '';
   $('p-status').textContent = STATUS[p.status] ?? p.status ?? '';
+  state.person = p.person_id;
+  showDoses(doses);
+  resetDoseForm();
+  prefill(doses);
+  $('person').hidden = false;
+}
+
+function showDoses(doses) {
   const rows = doses.map((d) => {
     const tr = document.createElement('tr');
     for (const v of [d.dose_number, wareki(d.date), MAKERS[d.maker] ?? d.maker, d.lot, d.entered_by]) {
@@ -140,7 +254,6 @@ function showPerson(p, doses) {
     return tr;
   });
   $('dose-rows').replaceChildren(...rows);
-  $('person').hidden = false;
 }
 
 /**
@@ -221,6 +334,9 @@ document.addEventListener('DOMContentLoaded', () => {
   $('login-form').addEventListener('submit', onLogin);
   $('find-form').addEventListener('submit', onFind);
   $('lock-form').addEventListener('submit', onUnlock);
+  $('dose-form').addEventListener('submit', onCheck);
+  $('dose-save').addEventListener('click', onSave);
+  $('dose-back').addEventListener('click', () => { $('dose-confirm').hidden = true; $('f-lot').focus(); });
   $('logout').addEventListener('click', onLogout);
   for (const kind of ['keydown', 'pointerdown']) document.addEventListener(kind, touch, { passive: true });
   signedOut();

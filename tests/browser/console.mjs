@@ -6,7 +6,7 @@
 // printed (a JSON summary) back.
 //
 // Env: KIROKU_URL, KIROKU_TENANT, CLERK_NAME, CLERK_PASSWORD, CLERK_SECRET,
-// TICKET, EXPECT_BIRTH, EXPECT_DOSES, SCREENSHOTS (a directory).
+// TICKET, EXPECT_BIRTH, EXPECT_DOSES, TODAY, SCREENSHOTS (a directory).
 
 import { createHmac } from 'node:crypto';
 import { readFileSync, mkdirSync } from 'node:fs';
@@ -100,6 +100,31 @@ try {
     return result.violations.filter((v) => ['serious', 'critical'].includes(v.impact)).map((v) => v.id);
   }, axeSource).catch((e) => [`axe did not run: ${e.message}`]);
   summary.axe_serious = found;
+
+  // Record the next dose: a future date is refused next to its field and
+  // nothing is stored; then the form, its confirmation, and the new row.
+  summary.prefilled_number = Number(await page.inputValue('#f-dose_number'));
+  await page.fill('#f-date', '2099-01-01');
+  await page.selectOption('#f-maker', 'pfizer');
+  await page.fill('#f-product', 'コミナティ');
+  await page.fill('#f-lot', 'QX7Q21');
+  await page.fill('#f-facility_code', '1412345678');
+  await page.fill('#f-doctor', '湘南 太郎');
+  await page.click('#dose-check');
+  await page.waitForSelector('#dose-confirm:not([hidden])');
+  await page.click('#dose-save');
+  await page.waitForFunction(() => document.getElementById('e-date').textContent !== '');
+  summary.future_date_error = await page.textContent('#e-date');
+  summary.rows_after_refusal = await page.locator('#dose-rows tr').count();
+  await page.fill('#f-date', env('TODAY'));
+  await page.focus('#dose-check');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#dose-confirm:not([hidden])');
+  await page.screenshot({ path: `${shots}/counter-confirm.png` });
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => document.getElementById('dose-done').textContent !== '', null, { timeout: 10_000 });
+  summary.rows_after_record = await page.locator('#dose-rows tr').count();
+  summary.dose_error = await page.textContent('#dose-error');
 
   // Log out: nothing personal left on the page or in the browser's storage.
   await page.click('#logout');

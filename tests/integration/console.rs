@@ -167,6 +167,10 @@ fn a_clerk_finds_a_person_at_the_counter_in_a_real_browser() {
         )
         .env("EXPECT_BIRTH", town[index].birth_date.to_string())
         .env("EXPECT_DOSES", expected.to_string())
+        .env(
+            "TODAY",
+            kiroku::clock::Clock::today(&kiroku::clock::SystemClock).to_string(),
+        )
         .env("SCREENSHOTS", &shots)
         .output()
         .unwrap();
@@ -210,6 +214,24 @@ fn a_clerk_finds_a_person_at_the_counter_in_a_real_browser() {
     assert_eq!(summary["cookies_after_logout"], 0, "{summary}");
     assert_eq!(summary["violations"], serde_json::json!([]), "{summary}");
     assert!(shots.join("counter.png").exists());
+
+    // Stored once, entered by the clerk who logged in.
+    let (status, body) = server.request(
+        "POST",
+        &format!("/v1/{FUJISAWA}/dose-entry/list-doses"),
+        Some(&clerk),
+        &serde_json::json!({ "person_id": person }).to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+    let after: Value = serde_json::from_str(&body).unwrap();
+    let after = after["doses"].as_array().unwrap();
+    assert_eq!(after.len(), expected + 1, "{body}");
+    assert!(
+        after
+            .iter()
+            .any(|d| d["entered_by"] == "demo-clerk" && d["lot"] == "QX7Q21"),
+        "{body}"
+    );
 
     // The console went through the audited API: the lookup is in the log.
     let auditor = demo_token(&printed, "auditor");
