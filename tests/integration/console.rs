@@ -142,15 +142,7 @@ fn a_clerk_finds_a_person_at_the_counter_in_a_real_browser() {
         .position(|r| r.moved_out.is_none() && r.died.is_none())
         .unwrap();
     let person = server.find_person(&clerk, index as u64 + 1);
-    let (status, body) = server.request(
-        "POST",
-        &format!("/v1/{FUJISAWA}/dose-entry/list-doses"),
-        Some(&clerk),
-        &serde_json::json!({ "person_id": person }).to_string(),
-    );
-    assert_eq!(status, 200, "{body}");
-    let doses: Value = serde_json::from_str(&body).unwrap();
-    let expected = doses["doses"].as_array().unwrap().len();
+    let expected = server.doses(&clerk, person).len();
 
     let shots = root().join("target/console-screens");
     let out = std::process::Command::new("node")
@@ -216,21 +208,13 @@ fn a_clerk_finds_a_person_at_the_counter_in_a_real_browser() {
     assert!(shots.join("counter.png").exists());
 
     // Stored once, entered by the clerk who logged in.
-    let (status, body) = server.request(
-        "POST",
-        &format!("/v1/{FUJISAWA}/dose-entry/list-doses"),
-        Some(&clerk),
-        &serde_json::json!({ "person_id": person }).to_string(),
-    );
-    assert_eq!(status, 200, "{body}");
-    let after: Value = serde_json::from_str(&body).unwrap();
-    let after = after["doses"].as_array().unwrap();
-    assert_eq!(after.len(), expected + 1, "{body}");
+    let after = server.doses(&clerk, person);
+    assert_eq!(after.len(), expected + 1, "{after:?}");
     assert!(
         after
             .iter()
             .any(|d| d["entered_by"] == "demo-clerk" && d["lot"] == "QX7Q21"),
-        "{body}"
+        "{after:?}"
     );
 
     // The console went through the audited API: the lookup is in the log.

@@ -102,7 +102,7 @@ where
     B: Body<Data = Bytes> + Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let resolved = super::router::resolve(&ctx, &req, "certificate", "apply").await?;
+    let resolved = super::invoke_api::resolve(&ctx, &req, "certificate", "apply").await?;
     let channel = match resolved.user.role.as_str() {
         "kiosk" => "kiosk",
         "app" => "app",

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::body::read_input_for;
 use super::ctx::Ctx;
-use super::router::resolve;
+use super::invoke_api::resolve;
 use super::{ApiError, json_response};
 use crate::app::App;
 use crate::audit::{Event, Outcome};

@@ -10,6 +10,7 @@ mod ctx;
 mod error;
 mod federation_api;
 pub mod framing;
+mod invoke_api;
 mod jobs_api;
 mod metrics_api;
 mod observe;

@@ -116,21 +116,27 @@ impl Ctx {
     ) -> Result<Caller, ApiError> {
         let user = self.caller().await?;
         if !allowed(&self.registry, &user) {
-            let reason = format!("role {} may not use {what}", user.role);
-            self.record(vec![
-                Event::by(
-                    self.now_ms,
-                    &self.request_id,
-                    &user.identity,
-                    "auth",
-                    Outcome::Deny,
-                )
-                .with_reason(reason.clone()),
-            ])
-            .await?;
-            return Err(ApiError::forbidden(reason));
+            return Err(self
+                .forbid(&user, format!("role {} may not use {what}", user.role))
+                .await);
         }
         Ok(user)
+    }
+
+    /// Audits a refusal of `user` and answers it as 403 `forbidden`.
+    pub async fn forbid(&self, user: &Caller, reason: String) -> ApiError {
+        let event = Event::by(
+            self.now_ms,
+            &self.request_id,
+            &user.identity,
+            "auth",
+            Outcome::Deny,
+        )
+        .with_reason(reason.clone());
+        match self.record(vec![event]).await {
+            Ok(()) => ApiError::forbidden(reason),
+            Err(e) => e,
+        }
     }
 
     /// Authenticates an administrator.
