@@ -239,7 +239,7 @@ async fn a_plugin_turning_hostile_after_install_fails_alone_at_the_next_load() {
         .map(|(n, s)| (n.as_str(), s.state()))
         .collect();
     assert_eq!(states, [("hostile-sleep", "refused"), ("noop", "ready")]);
-    // From 2027 it describes 120,000 operations: refused at once.
+    // From 2027 it describes 10,000 operations: refused at once.
     host.clock.advance_ms(200 * 86_400_000);
     let app = fresh(host.clock.clone());
     let started = Instant::now();

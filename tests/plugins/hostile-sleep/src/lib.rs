@@ -2,8 +2,9 @@
 //! poll): `sleep` for 8 s, `sleep-forever` without end. Its `describe`
 //! behaves by the (host-injected) wall clock, like a component that turns
 //! hostile after it was installed: before 2026-06-01 it answers at once,
-//! until 2027-01-01 it sleeps forever, from then on it describes 120,000
-//! operations.
+//! until 2027-01-01 it sleeps forever, from then on it describes 10,000
+//! operations (far past the host's 128; more would make the test race the
+//! 1 s deadline on a loaded machine rather than hit the cap).
 
 #[allow(unsafe_code)] // generated ABI glue
 mod bindings {
@@ -51,7 +52,7 @@ impl Guest for Plugin {
     fn describe() -> Vec<Operation> {
         let t = now();
         if t >= TURNS_WORDY {
-            return (0..120_000).map(|i| op(format!("op-{i}"))).collect();
+            return (0..10_000).map(|i| op(format!("op-{i}"))).collect();
         }
         if t >= TURNS_SLEEPY {
             sleep_forever();
