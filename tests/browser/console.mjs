@@ -1,23 +1,34 @@
 // Drives the staff console in Debian's Chromium (headless) against a real
-// `kiroku serve`: the counter's flow as a clerk, with the checks a privacy
-// auditor would make on the page. Run by tests/integration/console.rs,
-// which starts the server and checks storage afterwards; it passes what
-// the page must show through the environment and reads the last line
-// printed (a JSON summary) back.
+// `kiroku serve`: each role's main flow, with the checks a privacy auditor
+// would make on the page. Run by tests/integration/console.rs, which
+// starts the server, makes the accounts and checks storage afterwards; it
+// passes what the page must show through the environment and reads the
+// last line printed (a JSON summary, booleans and counts) back.
 //
-// Env: KIROKU_URL, KIROKU_TENANT, CLERK_NAME, CLERK_PASSWORD, CLERK_SECRET,
-// TICKET, EXPECT_BIRTH, EXPECT_DOSES, TODAY, SCREENSHOTS (a directory).
+// Env: KIROKU_URL, KIROKU_TENANT, STAFF (JSON: role -> {name, password,
+// secret}), TICKET, PERSON_ID, EXPECT_BIRTH, EXPECT_DOSES, TODAY,
+// NEW_USER, SCREENSHOTS (a directory).
 
 import { createHmac } from 'node:crypto';
 import { readFileSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
 
+const require = createRequire(import.meta.url);
+const jsQR = require('jsqr');
+const { PNG } = require('pngjs');
+const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+
 const env = (name) => {
   const v = process.env[name];
   if (v === undefined) throw new Error(`${name} is not set`);
   return v;
 };
+const base = env('KIROKU_URL');
+const tenant = env('KIROKU_TENANT');
+const staff = JSON.parse(env('STAFF'));
+const shots = env('SCREENSHOTS');
+mkdirSync(shots, { recursive: true });
 
 /** RFC 6238 code (SHA-1, 30 s, 6 digits) of a base32 secret. */
 function totp(secret, now = Date.now()) {
@@ -34,26 +45,88 @@ function totp(secret, now = Date.now()) {
   return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000).padStart(6, '0');
 }
 
-const base = env('KIROKU_URL');
-const shots = env('SCREENSHOTS');
-mkdirSync(shots, { recursive: true });
+/** The text of the QR code in an <img> whose src is a PNG data URL. */
+async function qrOf(page, selector) {
+  const src = await page.getAttribute(selector, 'src');
+  const png = PNG.sync.read(Buffer.from(src.replace(/^data:image\/png;base64,/, ''), 'base64'));
+  const found = (jsQR.default ?? jsQR)(Uint8ClampedArray.from(png.data), png.width, png.height);
+  return found?.data ?? null;
+}
+
+/** Serious or critical axe-core findings on the page as it is now. */
+async function axe(page) {
+  return page.evaluate(async (source) => {
+    if (!window.axe) (0, eval)(source);
+    const result = await window.axe.run(document, { resultTypes: ['violations'] });
+    return result.violations.filter((v) => ['serious', 'critical'].includes(v.impact)).map((v) => `${v.id}: ${v.nodes[0]?.target}`);
+  }, axeSource).catch((e) => [`axe did not run: ${e.message}`]);
+}
+
+/** What the browser keeps after logout or lock: nothing personal. */
+async function leftovers(page, needle) {
+  return page.evaluate(async (text) => ({
+    local: localStorage.length,
+    session: sessionStorage.length,
+    idb: (await indexedDB.databases()).length,
+    text_has_birth: document.body.innerText.includes(text),
+    dom_has_birth: document.body.innerHTML.includes(text),
+  }), needle);
+}
+
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
   args: ['--no-sandbox'],
 });
-const summary = {};
-try {
-  const context = await browser.newContext({ viewport: { width: 1366, height: 768 }, locale: 'ja-JP' });
-  const page = await context.newPage();
-  const violations = [];
-  page.on('console', (m) => { if (/Content Security Policy|Refused to/.test(m.text())) violations.push(m.text()); });
-  page.on('pageerror', (e) => violations.push(`page error: ${e.message}`));
+const summary = { axe: {}, violations: [] };
 
+/** A fresh browser context on the console, its CSP violations collected. */
+async function open({ clock = false } = {}) {
+  const context = await browser.newContext({ viewport: { width: 1366, height: 768 }, locale: 'ja-JP', acceptDownloads: true });
+  const page = await context.newPage();
+  page.on('console', (m) => { if (/Content Security Policy|Refused to/.test(m.text())) summary.violations.push(m.text()); });
+  page.on('pageerror', (e) => summary.violations.push(`page error: ${e.message}`));
+  if (clock) await page.clock.install();
   const response = await page.goto(`${base}/console/`);
+  return { context, page, response };
+}
+
+/** Logs in by keyboard only, as a counter clerk would. */
+async function login(page, who, code = totp(who.secret)) {
+  await page.focus('#login-tenant');
+  await page.keyboard.type(tenant);
+  await page.keyboard.press('Tab');
+  await page.keyboard.type(who.name);
+  await page.keyboard.press('Tab');
+  await page.keyboard.type(who.password);
+  await page.keyboard.press('Tab');
+  await page.keyboard.type(code);
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#work:not([hidden])', { timeout: 10_000 });
+  return page.locator('#nav-list button').allTextContents();
+}
+
+async function screen(page, id, name) {
+  await page.click(`#nav-list button[data-screen="${id}"]`);
+  await page.waitForSelector(`#${id}:not([hidden])`);
+  summary.axe[name ?? id] = await axe(page);
+}
+
+async function logout(context, page) {
+  await page.click('#logout');
+  await page.waitForSelector('#login:not([hidden])', { timeout: 10_000 });
+  const left = await leftovers(page, env('EXPECT_BIRTH'));
+  left.cookies = (await context.cookies()).filter((c) => c.value !== '').length;
+  await context.close();
+  return left;
+}
+
+async function counterFlow() {
+  const out = {};
+  const { context, page, response } = await open({ clock: true });
   summary.status = response.status();
   summary.csp = response.headers()['content-security-policy'] ?? null;
   summary.inline_scripts = await page.evaluate(() => document.querySelectorAll('script:not([src])').length);
-  const early = [...violations];
+  const early = summary.violations.length;
   // An inline script the page tried to add must not run under the policy.
   summary.inline_ran = await page.evaluate(() => new Promise((resolve) => {
     window.__inline = false;
@@ -62,48 +135,47 @@ try {
     document.head.append(s);
     setTimeout(() => resolve(window.__inline), 100);
   }));
-  summary.inline_refused = violations.length > early.length;
-  violations.length = 0;
-  violations.push(...early);
+  summary.inline_refused = summary.violations.length > early;
+  summary.violations.length = early;
+  summary.axe.login = await axe(page);
 
-  // Log in with the second factor, keyboard only.
-  await page.focus('#login-tenant');
-  await page.keyboard.type(env('KIROKU_TENANT'));
-  await page.keyboard.press('Tab');
-  await page.keyboard.type(env('CLERK_NAME'));
-  await page.keyboard.press('Tab');
-  await page.keyboard.type(env('CLERK_PASSWORD'));
-  await page.keyboard.press('Tab');
-  await page.keyboard.type(totp(env('CLERK_SECRET')));
-  await page.keyboard.press('Enter');
-  await page.waitForSelector('#counter:not([hidden])', { timeout: 10_000 });
-  summary.who = [await page.textContent('#who-name'), await page.textContent('#who-role')];
-  await page.screenshot({ path: `${shots}/login-done.png` });
+  const clerk = staff.clerk;
+  out.menu = await login(page, clerk);
+  out.who = [await page.textContent('#who-name'), await page.textContent('#who-role')];
 
-  // The counter: a barcode reader types the ticket number and Enter.
+  // A barcode reader types the ticket number and Enter.
   await page.focus('#find-ticket');
   await page.keyboard.type(env('TICKET'));
   await page.keyboard.press('Enter');
   await page.waitForSelector('#person:not([hidden])', { timeout: 10_000 });
-  summary.birth_shown = (await page.textContent('#p-birth')).includes(env('EXPECT_BIRTH'));
-  summary.dose_rows = await page.locator('#dose-rows tr').count();
-  summary.expected_doses = Number(env('EXPECT_DOSES'));
-  summary.url_has_digits = /[0-9]{6,}/.test(page.url().replace(base, ''));
+  out.birth_shown = (await page.textContent('#person-facts')).includes(env('EXPECT_BIRTH'));
+  out.dose_rows = await page.locator('#dose-rows tr').count();
+  out.url_has_digits = /[0-9]{6,}/.test(page.url().replace(base, ''));
+  summary.axe.counter = await axe(page);
   await page.screenshot({ path: `${shots}/counter.png` });
 
-  // Accessibility (axe-core): serious or critical findings on this screen.
-  const require = createRequire(import.meta.url);
-  const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-  const found = await page.evaluate(async (source) => {
-    (0, eval)(source);
-    const result = await window.axe.run(document, { resultTypes: ['violations'] });
-    return result.violations.filter((v) => ['serious', 'critical'].includes(v.impact)).map((v) => v.id);
-  }, axeSource).catch((e) => [`axe did not run: ${e.message}`]);
-  summary.axe_serious = found;
+  // The idle lock: personal values leave the page; the factor brings it back.
+  await page.clock.fastForward(16 * 60 * 1000);
+  await page.waitForSelector('#lock:not([hidden])', { timeout: 5_000 });
+  out.locked = await leftovers(page, env('EXPECT_BIRTH'));
+  summary.axe.lock = await axe(page);
+  await page.screenshot({ path: `${shots}/lock.png` });
+  await page.fill('#lock-totp', '000000');
+  await page.press('#lock-totp', 'Enter');
+  await page.waitForFunction(() => document.getElementById('lock-error').textContent !== '');
+  out.wrong_unlock_refused = !(await page.isHidden('#lock'));
+  await page.fill('#lock-totp', totp(clerk.secret, Date.now() + 30_000));
+  await page.press('#lock-totp', 'Enter');
+  await page.waitForSelector('#lock', { state: 'hidden', timeout: 10_000 });
+  out.unlocked = true;
 
-  // Record the next dose: a future date is refused next to its field and
-  // nothing is stored; then the form, its confirmation, and the new row.
-  summary.prefilled_number = Number(await page.inputValue('#f-dose_number'));
+  // Find again, then record the next dose: a future date is refused next
+  // to its field and nothing is stored; then the form, its confirmation,
+  // and the new row.
+  await page.fill('#find-ticket', env('TICKET'));
+  await page.press('#find-ticket', 'Enter');
+  await page.waitForSelector('#person:not([hidden])', { timeout: 10_000 });
+  out.prefilled_number = Number(await page.inputValue('#f-dose_number'));
   await page.fill('#f-date', '2099-01-01');
   await page.selectOption('#f-maker', 'pfizer');
   await page.fill('#f-product', 'コミナティ');
@@ -114,8 +186,8 @@ try {
   await page.waitForSelector('#dose-confirm:not([hidden])');
   await page.click('#dose-save');
   await page.waitForFunction(() => document.getElementById('e-date').textContent !== '');
-  summary.future_date_error = await page.textContent('#e-date');
-  summary.rows_after_refusal = await page.locator('#dose-rows tr').count();
+  out.future_date_error = await page.textContent('#e-date');
+  out.rows_after_refusal = await page.locator('#dose-rows tr').count();
   await page.fill('#f-date', env('TODAY'));
   await page.focus('#dose-check');
   await page.keyboard.press('Enter');
@@ -123,21 +195,188 @@ try {
   await page.screenshot({ path: `${shots}/counter-confirm.png` });
   await page.keyboard.press('Enter');
   await page.waitForFunction(() => document.getElementById('dose-done').textContent !== '', null, { timeout: 10_000 });
-  summary.rows_after_record = await page.locator('#dose-rows tr').count();
-  summary.dose_error = await page.textContent('#dose-error');
+  out.rows_after_record = await page.locator('#dose-rows tr').count();
+  out.dose_error = await page.textContent('#dose-error');
 
-  // Log out: nothing personal left on the page or in the browser's storage.
-  await page.click('#logout');
-  await page.waitForSelector('#login:not([hidden])', { timeout: 10_000 });
-  summary.after_logout = await page.evaluate(async () => ({
-    local: localStorage.length,
-    session: sessionStorage.length,
-    idb: (await indexedDB.databases()).length,
-    text_has_birth: document.body.innerText,
-  }));
-  summary.after_logout.text_has_birth = summary.after_logout.text_has_birth.includes(env('EXPECT_BIRTH'));
-  summary.cookies_after_logout = (await context.cookies()).filter((c) => c.value !== '').length;
-  summary.violations = violations;
+  // A certificate for the person at the counter: the QR decodes to a card
+  // the certificate screen then verifies.
+  await page.click('#cert-issue');
+  await page.waitForSelector('#cert-result:not([hidden])', { timeout: 20_000 });
+  await page.screenshot({ path: `${shots}/certificate.png`, fullPage: true });
+  const qr = await qrOf(page, '#cert-qr');
+  out.qr_is_shc = typeof qr === 'string' && qr.startsWith('shc:/');
+  const [pdf] = await Promise.all([page.waitForEvent('download'), page.click('#cert-pdf')]);
+  out.pdf_magic = readFileSync(await pdf.path()).subarray(0, 5).toString();
+  await screen(page, 'certificates');
+  await page.fill('#check-qr', qr ?? '');
+  await page.click('#check-form button[type="submit"]');
+  await page.waitForSelector('#check-result:not([hidden])', { timeout: 10_000 });
+  out.qr_verdict = await page.textContent('#check-verdict');
+  out.qr_birth_shown = (await page.textContent('#check-facts')).includes(env('EXPECT_BIRTH'));
+
+  out.after_logout = await logout(context, page);
+  return out;
+}
+
+async function verifierFlow() {
+  const out = {};
+  const { context, page } = await open();
+  out.menu = await login(page, staff.verifier);
+  await screen(page, 'verify');
+  await page.fill('#vfind-ticket', env('TICKET'));
+  await page.press('#vfind-ticket', 'Enter');
+  await page.waitForSelector('#vperson:not([hidden])', { timeout: 10_000 });
+  out.waiting = await page.locator('#vqueue tr').count();
+  // The stored values of the re-typed fields are not on the screen.
+  out.lot_shown = (await page.textContent('#verify')).includes('QX7Q21');
+  await page.locator('#vqueue tr').last().locator('button').click();
+  await page.fill('#v-date', env('TODAY'));
+  await page.selectOption('#v-maker', 'pfizer');
+  await page.fill('#v-lot', 'QX7Q12');
+  await page.fill('#v-amount', '0.3');
+  await page.fill('#v-facility_code', '1412345678');
+  await page.fill('#v-doctor', '湘南 太郎');
+  await page.click('#v-submit');
+  await page.waitForFunction(() => document.getElementById('ve-lot').textContent !== '');
+  out.mismatch = { lot: await page.textContent('#ve-lot'), date: await page.textContent('#ve-date') };
+  summary.axe.verify = await axe(page);
+  await page.screenshot({ path: `${shots}/verify.png`, fullPage: true });
+  await page.fill('#v-lot', 'qx7q21');
+  await page.click('#v-submit');
+  await page.waitForFunction(() => document.getElementById('v-done').textContent !== '', null, { timeout: 10_000 });
+  out.done = await page.textContent('#v-done');
+  out.waiting_after = await page.locator('#vqueue tr').count();
+  out.after_logout = await logout(context, page);
+  return out;
+}
+
+async function supervisorFlow() {
+  const out = {};
+  const { context, page } = await open();
+  out.menu = await login(page, staff.supervisor);
+  await screen(page, 'campaigns');
+  await page.fill('#c-starts', '2026-10-01');
+  await page.fill('#c-min-age', '65');
+  await page.fill('#c-min-doses', '2');
+  await page.fill('#c-days', '180');
+  await page.click('#c-preview');
+  await page.waitForSelector('#c-result:not([hidden])', { timeout: 20_000 });
+  out.preview = await page.textContent('#c-count');
+  out.sample_rows = await page.locator('#c-sample tr').count();
+  // Watch the bar: every value it shows, until the job says it is done.
+  await page.evaluate(() => {
+    window.__seen = [];
+    const bar = document.getElementById('c-progress');
+    const set = Object.getOwnPropertyDescriptor(HTMLProgressElement.prototype, 'value').set;
+    Object.defineProperty(bar, 'value', { set(v) { window.__seen.push(Number(v)); set.call(this, v); }, get() { return Number(this.getAttribute('value') ?? 0); } });
+  });
+  await page.click('#c-extract');
+  await page.waitForSelector('#c-print:not([hidden])', { timeout: 60_000 });
+  out.progress_seen = await page.evaluate(() => window.__seen);
+  out.progress_final = await page.textContent('#c-percent');
+  out.job_state = await page.textContent('#c-job-state');
+  summary.axe.campaigns = await axe(page);
+  await page.screenshot({ path: `${shots}/campaigns.png`, fullPage: true });
+  const [csv] = await Promise.all([page.waitForEvent('download', { timeout: 30_000 }), page.click('#c-csv')]);
+  const text = readFileSync(await csv.path(), 'utf8');
+  out.csv_header = text.split('\n')[0];
+  out.csv_rows = text.trim().split('\n').length - 1;
+  out.after_logout = await logout(context, page);
+  return out;
+}
+
+async function auditorFlow() {
+  const out = {};
+  const { context, page } = await open();
+  out.menu = await login(page, staff.auditor);
+  await screen(page, 'audit');
+  await page.fill('#a-subject', env('PERSON_ID'));
+  await page.click('#a-search');
+  await page.waitForFunction(() => document.getElementById('a-count').textContent !== '', null, { timeout: 10_000 });
+  const table = await page.textContent('#a-rows');
+  out.rows = await page.locator('#a-rows tr').count();
+  out.mentions = Object.fromEntries(['clerk', 'verifier'].map((r) => [r, table.includes(staff[r].name)]));
+  out.birth_shown = table.includes(env('EXPECT_BIRTH'));
+  // One of the clerk's rows: the whole session, login to logout.
+  await page.locator('#a-rows tr', { hasText: staff.clerk.name }).last().locator('button').click();
+  await page.waitForFunction(() => document.getElementById('a-session').value !== '');
+  await page.waitForFunction(() => [...document.querySelectorAll('#a-rows tr td:nth-child(4)')].some((td) => td.textContent === 'login'), null, { timeout: 10_000 }).catch(() => {});
+  const actions = await page.locator('#a-rows tr td:nth-child(4)').allTextContents();
+  out.session_actions = [...new Set(actions)].sort();
+  // The outcome filter on that session: only the refusals, all of them.
+  const outcomes = await page.locator('#a-rows tr td:nth-child(6)').allTextContents();
+  const refusal = outcomes.includes('エラー') ? ['error', 'エラー'] : ['deny', '拒否'];
+  await page.selectOption('#a-outcome', refusal[0]);
+  await page.click('#a-search');
+  await page.waitForFunction((n) => document.querySelectorAll('#a-rows tr').length !== n, outcomes.length, { timeout: 10_000 }).catch(() => {});
+  const filtered = await page.locator('#a-rows tr td:nth-child(6)').allTextContents();
+  out.outcome_filter = {
+    expected: outcomes.filter((o) => o === refusal[1]).length,
+    shown: filtered.length,
+    only: [...new Set(filtered)],
+    refusal: refusal[1],
+  };
+  await page.click('#a-verify');
+  await page.waitForFunction(() => /件を検査|検出/.test(document.getElementById('a-verified').textContent), null, { timeout: 20_000 });
+  out.verified = await page.textContent('#a-verified');
+  summary.axe.audit = await axe(page);
+  await page.screenshot({ path: `${shots}/audit.png`, fullPage: true });
+  out.after_logout = await logout(context, page);
+  return out;
+}
+
+async function adminFlow() {
+  const out = {};
+  const newUser = env('NEW_USER');
+  let { context, page } = await open();
+  out.menu = await login(page, staff.admin);
+  await screen(page, 'admin');
+  await page.fill('#u-name', newUser);
+  await page.selectOption('#u-role', 'clerk');
+  await page.click('#u-form button[type="submit"]');
+  await page.waitForSelector('#u-code-box:not([hidden])', { timeout: 10_000 });
+  const code = (await page.textContent('#u-code')).trim();
+  await page.waitForSelector(`#u-rows tr[data-user="${newUser}"]`, { timeout: 10_000 });
+  out.review_row = await page.locator(`#u-rows tr[data-user="${newUser}"] td`).allTextContents();
+  out.review_users = await page.locator('#u-rows tr').count();
+  await page.click('#p-list');
+  await page.waitForSelector('#p-rows tr', { timeout: 10_000 });
+  out.plugin_rows = await page.locator('#p-rows tr').count();
+  summary.axe.admin = await axe(page);
+  await page.screenshot({ path: `${shots}/admin.png`, fullPage: true });
+  out.after_logout = await logout(context, page);
+
+  // The new user enrols in the console, scans the QR, and logs in with it.
+  ({ context, page } = await open());
+  await page.click('#to-enrol');
+  await page.fill('#enrol-tenant', tenant);
+  await page.fill('#enrol-name', newUser);
+  await page.fill('#enrol-code', code);
+  const password = 'a long passphrase for the counter';
+  await page.fill('#enrol-password', password);
+  await page.click('#enrol-form button[type="submit"]');
+  await page.waitForSelector('#enrol-done:not([hidden])', { timeout: 10_000 });
+  summary.axe.enrol = await axe(page);
+  await page.screenshot({ path: `${shots}/enrol.png` });
+  const uri = await qrOf(page, '#enrol-qr');
+  out.enrol_qr_is_otpauth = typeof uri === 'string' && uri.startsWith('otpauth://totp/');
+  const secret = new URL(uri ?? 'otpauth://totp/x?secret=').searchParams.get('secret');
+  await page.click('#enrol-finish');
+  await page.waitForSelector('#login:not([hidden])');
+  out.enrolled_menu = await login(page, { name: newUser, password, secret });
+  out.enrolled_role = await page.textContent('#who-role');
+  out.enrolled_logout = await logout(context, page);
+  return out;
+}
+
+try {
+  summary.clerk = await counterFlow();
+  summary.verifier = await verifierFlow();
+  summary.supervisor = await supervisorFlow();
+  summary.auditor = await auditorFlow();
+  summary.admin = await adminFlow();
+} catch (e) {
+  summary.failed = `${e.message}`.slice(0, 500);
 } finally {
   await browser.close();
 }

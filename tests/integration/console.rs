@@ -4,7 +4,7 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::support::*;
 
@@ -117,11 +117,17 @@ fn the_console_is_served_from_the_binary_under_a_strict_policy() {
     assert_eq!(status, 405, "{body}");
 }
 
-/// The counter as a clerk would work it, in a real browser: log in with
-/// the second factor, find a person by the ticket number a barcode reader
-/// types, see the basic facts and the doses, log out.
+/// Each role's main flow in a real browser, keyboard first: the clerk
+/// finds a person, is locked out by the idle timer and back in with the
+/// factor, records a dose and issues a certificate whose QR decodes and
+/// verifies; the verifier re-types the form (a mismatch named, then
+/// verified); the supervisor previews and extracts a campaign, the bar
+/// reaching 100%, and downloads the mailing CSV; the auditor finds the
+/// person's entries and the clerk's whole session and checks the chain;
+/// the administrator creates a user, whose holder enrols from the QR and
+/// logs in. After each logout the browser holds nothing.
 #[test]
-fn a_clerk_finds_a_person_at_the_counter_in_a_real_browser() {
+fn each_role_works_its_screens_in_a_real_browser() {
     let browser_dir = root().join("tests/browser");
     assert!(
         browser_dir.join("node_modules/playwright-core").exists(),
@@ -131,6 +137,7 @@ fn a_clerk_finds_a_person_at_the_counter_in_a_real_browser() {
     let d = dir.path().to_str().unwrap();
     let printed = demo_output(d, 200);
     let clerk = demo_token(&printed, "clerk");
+    let admin = demo_token(&printed, "admin");
     let server = RealServer::spawn(dir.path(), None);
     server.wait_ready();
 
@@ -144,21 +151,36 @@ fn a_clerk_finds_a_person_at_the_counter_in_a_real_browser() {
     let person = server.find_person(&clerk, index as u64 + 1);
     let expected = server.doses(&clerk, person).len();
 
+    let mut staff = serde_json::Map::new();
+    staff.insert(
+        "clerk".into(),
+        json!({"name": "demo-clerk", "password": export_value(&printed, "CLERK_PASSWORD"),
+               "secret": export_value(&printed, "CLERK_SECRET")}),
+    );
+    for role in ["verifier", "supervisor", "auditor", "admin"] {
+        let name = format!("console-{role}");
+        let secret = server.enrolled(&admin, &name, role);
+        staff.insert(
+            role.into(),
+            json!({"name": name, "password": TEST_PASSWORD, "secret": secret}),
+        );
+    }
+
     let shots = root().join("target/console-screens");
     let out = std::process::Command::new("node")
         .arg("console.mjs")
         .current_dir(&browser_dir)
         .env("KIROKU_URL", format!("http://{}", server.addr))
         .env("KIROKU_TENANT", FUJISAWA)
-        .env("CLERK_NAME", "demo-clerk")
-        .env("CLERK_PASSWORD", export_value(&printed, "CLERK_PASSWORD"))
-        .env("CLERK_SECRET", export_value(&printed, "CLERK_SECRET"))
+        .env("STAFF", Value::Object(staff).to_string())
         .env(
             "TICKET",
             kiroku_rules::ticket::for_person(index as u64 + 1, 0).unwrap(),
         )
+        .env("PERSON_ID", person.to_string())
         .env("EXPECT_BIRTH", town[index].birth_date.to_string())
         .env("EXPECT_DOSES", expected.to_string())
+        .env("NEW_USER", "console-new-clerk")
         .env(
             "TODAY",
             kiroku::clock::Clock::today(&kiroku::clock::SystemClock).to_string(),
@@ -166,7 +188,6 @@ fn a_clerk_finds_a_person_at_the_counter_in_a_real_browser() {
         .env("SCREENSHOTS", &shots)
         .output()
         .unwrap();
-    // The summary holds no personal value (booleans and counts only).
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -174,6 +195,94 @@ fn a_clerk_finds_a_person_at_the_counter_in_a_real_browser() {
         String::from_utf8_lossy(&out.stderr)
     );
     let summary: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["failed"], Value::Null, "{summary}");
+    check_page(&summary);
+    check_clerk(&summary["clerk"], expected);
+    check_verifier(&summary["verifier"]);
+    check_supervisor(&summary["supervisor"]);
+    check_auditor(&summary["auditor"]);
+    check_admin(&summary["admin"]);
+    for role in ["clerk", "verifier", "supervisor", "auditor", "admin"] {
+        assert_eq!(
+            summary[role]["after_logout"],
+            json!({"local": 0, "session": 0, "idb": 0, "text_has_birth": false,
+                   "dom_has_birth": false, "cookies": 0}),
+            "{role}: {summary}"
+        );
+    }
+    for screen in [
+        "login",
+        "counter",
+        "lock",
+        "certificates",
+        "verify",
+        "campaigns",
+        "audit",
+        "admin",
+        "enrol",
+    ] {
+        assert_eq!(
+            summary["axe"][screen],
+            json!([]),
+            "axe on {screen}: {summary}"
+        );
+        let shot = ["certificates"].contains(&screen) || screen == "login";
+        assert!(
+            shot || shots.join(format!("{screen}.png")).exists(),
+            "{screen}.png"
+        );
+    }
+    assert_eq!(summary["violations"], json!([]), "{summary}");
+
+    // Stored once, entered by the clerk, verified by the verifier.
+    let after = server.doses(&clerk, person);
+    assert_eq!(after.len(), expected + 1, "{after:?}");
+    let recorded = after
+        .iter()
+        .find(|d| d["lot"] == "QX7Q21")
+        .expect("recorded");
+    assert_eq!(recorded["entered_by"], "demo-clerk", "{recorded}");
+    assert_eq!(recorded["verified_by"], "console-verifier", "{recorded}");
+
+    // The campaign's tickets are stored: the print batch has the CSV's rows.
+    let supervisor = demo_token(&printed, "supervisor");
+    let (status, body) = server.request(
+        "POST",
+        &format!("/v1/{FUJISAWA}/target-extraction/print-batch"),
+        Some(&supervisor),
+        r#"{"campaign":"covid-2026-autumn","dose_number":8,"limit":1000}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let batch: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        batch["rows"], summary["supervisor"]["csv_rows"],
+        "{summary}"
+    );
+
+    // The console went through the audited API: the certificate and the
+    // verification are in the log, by the accounts that did them.
+    let auditor = demo_token(&printed, "auditor");
+    let (status, body) = server.request(
+        "GET",
+        &format!("/v1/{FUJISAWA}/audit?subject={person}&limit=1000"),
+        Some(&auditor),
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    let events: Value = serde_json::from_str(&body).unwrap();
+    let by = |actor: &str, action: &str| {
+        events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["actor"] == actor && e["action"].as_str().unwrap_or("").contains(action))
+    };
+    assert!(by("demo-clerk", "issue"), "{body}");
+    assert!(by("console-verifier", "verify"), "{body}");
+}
+
+/// The page's own guarantees: served, strict CSP, no inline script runs.
+fn check_page(summary: &Value) {
     assert_eq!(summary["status"], 200, "{summary}");
     assert_eq!(
         summary["csp"],
@@ -183,48 +292,143 @@ fn a_clerk_finds_a_person_at_the_counter_in_a_real_browser() {
     assert_eq!(summary["inline_scripts"], 0, "{summary}");
     assert_eq!(
         summary["inline_ran"], false,
-        "an injected inline script ran: {summary}"
+        "an inline script ran: {summary}"
     );
     assert_eq!(summary["inline_refused"], true, "{summary}");
-    assert_eq!(
-        summary["who"],
-        serde_json::json!(["demo-clerk", "窓口担当"]),
-        "{summary}"
-    );
-    assert_eq!(summary["birth_shown"], true, "{summary}");
-    assert_eq!(summary["dose_rows"], expected, "{summary}");
-    assert_eq!(
-        summary["url_has_digits"], false,
-        "a value in the URL: {summary}"
-    );
-    assert_eq!(summary["axe_serious"], serde_json::json!([]), "{summary}");
-    assert_eq!(
-        summary["after_logout"],
-        serde_json::json!({"local": 0, "session": 0, "idb": 0, "text_has_birth": false}),
-        "{summary}"
-    );
-    assert_eq!(summary["cookies_after_logout"], 0, "{summary}");
-    assert_eq!(summary["violations"], serde_json::json!([]), "{summary}");
-    assert!(shots.join("counter.png").exists());
+}
 
-    // Stored once, entered by the clerk who logged in.
-    let after = server.doses(&clerk, person);
-    assert_eq!(after.len(), expected + 1, "{after:?}");
+fn check_clerk(clerk: &Value, expected: usize) {
+    assert_eq!(clerk["who"], json!(["demo-clerk", "窓口担当"]), "{clerk}");
+    assert_eq!(clerk["menu"], json!(["窓口", "証明書"]), "{clerk}");
+    assert_eq!(clerk["birth_shown"], true, "{clerk}");
+    assert_eq!(clerk["dose_rows"], expected, "{clerk}");
+    assert_eq!(
+        clerk["url_has_digits"], false,
+        "a value in the URL: {clerk}"
+    );
+    // Locked: nothing personal in the DOM; a wrong code keeps it locked.
+    assert_eq!(
+        clerk["locked"],
+        json!({"local": 0, "session": 0, "idb": 0, "text_has_birth": false, "dom_has_birth": false}),
+        "{clerk}"
+    );
+    assert_eq!(clerk["wrong_unlock_refused"], true, "{clerk}");
+    assert_eq!(clerk["unlocked"], true, "{clerk}");
+    assert_eq!(clerk["prefilled_number"], expected + 1, "{clerk}");
     assert!(
-        after
-            .iter()
-            .any(|d| d["entered_by"] == "demo-clerk" && d["lot"] == "QX7Q21"),
-        "{after:?}"
+        clerk["future_date_error"]
+            .as_str()
+            .unwrap()
+            .starts_with("date"),
+        "{clerk}"
     );
+    assert_eq!(clerk["rows_after_refusal"], expected, "{clerk}");
+    assert_eq!(clerk["rows_after_record"], expected + 1, "{clerk}");
+    assert_eq!(clerk["dose_error"], "", "{clerk}");
+    assert_eq!(clerk["qr_is_shc"], true, "the QR did not decode: {clerk}");
+    assert_eq!(clerk["pdf_magic"], "%PDF-", "{clerk}");
+    assert_eq!(clerk["qr_verdict"], "有効な証明書です。", "{clerk}");
+    assert_eq!(clerk["qr_birth_shown"], true, "{clerk}");
+}
 
-    // The console went through the audited API: the lookup is in the log.
-    let auditor = demo_token(&printed, "auditor");
-    let (status, body) = server.request(
-        "GET",
-        &format!("/v1/{FUJISAWA}/audit?subject={person}&limit=1000"),
-        Some(&auditor),
-        "",
+fn check_verifier(verifier: &Value) {
+    assert_eq!(
+        verifier["menu"],
+        json!(["窓口", "照合・確認"]),
+        "{verifier}"
     );
-    assert_eq!(status, 200, "{body}");
-    assert!(body.contains("demo-clerk"), "{body}");
+    assert!(verifier["waiting"].as_u64().unwrap() >= 1, "{verifier}");
+    assert_eq!(verifier["lot_shown"], false, "{verifier}");
+    assert_eq!(
+        verifier["mismatch"],
+        json!({"lot": "入力内容と一致しません", "date": ""}),
+        "{verifier}"
+    );
+    assert!(
+        verifier["done"]
+            .as_str()
+            .unwrap()
+            .ends_with("回目を確認済にしました。"),
+        "{verifier}"
+    );
+    assert_eq!(
+        verifier["waiting_after"].as_u64().unwrap() + 1,
+        verifier["waiting"].as_u64().unwrap(),
+        "{verifier}"
+    );
+}
+
+fn check_supervisor(supervisor: &Value) {
+    assert!(
+        supervisor["menu"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("接種券発行")),
+        "{supervisor}"
+    );
+    assert!(
+        supervisor["preview"].as_str().unwrap().contains("対象者は"),
+        "{supervisor}"
+    );
+    assert_eq!(supervisor["progress_final"], "100%", "{supervisor}");
+    let seen = supervisor["progress_seen"].as_array().unwrap();
+    assert_eq!(seen.last(), Some(&json!(100)), "{supervisor}");
+    assert!(
+        seen.windows(2).all(|w| w[0].as_f64() <= w[1].as_f64()),
+        "the bar went back: {supervisor}"
+    );
+    assert!(
+        supervisor["job_state"]
+            .as_str()
+            .unwrap()
+            .ends_with("枚の接種券を発行しました。"),
+        "{supervisor}"
+    );
+    assert!(
+        supervisor["csv_header"]
+            .as_str()
+            .unwrap()
+            .contains("接種券番号"),
+        "{supervisor}"
+    );
+    assert!(supervisor["csv_rows"].as_u64().unwrap() > 0, "{supervisor}");
+}
+
+fn check_auditor(auditor: &Value) {
+    assert_eq!(auditor["menu"], json!(["監査"]), "{auditor}");
+    assert!(auditor["rows"].as_u64().unwrap() > 0, "{auditor}");
+    assert_eq!(
+        auditor["mentions"],
+        json!({"clerk": true, "verifier": true}),
+        "{auditor}"
+    );
+    assert_eq!(auditor["birth_shown"], false, "{auditor}");
+    let actions = auditor["session_actions"].as_array().unwrap();
+    for action in ["login", "logout", "session.unlock"] {
+        assert!(actions.contains(&json!(action)), "{action}: {auditor}");
+    }
+    // The session's refusals (the future date, the wrong unlock code).
+    let filter = &auditor["outcome_filter"];
+    assert!(filter["expected"].as_u64().unwrap() > 0, "{auditor}");
+    assert_eq!(filter["shown"], filter["expected"], "{auditor}");
+    assert_eq!(filter["only"], json!([filter["refusal"]]), "{auditor}");
+    assert!(
+        auditor["verified"]
+            .as_str()
+            .unwrap()
+            .starts_with("改ざんはありません"),
+        "{auditor}"
+    );
+}
+
+fn check_admin(admin: &Value) {
+    assert_eq!(admin["menu"], json!(["管理"]), "{admin}");
+    let row = admin["review_row"].as_array().unwrap();
+    assert_eq!(row[0], "console-new-clerk", "{admin}");
+    assert_eq!(row[3], "登録待ち", "{admin}");
+    assert!(row[6].as_str().unwrap().contains("未登録"), "{admin}");
+    assert!(admin["plugin_rows"].as_u64().unwrap() >= 5, "{admin}");
+    assert_eq!(admin["enrol_qr_is_otpauth"], true, "{admin}");
+    assert_eq!(admin["enrolled_role"], "窓口担当", "{admin}");
+    assert_eq!(admin["enrolled_menu"], json!(["窓口", "証明書"]), "{admin}");
 }

@@ -390,6 +390,8 @@ pub struct Query {
     pub from_ms: Option<i64>,
     /// Only events before this time (ms).
     pub to_ms: Option<i64>,
+    /// Only events that ended this way.
+    pub outcome: Option<Outcome>,
     /// Only events after this sequence (paging).
     pub after: Option<u64>,
     /// At most this many.
@@ -452,7 +454,8 @@ pub fn query(db: &impl ReadableDatabase, q: &Query) -> StoreResult<Vec<Event>> {
                 .is_some_and(|a| &event.actor != a && event.operator.as_ref() != Some(a))
             || q.session
                 .as_ref()
-                .is_some_and(|id| event.session.as_ref() != Some(id));
+                .is_some_and(|id| event.session.as_ref() != Some(id))
+            || q.outcome.is_some_and(|o| event.outcome != o);
         if !outside {
             out.push(event);
             if out.len() >= q.limit {

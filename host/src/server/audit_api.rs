@@ -13,7 +13,7 @@ use crate::clock::{format_timestamp, parse_timestamp};
 use crate::handles::PersonHandles;
 use crate::limits::MAX_AUDIT_QUERY_ROWS;
 
-/// `GET /v1/{tenant}/audit?subject=&actor=&from=&to=&after=&limit=`
+/// `GET /v1/{tenant}/audit?subject=&actor=&session=&outcome=&from=&to=&after=&limit=`
 pub(super) async fn query(ctx: Ctx, query: &str) -> Result<Response<Full<Bytes>>, ApiError> {
     let user = ctx.require_auditor().await?;
     let handles = ctx.tenant.store.keys().person_handles();
@@ -81,6 +81,14 @@ fn parse_query(query: &str, handles: &PersonHandles) -> Result<audit::Query, Api
                 q.subject = Some(subject);
             }
             "actor" => q.actor = Some(v.into_owned()),
+            "outcome" => {
+                q.outcome = Some(match v.as_ref() {
+                    "ok" => Outcome::Ok,
+                    "deny" => Outcome::Deny,
+                    "error" => Outcome::Error,
+                    _ => return Err(bad("outcome", "ok, deny or error")),
+                })
+            }
             "session" => q.session = Some(v.into_owned()),
             "from" => {
                 q.from_ms = Some(
@@ -107,7 +115,7 @@ fn parse_query(query: &str, handles: &PersonHandles) -> Result<audit::Query, Api
             other => {
                 return Err(bad(
                     kiroku_rules::safe_text::field_name(other),
-                    "unknown parameter (subject, actor, session, from, to, after, limit)",
+                    "unknown parameter (subject, actor, session, outcome, from, to, after, limit)",
                 ));
             }
         }

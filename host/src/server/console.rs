@@ -14,23 +14,40 @@ use super::ApiError;
 /// What a console page may load and run: this origin only.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// (file name, content type, bytes).
+/// A console file, its content type chosen by its extension.
+macro_rules! asset {
+    ($name:literal) => {
+        (
+            $name,
+            content_type($name),
+            include_bytes!(concat!("../../../console/", $name)),
+        )
+    };
+}
+
+const fn content_type(name: &str) -> &'static str {
+    match name.as_bytes() {
+        [.., b'.', b'j', b's'] => "text/javascript; charset=utf-8",
+        [.., b'.', b'c', b's', b's'] => "text/css; charset=utf-8",
+        _ => "text/html; charset=utf-8",
+    }
+}
+
+/// (file name, content type, bytes). A screen is one module: its file
+/// here and its line in `screens.js`.
 const ASSETS: &[(&str, &str, &[u8])] = &[
-    (
-        "index.html",
-        "text/html; charset=utf-8",
-        include_bytes!("../../../console/index.html"),
-    ),
-    (
-        "app.js",
-        "text/javascript; charset=utf-8",
-        include_bytes!("../../../console/app.js"),
-    ),
-    (
-        "style.css",
-        "text/css; charset=utf-8",
-        include_bytes!("../../../console/style.css"),
-    ),
+    asset!("index.html"),
+    asset!("style.css"),
+    asset!("app.js"),
+    asset!("api.js"),
+    asset!("ui.js"),
+    asset!("screens.js"),
+    asset!("counter.js"),
+    asset!("certificate.js"),
+    asset!("verify.js"),
+    asset!("campaigns.js"),
+    asset!("audit.js"),
+    asset!("admin.js"),
 ];
 
 /// `GET /console/{file}` (the page itself for `/console/`).

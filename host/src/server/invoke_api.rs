@@ -39,7 +39,12 @@ pub(super) async fn my_plugins(ctx: Ctx) -> Result<Response<Full<Bytes>>, ApiErr
             PluginSlot::Refused(_) | PluginSlot::Loading(_) => None,
         })
         .collect();
-    let body = json!({ "user": user.name, "operator": user.identity.operator, "role": user.role, "plugins": plugins });
+    // What the role may do beyond plugins, so a client (the console) shows
+    // only the screens it can use; the host still checks every request.
+    let grants = role.map_or(json!({}), |r| {
+        json!({"audit": r.audit, "admin": r.admin, "review": r.review, "federation": r.federation, "read_only": r.read_only})
+    });
+    let body = json!({ "user": user.name, "operator": user.identity.operator, "role": user.role, "grants": grants, "plugins": plugins });
     Ok(json_response(StatusCode::OK, &body, &ctx.request_id))
 }
 

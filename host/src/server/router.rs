@@ -10,7 +10,7 @@
 //! POST /v1/{tenant}/reviews/{id}             reviewer {"decision": "assign"|"dismiss"}
 //! POST /v1/{tenant}/{plugin}/{operation}      staff, by role
 //! GET  /v1/{tenant}/plugins                   staff: what they may invoke
-//! GET  /v1/{tenant}/audit?subject=&actor=&session=&from=&to=&after=&limit=   auditor
+//! GET  /v1/{tenant}/audit?subject=&actor=&session=&outcome=&from=&to=&after=&limit=   auditor
 //! GET  /v1/{tenant}/audit/verify              auditor
 //! POST /v1/{tenant}/jobs/{plugin}/{operation} staff, by role: starts a job -> {"job_id"}
 //! GET  /v1/{tenant}/jobs/{id}                 its starter or an admin: state, done/total

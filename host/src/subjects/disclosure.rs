@@ -103,12 +103,8 @@ pub fn disclose(
     .collect();
     let query = crate::audit::Query {
         subject: Some(person),
-        actor: None,
-        session: None,
-        from_ms: None,
-        to_ms: None,
-        after: None,
         limit: MAX_DISCLOSED_EVENTS + 1,
+        ..crate::audit::Query::default()
     };
     let mut events = crate::audit::query(store.db().as_ref(), &query)?;
     let truncated = events.len() > MAX_DISCLOSED_EVENTS;

@@ -185,6 +185,22 @@ impl RealServer {
         self.request("POST", &format!("/v1/{FUJISAWA}/login"), None, &body)
     }
 
+    /// A new account made by an administrator and enrolled by its holder
+    /// with `TEST_PASSWORD`: its TOTP secret, base32 as an app shows it.
+    pub fn enrolled(&self, admin: &str, name: &str, role: &str) -> String {
+        let body = json!({"name": name, "role": role}).to_string();
+        let users = format!("/v1/admin/{FUJISAWA}/users");
+        let (status, answer) = self.request("POST", &users, Some(admin), &body);
+        assert_eq!(status, 201, "{answer}");
+        let code: Value = serde_json::from_str(&answer).unwrap();
+        let body = json!({"name": name, "code": code["enrolment_code"], "password": TEST_PASSWORD});
+        let enrol = format!("/v1/{FUJISAWA}/enrol");
+        let (status, answer) = self.request("POST", &enrol, None, &body.to_string());
+        assert_eq!(status, 200, "{answer}");
+        let v: Value = serde_json::from_str(&answer).unwrap();
+        v["secret"].as_str().unwrap().to_owned()
+    }
+
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
