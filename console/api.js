@@ -16,6 +16,7 @@ const KNOWN = {
   suspended: 'この方の記録は利用停止中です。',
   replayed: 'この操作はすでに処理されています。',
   'unknown-job': 'この処理は見つかりません。',
+  cancelled: '中止しました。',
 };
 
 /** The host's messages name fields and limits, never values. */
@@ -47,7 +48,7 @@ export async function api(method, path, body, { raw = false, type = 'application
     headers,
     credentials: 'same-origin',
     cache: 'no-store',
-    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    body: body === undefined ? undefined : typeof body === 'string' || body instanceof Blob ? body : JSON.stringify(body),
   });
   if (raw && response.ok) return response;
   let answer = {};
@@ -63,6 +64,12 @@ export async function api(method, path, body, { raw = false, type = 'application
 /** `POST /v1/{tenant}/{plugin}/{operation}`. */
 export function plugin(name, op, input) {
   return api('POST', `/v1/${session.tenant}/${name}/${op}`, input);
+}
+
+/** An uploaded file (its exact bytes) with options in the query. */
+export function upload(name, op, file, options = {}) {
+  const q = new URLSearchParams(options);
+  return api('POST', `/v1/${session.tenant}/${name}/${op}?${q}`, file, { type: 'text/csv' });
 }
 
 /** `/v1/admin/{tenant}/...`. */
@@ -83,14 +90,16 @@ export function may(op) { return session.ops.has(op); }
  * until it ends; answers its output or throws its error. `job.cancel()`
  * asks the host to stop it.
  */
-export function runJob(name, op, input, progress) {
+export function runJob(name, op, input, progress, options = null) {
   const job = { id: null, cancelled: false };
   job.cancel = async () => {
     job.cancelled = true;
     if (job.id) await tenantApi('DELETE', `jobs/${job.id}`).catch(() => {});
   };
   job.done = (async () => {
-    const started = await tenantApi('POST', `jobs/${name}/${op}`, input);
+    const started = input instanceof Blob
+      ? await api('POST', `/v1/${session.tenant}/jobs/${name}/${op}?${new URLSearchParams(options ?? {})}`, input, { type: 'text/csv' })
+      : await tenantApi('POST', `jobs/${name}/${op}`, input);
     job.id = started.job_id;
     if (job.cancelled) await job.cancel();
     for (;;) {

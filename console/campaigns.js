@@ -3,7 +3,7 @@
 // then the mailing vendor's CSV and the PDF notices.
 
 import { plugin, may, runJob } from './api.js';
-import { $, rows, wareki, count, download, base64Bytes, localToday } from './ui.js';
+import { $, rows, wareki, count, download, base64Bytes, localToday, jobPanel } from './ui.js';
 
 const MARKUP = `
 <h2>接種券の発行（対象者抽出）</h2>
@@ -39,12 +39,7 @@ const MARKUP = `
   <tbody id="c-sample"></tbody></table>
   <p><button type="button" id="c-extract">抽出して接種券を発行</button></p>
 </div>
-<div id="c-job" hidden>
-  <label for="c-progress">発行の進み具合</label>
-  <progress id="c-progress" max="100" value="0"></progress> <span id="c-percent">0%</span>
-  <button type="button" id="c-cancel" class="secondary">中止</button>
-  <p id="c-job-state" role="status"></p>
-</div>
+<div id="c-job" hidden></div>
 <div id="c-print" hidden>
   <h3>印刷データ</h3>
   <button type="button" id="c-csv">郵送用CSVを保存</button>
@@ -52,7 +47,7 @@ const MARKUP = `
   <p id="c-print-state" role="status"></p>
 </div>`;
 
-let job = null;
+let panel = null;
 let notices = 0;
 
 function number(id) {
@@ -94,30 +89,15 @@ async function onPreview(event) {
   }
 }
 
-function showProgress(done, total) {
-  const percent = total > 0 ? Math.floor((done * 100) / total) : 0;
-  $('c-progress').value = percent;
-  $('c-percent').textContent = `${percent}%`;
-}
-
 async function onExtract() {
   $('c-extract').disabled = true;
-  $('c-job').hidden = false;
-  $('c-cancel').hidden = false;
-  $('c-job-state').textContent = '発行しています…';
-  showProgress(0, 0);
-  job = runJob('target-extraction', 'extract', criteria(), showProgress);
-  try {
-    const out = await job.done;
-    showProgress(1, 1);
-    $('c-job-state').textContent = `${count(out.issued)} 枚の接種券を発行しました。`;
+  $('c-print').hidden = true;
+  const job = runJob('target-extraction', 'extract', criteria(), panel.show);
+  const out = await panel.run(job, '発行しています…');
+  if (out) {
+    panel.say(`${count(out.issued)} 枚の接種券を発行しました。`);
     notices = 0;
     $('c-print').hidden = false;
-  } catch (e) {
-    $('c-job-state').textContent = e.state === 'cancelled' ? '中止しました。発行はされていません。' : e.message;
-  } finally {
-    $('c-cancel').hidden = true;
-    job = null;
   }
 }
 
@@ -156,7 +136,7 @@ export default {
     $('c-starts').value = localToday();
     $('camp-form').addEventListener('submit', onPreview);
     $('c-extract').addEventListener('click', onExtract);
-    $('c-cancel').addEventListener('click', () => job?.cancel());
+    panel = jobPanel($('c-job'), 'c', '発行の進み具合');
     $('c-csv').addEventListener('click', guard(onCsv));
     $('c-pdf').addEventListener('click', guard(onPdf));
   },

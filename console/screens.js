@@ -9,6 +9,10 @@ import certificate from './certificate.js';
 import verify from './verify.js';
 import campaigns from './campaigns.js';
 import audit from './audit.js';
+import history from './history.js';
+import doseImport from './import.js';
+import movein from './movein.js';
+import rights from './rights.js';
 import admin from './admin.js';
 
-export default [counter, verify, certificate, campaigns, audit, admin];
+export default [counter, verify, certificate, movein, campaigns, history, doseImport, rights, audit, admin];

@@ -79,3 +79,49 @@ export function base64Bytes(text) {
 
 /** Number with thousands separators. */
 export const count = (n) => Number(n ?? 0).toLocaleString('ja-JP');
+
+/**
+ * A job's progress bar with its percentage, cancel button and state line,
+ * built into `holder` with ids `${prefix}-progress`, `-percent`, `-cancel`
+ * and `-state`. `run(job)` follows a job from `runJob` to its end and
+ * answers its output (or null when it failed or was cancelled).
+ */
+export function jobPanel(holder, prefix, label) {
+  const bar = el('progress', { id: `${prefix}-progress`, max: 100, value: 0 });
+  const percent = el('span', { id: `${prefix}-percent`, text: '0%' });
+  const cancel = el('button', { type: 'button', id: `${prefix}-cancel`, class: 'secondary', text: '中止' });
+  const state = el('p', { id: `${prefix}-state`, role: 'status' });
+  holder.replaceChildren(el('label', { for: `${prefix}-progress`, text: label }), bar, ' ', percent, ' ', cancel, state);
+  holder.hidden = true;
+  let job = null;
+  cancel.addEventListener('click', () => job?.cancel());
+  const show = (done, total) => {
+    const p = total > 0 ? Math.floor((done * 100) / total) : 0;
+    bar.value = p;
+    percent.textContent = `${p}%`;
+  };
+  return {
+    show,
+    async run(started, working) {
+      job = started;
+      holder.hidden = false;
+      cancel.hidden = false;
+      state.className = '';
+      state.textContent = working;
+      show(0, 0);
+      try {
+        const out = await job.done;
+        show(1, 1);
+        return out;
+      } catch (e) {
+        state.className = 'error';
+        state.textContent = e.state === 'cancelled' ? '中止しました。' : e.message;
+        return null;
+      } finally {
+        cancel.hidden = true;
+        job = null;
+      }
+    },
+    say(text) { state.textContent = text; },
+  };
+}

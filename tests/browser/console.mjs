@@ -274,13 +274,70 @@ async function supervisorFlow() {
   await page.waitForSelector('#c-print:not([hidden])', { timeout: 60_000 });
   out.progress_seen = await page.evaluate(() => window.__seen);
   out.progress_final = await page.textContent('#c-percent');
-  out.job_state = await page.textContent('#c-job-state');
+  out.job_state = await page.textContent('#c-state');
   summary.axe.campaigns = await axe(page);
   await page.screenshot({ path: `${shots}/campaigns.png`, fullPage: true });
   const [csv] = await Promise.all([page.waitForEvent('download', { timeout: 30_000 }), page.click('#c-csv')]);
   const text = readFileSync(await csv.path(), 'utf8');
   out.csv_header = text.split('\n')[0];
   out.csv_rows = text.trim().split('\n').length - 1;
+
+  // History: the dose the clerk recorded is found by its maker and lot.
+  await screen(page, 'history');
+  await page.selectOption('#h-maker', 'pfizer');
+  await page.fill('#h-lot', 'QX7Q21');
+  await page.click('#h-search');
+  await page.waitForFunction(() => document.getElementById('h-count').textContent !== '' || document.getElementById('h-error').textContent !== '', null, { timeout: 20_000 });
+  out.history_rows = await page.locator('#h-rows tr').count();
+  out.history_error = await page.textContent('#h-error');
+  // Statistics by date: small cells (the doses of today and of the
+  // import) are shown suppressed, in the table and in the chart.
+  await page.selectOption('#s-by', 'date');
+  await page.click('#s-count');
+  await page.waitForFunction(() => document.getElementById('s-note').textContent !== '' || document.getElementById('s-error').textContent !== '', null, { timeout: 20_000 });
+  out.stats_error = await page.textContent('#s-error');
+  out.stats_rows = await page.locator('#s-rows tr').count();
+  out.stats_bars = await page.locator('#s-chart rect.bar').count();
+  out.stats_suppressed_bars = await page.locator('#s-chart rect.bar.suppressed').count();
+  out.stats_suppressed_cells = (await page.locator('#s-rows td', { hasText: '秘匿' }).count());
+  summary.axe.history = await axe(page);
+  await page.screenshot({ path: `${shots}/history.png`, fullPage: true });
+
+  // Dose import: a VRS export with one good row and one bad date; the dry
+  // run reports the bad line, the import applies the good one.
+  await screen(page, 'import');
+  const vrs = '宛名番号,登録日時,接種日,接種券番号,自治体コード,接種会場,医師名,ワクチンメーカー,ロット番号\n'
+    + `,20261120103000,20261120,${env('IMPORT_TICKET')},${tenant},藤沢市保健所,湘南 太郎,ファイザー,FA5765\n`
+    + `,20261120103000,20261340,${env('IMPORT_TICKET')},${tenant},藤沢市保健所,湘南 太郎,ファイザー,FA5766\n`;
+  await page.setInputFiles('#i-file', { name: 'vrs-export.csv', mimeType: 'text/csv', buffer: Buffer.from(vrs) });
+  await page.click('#i-check');
+  await page.waitForSelector('#i-report:not([hidden])', { timeout: 20_000 });
+  out.import_error_lines = await page.locator('#i-errors tr td:first-child').allTextContents();
+  summary.axe.import = await axe(page);
+  await page.screenshot({ path: `${shots}/import.png`, fullPage: true });
+  await page.click('#i-apply');
+  await page.waitForFunction(() => /取り込みました|エラー/.test(document.getElementById('i-state').textContent), null, { timeout: 30_000 });
+  out.import_state = await page.textContent('#i-state');
+  out.import_percent = await page.textContent('#i-percent');
+
+  // Subject rights: the disclosure letter, a suspension and its lifting.
+  await screen(page, 'rights');
+  await page.fill('#r-ticket', env('TICKET'));
+  await page.press('#r-ticket', 'Enter');
+  await page.waitForSelector('#r-person:not([hidden])', { timeout: 10_000 });
+  const [letter] = await Promise.all([page.waitForEvent('download'), page.click('#r-disclose button')]);
+  out.letter_magic = readFileSync(await letter.path()).subarray(0, 5).toString();
+  await page.fill('#r-suspend-reason', '利用停止の請求');
+  await page.click('#r-suspend-on');
+  await page.waitForFunction(() => document.getElementById('r-person-done').textContent !== '' || document.getElementById('r-person-error').textContent !== '');
+  out.suspended = await page.textContent('#r-person-done');
+  await page.fill('#r-suspend-reason', '請求の取下げ');
+  await page.click('#r-suspend-off');
+  await page.waitForFunction(() => document.getElementById('r-person-done').textContent.includes('解除') || document.getElementById('r-person-error').textContent !== '');
+  out.lifted = await page.textContent('#r-person-done');
+  out.rights_error = await page.textContent('#r-person-error');
+  summary.axe.rights = await axe(page);
+  await page.screenshot({ path: `${shots}/rights.png`, fullPage: true });
   out.after_logout = await logout(context, page);
   return out;
 }
@@ -344,6 +401,20 @@ async function adminFlow() {
   out.plugin_rows = await page.locator('#p-rows tr').count();
   summary.axe.admin = await axe(page);
   await page.screenshot({ path: `${shots}/admin.png`, fullPage: true });
+
+  // Retention: the preview by rule, then the purge job to its end.
+  await screen(page, 'rights', 'retention');
+  await page.click('#r-preview');
+  await page.waitForSelector('#r-result:not([hidden])', { timeout: 20_000 });
+  out.purge_preview = await page.textContent('#r-total');
+  out.purge_rules = await page.locator('#r-rules tr').count();
+  if (await page.isVisible('#r-confirm')) {
+    await page.fill('#r-confirm', '消去');
+    await page.click('#r-purge');
+    await page.waitForFunction(() => /消去しました|エラー|中止/.test(document.getElementById('r-state').textContent), null, { timeout: 60_000 });
+    out.purge_state = await page.textContent('#r-state');
+    out.purge_percent = await page.textContent('#r-percent');
+  }
   out.after_logout = await logout(context, page);
 
   // The new user enrols in the console, scans the QR, and logs in with it.

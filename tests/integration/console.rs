@@ -150,6 +150,40 @@ fn each_role_works_its_screens_in_a_real_browser() {
         .unwrap();
     let person = server.find_person(&clerk, index as u64 + 1);
     let expected = server.doses(&clerk, person).len();
+    // Another resident, whose dose the supervisor imports from a VRS file.
+    let imported = town
+        .iter()
+        .enumerate()
+        .position(|(i, r)| i > index && r.moved_out.is_none() && r.died.is_none())
+        .unwrap();
+    let imported_person = server.find_person(&clerk, imported as u64 + 1);
+    let imported_before = server.doses(&clerk, imported_person).len();
+    // A third resident died in 2019: past the 5 years the demo's rules keep
+    // them, so the administrator's purge has one to do.
+    let died = town
+        .iter()
+        .enumerate()
+        .position(|(i, r)| i > imported && r.moved_out.is_none() && r.died.is_none())
+        .unwrap();
+    let feed = json!({"records": [{"op": "death", "address_number": town[died].address_number, "date": "2019-03-01"}]});
+    let (status, body) = server.request(
+        "POST",
+        &format!("/v1/{FUJISAWA}/resident-sync/apply"),
+        Some(&admin),
+        &feed.to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+    // What the retention rules would purge now (the admin purges it).
+    let (status, body) = server.request(
+        "POST",
+        &format!("/v1/{FUJISAWA}/retention-purge/preview"),
+        Some(&admin),
+        "{}",
+    );
+    assert_eq!(status, 200, "{body}");
+    let purgeable = serde_json::from_str::<Value>(&body).unwrap()["persons"]
+        .as_u64()
+        .unwrap();
 
     let mut staff = serde_json::Map::new();
     staff.insert(
@@ -178,6 +212,10 @@ fn each_role_works_its_screens_in_a_real_browser() {
             kiroku_rules::ticket::for_person(index as u64 + 1, 0).unwrap(),
         )
         .env("PERSON_ID", person.to_string())
+        .env(
+            "IMPORT_TICKET",
+            kiroku_rules::ticket::for_person(imported as u64 + 1, 0).unwrap(),
+        )
         .env("EXPECT_BIRTH", town[index].birth_date.to_string())
         .env("EXPECT_DOSES", expected.to_string())
         .env("NEW_USER", "console-new-clerk")
@@ -201,7 +239,7 @@ fn each_role_works_its_screens_in_a_real_browser() {
     check_verifier(&summary["verifier"]);
     check_supervisor(&summary["supervisor"]);
     check_auditor(&summary["auditor"]);
-    check_admin(&summary["admin"]);
+    check_admin(&summary["admin"], purgeable);
     for role in ["clerk", "verifier", "supervisor", "auditor", "admin"] {
         assert_eq!(
             summary[role]["after_logout"],
@@ -243,6 +281,13 @@ fn each_role_works_its_screens_in_a_real_browser() {
         .expect("recorded");
     assert_eq!(recorded["entered_by"], "demo-clerk", "{recorded}");
     assert_eq!(recorded["verified_by"], "console-verifier", "{recorded}");
+
+    // The import stored the good row only.
+    assert_eq!(
+        server.doses(&clerk, imported_person).len(),
+        imported_before + 1,
+        "{summary}"
+    );
 
     // The campaign's tickets are stored: the print batch has the CSV's rows.
     let supervisor = demo_token(&printed, "supervisor");
@@ -299,7 +344,7 @@ fn check_page(summary: &Value) {
 
 fn check_clerk(clerk: &Value, expected: usize) {
     assert_eq!(clerk["who"], json!(["demo-clerk", "窓口担当"]), "{clerk}");
-    assert_eq!(clerk["menu"], json!(["窓口", "証明書"]), "{clerk}");
+    assert_eq!(clerk["menu"], json!(CLERK_MENU), "{clerk}");
     assert_eq!(clerk["birth_shown"], true, "{clerk}");
     assert_eq!(clerk["dose_rows"], expected, "{clerk}");
     assert_eq!(
@@ -359,11 +404,57 @@ fn check_verifier(verifier: &Value) {
 }
 
 fn check_supervisor(supervisor: &Value) {
+    assert_eq!(
+        supervisor["menu"],
+        json!([
+            "窓口",
+            "照合・確認",
+            "証明書",
+            "接種券発行",
+            "履歴・統計",
+            "取込み",
+            "保存・開示"
+        ]),
+        "{supervisor}"
+    );
+    assert_eq!(supervisor["history_error"], "", "{supervisor}");
     assert!(
-        supervisor["menu"]
-            .as_array()
-            .unwrap()
-            .contains(&json!("接種券発行")),
+        supervisor["history_rows"].as_u64().unwrap() >= 1,
+        "{supervisor}"
+    );
+    assert_eq!(supervisor["stats_error"], "", "{supervisor}");
+    let bars = supervisor["stats_bars"].as_u64().unwrap();
+    assert!(bars >= 2, "{supervisor}");
+    assert_eq!(
+        supervisor["stats_rows"].as_u64().unwrap(),
+        bars,
+        "{supervisor}"
+    );
+    assert!(
+        supervisor["stats_suppressed_bars"].as_u64().unwrap() >= 1,
+        "{supervisor}"
+    );
+    assert_eq!(
+        supervisor["stats_suppressed_bars"], supervisor["stats_suppressed_cells"],
+        "{supervisor}"
+    );
+    assert_eq!(
+        supervisor["import_error_lines"],
+        json!(["3"]),
+        "{supervisor}"
+    );
+    assert_eq!(
+        supervisor["import_state"], "1 件を取り込みました。",
+        "{supervisor}"
+    );
+    assert_eq!(supervisor["import_percent"], "100%", "{supervisor}");
+    assert_eq!(supervisor["letter_magic"], "%PDF-", "{supervisor}");
+    assert_eq!(
+        supervisor["suspended"], "利用を停止しました。",
+        "{supervisor}"
+    );
+    assert_eq!(
+        supervisor["lifted"], "利用停止を解除しました。",
         "{supervisor}"
     );
     assert!(
@@ -421,8 +512,16 @@ fn check_auditor(auditor: &Value) {
     );
 }
 
-fn check_admin(admin: &Value) {
-    assert_eq!(admin["menu"], json!(["管理"]), "{admin}");
+/// What a clerk's menu holds.
+/// (The demo installs no move-in-query plugin, so no 転入照会 screen.)
+const CLERK_MENU: [&str; 3] = ["窓口", "証明書", "保存・開示"];
+
+fn check_admin(admin: &Value, purgeable: u64) {
+    assert_eq!(
+        admin["menu"],
+        json!(["取込み", "保存・開示", "管理"]),
+        "{admin}"
+    );
     let row = admin["review_row"].as_array().unwrap();
     assert_eq!(row[0], "console-new-clerk", "{admin}");
     assert_eq!(row[3], "登録待ち", "{admin}");
@@ -430,5 +529,15 @@ fn check_admin(admin: &Value) {
     assert!(admin["plugin_rows"].as_u64().unwrap() >= 5, "{admin}");
     assert_eq!(admin["enrol_qr_is_otpauth"], true, "{admin}");
     assert_eq!(admin["enrolled_role"], "窓口担当", "{admin}");
-    assert_eq!(admin["enrolled_menu"], json!(["窓口", "証明書"]), "{admin}");
+    assert_eq!(admin["enrolled_menu"], json!(CLERK_MENU), "{admin}");
+    assert!(admin["purge_rules"].as_u64().unwrap() >= 1, "{admin}");
+    assert!(purgeable > 0, "the demo has nothing to purge: {admin}");
+    {
+        assert_eq!(admin["purge_percent"], "100%", "{admin}");
+        assert_eq!(
+            admin["purge_state"],
+            format!("{purgeable} 人の記録を消去しました。"),
+            "{admin}"
+        );
+    }
 }

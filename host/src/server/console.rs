@@ -47,6 +47,10 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     asset!("verify.js"),
     asset!("campaigns.js"),
     asset!("audit.js"),
+    asset!("history.js"),
+    asset!("import.js"),
+    asset!("movein.js"),
+    asset!("rights.js"),
     asset!("admin.js"),
 ];
 
