@@ -53,7 +53,7 @@ const MARKUP = `
 <p class="code" id="t-token" hidden></p>
 <h3>導入済みプラグイン</h3>
 <p><button type="button" id="p-list" class="secondary">一覧を表示</button></p>
-<table class="doses"><thead><tr><th scope="col">名前</th><th scope="col">状態</th><th scope="col">ダイジェスト（sha256）</th><th scope="col">使うインターフェース</th><th scope="col">操作</th></tr></thead>
+<table class="doses"><thead><tr><th scope="col">名前</th><th scope="col">状態</th><th scope="col">ダイジェスト（sha256）</th><th scope="col">使うKirokuのインターフェース</th><th scope="col">操作</th></tr></thead>
 <tbody id="p-rows"></tbody></table>`;
 
 function action(label, f) {
@@ -129,7 +129,8 @@ async function plugins() {
   const r = await adminApi('GET', 'plugins');
   $('p-rows').replaceChildren(...(r.plugins ?? []).map((p) => el('tr', {},
     el('td', { text: p.name }), el('td', { text: p.status === 'ready' ? '稼働中' : p.status === 'loading' ? '読込中' : `拒否（${p.reason ?? ''}）` }),
-    el('td', { class: 'mono', text: p.digest ?? '' }), el('td', { text: (p.imports ?? []).join(', ') }),
+    el('td', { class: 'mono', title: p.digest ?? '', text: p.digest ? `${p.digest.slice(0, 16)}…` : '' }),
+    el('td', { text: (p.imports ?? []).filter((i) => !i.startsWith('wasi:')).map((i) => i.replace(/@[0-9.]+$/, '')).join(', ') }),
     el('td', { text: (p.operations ?? []).map((o) => o.name).join(', ') }))));
 }
 

@@ -2,6 +2,8 @@
 // session rides on its HttpOnly cookie; the CSRF value is kept here, in
 // memory only, and sent with every write.
 
+import { japanese } from './messages.js';
+
 export const session = { tenant: null, csrf: null, user: null, role: null, grants: {}, ops: new Set() };
 
 /** Japanese for the host's error codes; the host's own text otherwise. */
@@ -22,7 +24,7 @@ const KNOWN = {
 /** The host's messages name fields and limits, never values. */
 export function message(answer) {
   const code = answer?.error?.code;
-  return KNOWN[code] ?? `エラー：${answer?.error?.message ?? '通信に失敗しました。'}`;
+  return KNOWN[code] ?? `エラー：${answer?.error?.message ? japanese(answer.error.message) : '通信に失敗しました。'}`;
 }
 
 /** A thrown answer: `code` and the host's `raw` text for field routing. */

@@ -32,6 +32,28 @@ const MARKUP = `
 <p><button type="button" id="a-more" hidden>さらに表示</button></p>`;
 
 const OUTCOME = { ok: '成功', deny: '拒否', error: 'エラー' };
+/** Actions in Japanese; the host's name stays beside it for the record. */
+const ACTIONS = {
+  login: 'ログイン', logout: 'ログアウト', 'session.lock': '画面ロック', 'session.unlock': 'ロック解除',
+  'session.expire': 'セッション期限切れ', 'session.operator': '操作者の交代', enrol: '利用登録',
+  'audit.query': '監査ログの閲覧', 'audit.verify': '改ざん検査', 'user.review': 'アカウント点検',
+  'user.add': '利用者の追加', 'user.disable': '利用者の停止', 'user.enable': '利用者の再開', 'user.role': '役割の変更',
+  'residents.get': '住民情報の参照', 'doses.for-person': '接種記録の参照', 'doses.add': '接種記録の登録',
+  'doses.verify': '接種記録の確認', 'tickets.find': '接種券の照合',
+};
+const OPERATIONS = {
+  'dose-entry/find-person': '本人の検索', 'dose-entry/list-doses': '接種記録の表示', 'dose-entry/record-dose': '接種の記録',
+  'dose-entry/verify-dose': '記録の照合', 'certificate/issue': '証明書の発行', 'certificate/verify': '証明書の確認',
+  'certificate/revoke': '証明書の失効', 'subject-rights/disclose-pdf': '開示文書の作成', 'subject-rights/suspend': '利用停止',
+  'subject-rights/lift-suspension': '利用停止の解除', 'target-extraction/extract': '接種券の発行',
+  'target-extraction/preview': '対象者の試算', 'history-list/search': '履歴の検索', 'dose-import/import': '記録の取込み',
+  'retention-purge/purge': '保存期間切れの消去',
+};
+function action(name) {
+  const invoked = /^invoke (.+)$/.exec(name ?? '');
+  const ja = invoked ? OPERATIONS[invoked[1]] : ACTIONS[name];
+  return ja ? `${ja}（${name}）` : name;
+}
 let filters = null;
 let next = null;
 let shown = 0;
@@ -64,7 +86,7 @@ function row(e) {
   return el('tr', { class: `o-${e.outcome}` },
     el('td', { text: e.seq }), el('td', { text: when(e.time) }),
     el('td', { text: `${e.operator ?? e.actor}${e.role ? `（${ROLES[e.role] ?? e.role}）` : ''}${e.automated ? '［自動］' : ''}` }),
-    el('td', { text: e.action }), el('td', { text: subjects }), el('td', { text: OUTCOME[e.outcome] ?? e.outcome }),
+    el('td', { text: action(e.action) }), el('td', { text: subjects }), el('td', { text: OUTCOME[e.outcome] ?? e.outcome }),
     el('td', { text: detail }), el('td', {}, sessionButton));
 }
 

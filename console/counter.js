@@ -7,6 +7,7 @@
 import { session, plugin, may } from './api.js';
 import { $, el, rows, facts, wareki, SEX, STATUS, MAKERS, localToday } from './ui.js';
 import { issuePanel } from './certificate.js';
+import { japanese } from './messages.js';
 
 const MARKUP = `
 <h2>窓口：本人確認と接種記録</h2>
@@ -153,13 +154,13 @@ function showDoseError(e) {
   const raw = e.raw ?? '';
   if (raw.includes('give override_reason')) {
     for (const node of document.querySelectorAll('.override')) node.hidden = false;
-    $('dose-error').textContent = `通常の規則に合わない入力です（${raw.split('; give')[0]}）。理由を入力して、もう一度確認へ進んでください。`;
+    $('dose-error').textContent = `通常の規則に合わない入力です：${japanese(raw)} 記録するには理由を入力して、もう一度確認へ進んでください。`;
     $('f-override_reason').focus();
     return;
   }
   const field = FIELDS.find(([name]) => raw.startsWith(name));
   if (field) {
-    $(`e-${field[0]}`).textContent = raw;
+    $(`e-${field[0]}`).textContent = japanese(raw);
     $(`f-${field[0]}`).focus();
   } else {
     $('dose-error').textContent = e.message;

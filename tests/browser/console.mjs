@@ -78,6 +78,8 @@ const browser = await chromium.launch({
   args: ['--no-sandbox'],
 });
 const summary = { axe: {}, violations: [] };
+/** What one flow leaves for the next (the clerk's dose for the verifier). */
+const shared = {};
 
 /** A fresh browser context on the console, its CSP violations collected. */
 async function open({ clock = false } = {}) {
@@ -109,6 +111,26 @@ async function screen(page, id, name) {
   await page.click(`#nav-list button[data-screen="${id}"]`);
   await page.waitForSelector(`#${id}:not([hidden])`);
   summary.axe[name ?? id] = await axe(page);
+}
+
+/**
+ * The screens of the menu that need scrolling sideways at 1366×768 or on
+ * a tablet (820×1180 portrait): a page wider than the window.
+ */
+async function overflowing(page) {
+  const wide = [];
+  const ids = await page.locator('#nav-list button').evaluateAll((bs) => bs.map((b) => b.dataset.screen));
+  for (const size of [{ width: 1366, height: 768 }, { width: 820, height: 1180 }]) {
+    await page.setViewportSize(size);
+    for (const id of ids) {
+      await page.click(`#nav-list button[data-screen="${id}"]`);
+      const over = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
+      if (over) wide.push(`${id}@${size.width}`);
+      if (size.width === 820) await page.screenshot({ path: `${shots}/tablet-${id}.png` });
+    }
+  }
+  await page.setViewportSize({ width: 1366, height: 768 });
+  return wide;
 }
 
 async function logout(context, page) {
@@ -197,6 +219,24 @@ async function counterFlow() {
   await page.waitForFunction(() => document.getElementById('dose-done').textContent !== '', null, { timeout: 10_000 });
   out.rows_after_record = await page.locator('#dose-rows tr').count();
   out.dose_error = await page.textContent('#dose-error');
+  shared.recorded = out.prefilled_number;
+
+  // A dose number that skips one needs a reason: the field appears, the
+  // rule's message is in Japanese, and with a reason the dose is recorded.
+  await page.fill('#f-dose_number', String(out.prefilled_number + 2));
+  await page.fill('#f-product', 'コミナティ');
+  await page.fill('#f-lot', 'QX7Q33');
+  await page.fill('#f-facility_code', '1412345678');
+  await page.fill('#f-doctor', '湘南 太郎');
+  await page.click('#dose-check');
+  await page.click('#dose-save');
+  await page.waitForSelector('#f-override_reason', { state: 'visible', timeout: 10_000 });
+  out.override_message = await page.textContent('#dose-error');
+  await page.fill('#f-override_reason', '他院で接種済みの記録を後日登録');
+  await page.click('#dose-check');
+  await page.click('#dose-save');
+  await page.waitForFunction(() => document.getElementById('dose-done').textContent !== '', null, { timeout: 10_000 });
+  out.rows_after_override = await page.locator('#dose-rows tr').count();
 
   // A certificate for the person at the counter: the QR decodes to a card
   // the certificate screen then verifies.
@@ -229,7 +269,7 @@ async function verifierFlow() {
   out.waiting = await page.locator('#vqueue tr').count();
   // The stored values of the re-typed fields are not on the screen.
   out.lot_shown = (await page.textContent('#verify')).includes('QX7Q21');
-  await page.locator('#vqueue tr').last().locator('button').click();
+  await page.locator('#vqueue tr', { hasText: `${shared.recorded}回目` }).locator('button').click();
   await page.fill('#v-date', env('TODAY'));
   await page.selectOption('#v-maker', 'pfizer');
   await page.fill('#v-lot', 'QX7Q12');
@@ -338,6 +378,7 @@ async function supervisorFlow() {
   out.rights_error = await page.textContent('#r-person-error');
   summary.axe.rights = await axe(page);
   await page.screenshot({ path: `${shots}/rights.png`, fullPage: true });
+  out.overflow = await overflowing(page);
   out.after_logout = await logout(context, page);
   return out;
 }
@@ -357,9 +398,10 @@ async function auditorFlow() {
   // One of the clerk's rows: the whole session, login to logout.
   await page.locator('#a-rows tr', { hasText: staff.clerk.name }).last().locator('button').click();
   await page.waitForFunction(() => document.getElementById('a-session').value !== '');
-  await page.waitForFunction(() => [...document.querySelectorAll('#a-rows tr td:nth-child(4)')].some((td) => td.textContent === 'login'), null, { timeout: 10_000 }).catch(() => {});
+  await page.waitForFunction(() => [...document.querySelectorAll('#a-rows tr td:nth-child(4)')].some((td) => td.textContent.endsWith('（login）')), null, { timeout: 10_000 }).catch(() => {});
   const actions = await page.locator('#a-rows tr td:nth-child(4)').allTextContents();
-  out.session_actions = [...new Set(actions)].sort();
+  out.session_actions = [...new Set(actions.map((a) => /（([^）]+)）$/.exec(a)?.[1] ?? a))].sort();
+  out.login_in_japanese = actions.includes('ログイン（login）');
   // The outcome filter on that session: only the refusals, all of them.
   const outcomes = await page.locator('#a-rows tr td:nth-child(6)').allTextContents();
   const refusal = outcomes.includes('エラー') ? ['error', 'エラー'] : ['deny', '拒否'];
@@ -378,6 +420,7 @@ async function auditorFlow() {
   out.verified = await page.textContent('#a-verified');
   summary.axe.audit = await axe(page);
   await page.screenshot({ path: `${shots}/audit.png`, fullPage: true });
+  out.overflow = await overflowing(page);
   out.after_logout = await logout(context, page);
   return out;
 }
@@ -415,6 +458,7 @@ async function adminFlow() {
     out.purge_state = await page.textContent('#r-state');
     out.purge_percent = await page.textContent('#r-percent');
   }
+  out.overflow = await overflowing(page);
   out.after_logout = await logout(context, page);
 
   // The new user enrols in the console, scans the QR, and logs in with it.

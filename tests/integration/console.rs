@@ -274,7 +274,16 @@ fn each_role_works_its_screens_in_a_real_browser() {
 
     // Stored once, entered by the clerk, verified by the verifier.
     let after = server.doses(&clerk, person);
-    assert_eq!(after.len(), expected + 1, "{after:?}");
+    assert_eq!(after.len(), expected + 2, "{after:?}");
+    let overridden = after
+        .iter()
+        .find(|d| d["lot"] == "QX7Q33")
+        .expect("recorded");
+    assert_eq!(overridden["dose_number"], expected + 3, "{overridden}");
+    assert_eq!(
+        overridden["override_reason"], "他院で接種済みの記録を後日登録",
+        "{overridden}"
+    );
     let recorded = after
         .iter()
         .find(|d| d["lot"] == "QX7Q21")
@@ -360,13 +369,20 @@ fn check_clerk(clerk: &Value, expected: usize) {
     assert_eq!(clerk["wrong_unlock_refused"], true, "{clerk}");
     assert_eq!(clerk["unlocked"], true, "{clerk}");
     assert_eq!(clerk["prefilled_number"], expected + 1, "{clerk}");
-    assert!(
-        clerk["future_date_error"]
-            .as_str()
-            .unwrap()
-            .starts_with("date"),
+    assert_eq!(
+        clerk["future_date_error"], "接種日が未来の日付です。",
         "{clerk}"
     );
+    assert_eq!(
+        clerk["override_message"],
+        format!(
+            "通常の規則に合わない入力です：接種回数は{}回目のはずです（記録済みは{}回目まで）。 記録するには理由を入力して、もう一度確認へ進んでください。",
+            expected + 2,
+            expected + 1
+        ),
+        "{clerk}"
+    );
+    assert_eq!(clerk["rows_after_override"], expected + 2, "{clerk}");
     assert_eq!(clerk["rows_after_refusal"], expected, "{clerk}");
     assert_eq!(clerk["rows_after_record"], expected + 1, "{clerk}");
     assert_eq!(clerk["dose_error"], "", "{clerk}");
@@ -382,7 +398,7 @@ fn check_verifier(verifier: &Value) {
         json!(["窓口", "照合・確認"]),
         "{verifier}"
     );
-    assert!(verifier["waiting"].as_u64().unwrap() >= 1, "{verifier}");
+    assert!(verifier["waiting"].as_u64().unwrap() >= 2, "{verifier}");
     assert_eq!(verifier["lot_shown"], false, "{verifier}");
     assert_eq!(
         verifier["mismatch"],
@@ -450,6 +466,11 @@ fn check_supervisor(supervisor: &Value) {
     assert_eq!(supervisor["import_percent"], "100%", "{supervisor}");
     assert_eq!(supervisor["letter_magic"], "%PDF-", "{supervisor}");
     assert_eq!(
+        supervisor["overflow"],
+        json!([]),
+        "screens wider than the window: {supervisor}"
+    );
+    assert_eq!(
         supervisor["suspended"], "利用を停止しました。",
         "{supervisor}"
     );
@@ -494,7 +515,9 @@ fn check_auditor(auditor: &Value) {
         "{auditor}"
     );
     assert_eq!(auditor["birth_shown"], false, "{auditor}");
+    assert_eq!(auditor["overflow"], json!([]), "{auditor}");
     let actions = auditor["session_actions"].as_array().unwrap();
+    assert_eq!(auditor["login_in_japanese"], true, "{auditor}");
     for action in ["login", "logout", "session.unlock"] {
         assert!(actions.contains(&json!(action)), "{action}: {auditor}");
     }
@@ -528,6 +551,7 @@ fn check_admin(admin: &Value, purgeable: u64) {
     assert!(row[6].as_str().unwrap().contains("未登録"), "{admin}");
     assert!(admin["plugin_rows"].as_u64().unwrap() >= 5, "{admin}");
     assert_eq!(admin["enrol_qr_is_otpauth"], true, "{admin}");
+    assert_eq!(admin["overflow"], json!([]), "{admin}");
     assert_eq!(admin["enrolled_role"], "窓口担当", "{admin}");
     assert_eq!(admin["enrolled_menu"], json!(CLERK_MENU), "{admin}");
     assert!(admin["purge_rules"].as_u64().unwrap() >= 1, "{admin}");

@@ -41,6 +41,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     asset!("app.js"),
     asset!("api.js"),
     asset!("ui.js"),
+    asset!("messages.js"),
     asset!("screens.js"),
     asset!("counter.js"),
     asset!("certificate.js"),
