@@ -106,7 +106,9 @@ async function onLogin(event) {
   event.preventDefault();
   $('login-error').textContent = '';
   const tenant = $('login-tenant').value.trim();
-  const body = { name: $('login-name').value, password: $('login-password').value, totp: $('login-totp').value.trim() };
+  const body = {
+    name: $('login-name').value, password: $('login-password').value, totp: $('login-totp').value.trim(), cookie_only: true,
+  };
   $('login-password').value = '';
   try {
     session.tenant = tenant;

@@ -5,6 +5,7 @@
 
 import { plugin, may } from './api.js';
 import { $, facts, wareki, download, base64Bytes } from './ui.js';
+import { japanese } from './messages.js';
 
 const PANEL = `
 <h3>接種証明書</h3>
@@ -83,8 +84,8 @@ const SCREEN = `
   <p id="check-verdict" role="status"></p>
   <dl class="facts" id="check-facts"></dl>
 </div>
-<form id="revoke-form" autocomplete="off" hidden>
-  <h3>証明書の失効</h3>
+<h3 id="revoke-title" hidden>証明書の失効</h3>
+<form id="revoke-form" autocomplete="off" aria-labelledby="revoke-title" hidden>
   <label for="revoke-id">証明書番号</label>
   <input id="revoke-id" required>
   <label for="revoke-reason">理由</label>
@@ -102,7 +103,7 @@ async function check(text) {
   $('check-result').hidden = true;
   try {
     const v = await plugin('certificate', 'verify', { qr: text.trim() });
-    $('check-verdict').textContent = v.valid ? '有効な証明書です。' : `無効な証明書です（${v.reason ?? '理由不明'}）。`;
+    $('check-verdict').textContent = v.valid ? '有効な証明書です。' : `無効な証明書です（${v.reason ? japanese(v.reason) : '理由不明'}）。`;
     $('check-verdict').className = v.valid ? 'done' : 'error';
     const doses = v.doses ?? [];
     $('check-facts').replaceChildren(...facts([
@@ -151,6 +152,7 @@ export default {
     $('check-camera').hidden = !('BarcodeDetector' in window && navigator.mediaDevices);
     $('check-camera').addEventListener('click', () => fromCamera().catch((e) => { $('check-error').textContent = `カメラを使えません（${e.name}）。`; }));
     $('revoke-form').hidden = !may('certificate/revoke');
+    $('revoke-title').hidden = $('revoke-form').hidden;
     $('revoke-form').addEventListener('submit', async (event) => {
       event.preventDefault();
       $('revoke-error').textContent = '';

@@ -28,6 +28,10 @@ const PATTERNS = [
   [/^(\w+) must be a whole number$/, (m) => `${label(m[1])}は数字で入力してください。`],
   [/^the staff user who entered a dose cannot verify it/, () => '入力した本人は確認できません。別の職員が確認してください。'],
   [/already verified$/, () => 'この記録はすでに確認済みです。'],
+  [/^the (card|certificate) is revoked$/, () => '失効しています'],
+  [/^the signature does not verify$/, () => '署名が正しくありません'],
+  [/^no key of the issuer has this kid$/, () => 'この自治体の鍵で署名されていません'],
+  [/^the document is not issued by JPN$/, () => '日本の発行ではありません'],
   [/^a password needs at least (\d+) characters$/, (m) => `パスワードは${m[1]}文字以上にしてください。`],
 ];
 

@@ -22,9 +22,10 @@ const MARKUP = `
   <tbody id="vqueue"></tbody></table>
   <p id="vqueue-empty" hidden>確認待ちの記録はありません。</p>
 </div>
-<form id="vform" class="dose-form" autocomplete="off" novalidate hidden>
-  <h3 id="vform-title"></h3>
-  <p>予診票を見て、次の項目を入力してください。</p>
+<div id="vform-box" hidden>
+<h3 id="vform-title"></h3>
+<p>予診票を見て、次の項目を入力してください。</p>
+<form id="vform" class="dose-form" autocomplete="off" novalidate aria-labelledby="vform-title">
   <label for="v-date">接種日</label>
   <span><input id="v-date" type="date" required> <span class="error" id="ve-date"></span></span>
   <label for="v-maker">メーカー</label>
@@ -44,6 +45,7 @@ const MARKUP = `
   <button type="submit" id="v-submit">照合して確認済にする</button>
   <p class="error" id="v-error" role="alert"></p>
 </form>
+</div>
 <p class="done" id="v-done" role="status"></p>`;
 
 const RETYPED = ['date', 'maker', 'lot', 'amount', 'facility_code', 'doctor'];
@@ -72,7 +74,7 @@ function choose(d) {
   $('v-error').textContent = '';
   $('v-done').textContent = '';
   $('vform-title').textContent = `${d.dose_number}回目の照合`;
-  $('vform').hidden = false;
+  $('vform-box').hidden = false;
   $('v-date').focus();
 }
 
@@ -87,11 +89,12 @@ async function onVerify(event) {
   if (empty.length) return;
   try {
     await plugin('dose-entry', 'verify-dose', { person_id: person, dose_id: dose.dose_id, expect });
-    $('vform').hidden = true;
-    $('v-done').textContent = `${dose.dose_number}回目を確認済にしました。`;
+    $('vform-box').hidden = true;
+    const done = `${dose.dose_number}回目を確認済にしました。`;
     dose = null;
     const found = await plugin('dose-entry', 'find-person', { ticket_number: ticketOf($('vfind-ticket').value) });
     if (found.persons?.[0]) await load(found.persons[0]);
+    $('v-done').textContent = done;
   } catch (e) {
     // "the entry differs from the form in: lot, date; it was not verified"
     const differs = /differs from the form in: ([a-z_, ]+)/.exec(e.raw ?? '');
@@ -110,7 +113,7 @@ async function onFind(event) {
   event.preventDefault();
   $('vfind-error').textContent = '';
   $('vperson').hidden = true;
-  $('vform').hidden = true;
+  $('vform-box').hidden = true;
   const ticket = ticketOf($('vfind-ticket').value);
   if (ticket === null) {
     $('vfind-error').textContent = '他の自治体の接種券です。';

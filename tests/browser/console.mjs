@@ -162,7 +162,9 @@ async function counterFlow() {
   summary.axe.login = await axe(page);
 
   const clerk = staff.clerk;
+  const answered = page.waitForResponse((r) => r.url().endsWith('/login'));
   out.menu = await login(page, clerk);
+  out.token_in_login_answer = (await (await answered).json()).token ?? null;
   out.who = [await page.textContent('#who-name'), await page.textContent('#who-role')];
 
   // A barcode reader types the ticket number and Enter.
@@ -244,6 +246,8 @@ async function counterFlow() {
   await page.waitForSelector('#cert-result:not([hidden])', { timeout: 20_000 });
   await page.screenshot({ path: `${shots}/certificate.png`, fullPage: true });
   const qr = await qrOf(page, '#cert-qr');
+  shared.qr = qr;
+  shared.certificate = (await page.textContent('#cert-id')).split('：').pop().trim();
   out.qr_is_shc = typeof qr === 'string' && qr.startsWith('shc:/');
   const [pdf] = await Promise.all([page.waitForEvent('download'), page.click('#cert-pdf')]);
   out.pdf_magic = readFileSync(await pdf.path()).subarray(0, 5).toString();
@@ -321,6 +325,18 @@ async function supervisorFlow() {
   const text = readFileSync(await csv.path(), 'utf8');
   out.csv_header = text.split('\n')[0];
   out.csv_rows = text.trim().split('\n').length - 1;
+
+  // The clerk's certificate revoked: its QR no longer verifies.
+  await screen(page, 'certificates');
+  await page.fill('#revoke-id', shared.certificate ?? '');
+  await page.selectOption('#revoke-reason', 'issued-in-error');
+  await page.click('#revoke-form button[type="submit"]');
+  await page.waitForFunction(() => document.getElementById('revoke-done').textContent !== '' || document.getElementById('revoke-error').textContent !== '', null, { timeout: 10_000 });
+  out.revoke_error = await page.textContent('#revoke-error');
+  await page.fill('#check-qr', shared.qr ?? '');
+  await page.click('#check-form button[type="submit"]');
+  await page.waitForSelector('#check-result:not([hidden])', { timeout: 10_000 });
+  out.revoked_verdict = await page.textContent('#check-verdict');
 
   // History: the dose the clerk recorded is found by its maker and lot.
   await screen(page, 'history');

@@ -353,6 +353,7 @@ fn check_page(summary: &Value) {
 
 fn check_clerk(clerk: &Value, expected: usize) {
     assert_eq!(clerk["who"], json!(["demo-clerk", "窓口担当"]), "{clerk}");
+    assert_eq!(clerk["token_in_login_answer"], Value::Null, "{clerk}");
     assert_eq!(clerk["menu"], json!(CLERK_MENU), "{clerk}");
     assert_eq!(clerk["birth_shown"], true, "{clerk}");
     assert_eq!(clerk["dose_rows"], expected, "{clerk}");
@@ -465,6 +466,11 @@ fn check_supervisor(supervisor: &Value) {
     );
     assert_eq!(supervisor["import_percent"], "100%", "{supervisor}");
     assert_eq!(supervisor["letter_magic"], "%PDF-", "{supervisor}");
+    assert_eq!(supervisor["revoke_error"], "", "{supervisor}");
+    assert_eq!(
+        supervisor["revoked_verdict"], "無効な証明書です（失効しています）。",
+        "{supervisor}"
+    );
     assert_eq!(
         supervisor["overflow"],
         json!([]),

@@ -162,7 +162,11 @@ where
     };
     crate::metrics::get().login(&tenant, "ok");
     ctx.tenant.activity.seen(session.hash, ctx.now_ms);
-    let body = session_body(Some(&session.token), &session.row, &account.role);
+    // A browser client (the console) asks for the cookie alone, so no
+    // script on the page ever holds the token.
+    let cookie_only = body.get("cookie_only").and_then(Value::as_bool) == Some(true);
+    let token = (!cookie_only).then_some(session.token.as_str());
+    let body = session_body(token, &session.row, &account.role);
     let cookie = format!(
         "{SESSION_COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={}",
         session.token,
