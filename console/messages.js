@@ -32,6 +32,7 @@ const PATTERNS = [
   [/^the signature does not verify$/, () => '署名が正しくありません'],
   [/^no key of the issuer has this kid$/, () => 'この自治体の鍵で署名されていません'],
   [/^the document is not issued by JPN$/, () => '日本の発行ではありません'],
+  [/^this node takes part in no exchanges/, () => 'このサーバーは自治体間の照会に参加していません（管理者に連絡してください）。'],
   [/^a password needs at least (\d+) characters$/, (m) => `パスワードは${m[1]}文字以上にしてください。`],
 ];
 

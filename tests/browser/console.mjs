@@ -258,6 +258,34 @@ async function counterFlow() {
   out.qr_verdict = await page.textContent('#check-verdict');
   out.qr_birth_shown = (await page.textContent('#check-facts')).includes(env('EXPECT_BIRTH'));
 
+  // A move-in query with no exchange set up gets the host's answer.
+  await screen(page, 'movein');
+  await page.fill('#m-address', env('MOVEIN_ADDRESS'));
+  await page.fill('#m-previous', '131016');
+  await page.click('#m-send');
+  await page.waitForFunction(() => document.getElementById('m-error').textContent !== '' || !document.getElementById('m-result').hidden, null, { timeout: 20_000 });
+  out.movein_answer = (await page.textContent('#m-error')) || (await page.textContent('#m-outcome'));
+  await page.screenshot({ path: `${shots}/movein.png`, fullPage: true });
+
+  out.after_logout = await logout(context, page);
+  return out;
+}
+
+async function approverFlow() {
+  const out = {};
+  const { context, page } = await open();
+  out.menu = await login(page, staff['federation-approver']);
+  await screen(page, 'movein', 'approval');
+  await page.waitForFunction(() => document.getElementById('m-queue-error').textContent !== '' || document.getElementById('m-queue') !== null);
+  await page.waitForTimeout(300);
+  out.sections = {
+    query: await page.isVisible('#m-query-section'),
+    batch: await page.isVisible('#m-batch-section'),
+    queue: await page.isVisible('#m-queue-section'),
+  };
+  out.queue_rows = await page.locator('#m-queue tr').count();
+  out.queue_error = await page.textContent('#m-queue-error');
+  out.overflow = await overflowing(page);
   out.after_logout = await logout(context, page);
   return out;
 }
@@ -506,6 +534,7 @@ try {
   summary.supervisor = await supervisorFlow();
   summary.auditor = await auditorFlow();
   summary.admin = await adminFlow();
+  summary.approver = await approverFlow();
 } catch (e) {
   summary.failed = `${e.message}`.slice(0, 500);
 } finally {
