@@ -53,7 +53,7 @@ const MARKUP = `
 <p class="code" id="t-token" hidden></p>
 <h3>導入済みプラグイン</h3>
 <p><button type="button" id="p-list" class="secondary">一覧を表示</button></p>
-<table class="doses"><thead><tr><th scope="col">名前</th><th scope="col">状態</th><th scope="col">ダイジェスト（sha256）</th><th scope="col">使うKirokuのインターフェース</th><th scope="col">操作</th></tr></thead>
+<table class="doses"><thead><tr><th scope="col">名前</th><th scope="col">状態</th><th scope="col">ダイジェスト（sha256）</th><th scope="col">使うKirokuのインターフェース</th><th scope="col">操作</th><th scope="col">権限（policy check）</th></tr></thead>
 <tbody id="p-rows"></tbody></table>`;
 
 function action(label, f) {
@@ -131,7 +131,8 @@ async function plugins() {
     el('td', { text: p.name }), el('td', { text: p.status === 'ready' ? '稼働中' : p.status === 'loading' ? '読込中' : `拒否（${p.reason ?? ''}）` }),
     el('td', { class: 'mono', title: p.digest ?? '', text: p.digest ? `${p.digest.slice(0, 16)}…` : '' }),
     el('td', { text: (p.imports ?? []).filter((i) => !i.startsWith('wasi:')).map((i) => i.replace(/@[0-9.]+$/, '')).join(', ') }),
-    el('td', { text: (p.operations ?? []).map((o) => o.name).join(', ') }))));
+    el('td', { text: (p.operations ?? []).map((o) => o.name).join(', ') }),
+    el('td', {}, p.policy ? el('details', {}, el('summary', { text: '権限を見る' }), el('pre', { class: 'policy', text: p.policy })) : ''))));
 }
 
 async function reviewCsv() {

@@ -486,6 +486,9 @@ async function adminFlow() {
   await page.click('#p-list');
   await page.waitForSelector('#p-rows tr', { timeout: 10_000 });
   out.plugin_rows = await page.locator('#p-rows tr').count();
+  const entry = page.locator('#p-rows tr', { hasText: 'dose-entry' }).first();
+  await entry.locator('summary').click();
+  out.policy_words = (await entry.locator('pre.policy').textContent()).split('\n')[0];
   summary.axe.admin = await axe(page);
   await page.screenshot({ path: `${shots}/admin.png`, fullPage: true });
 

@@ -610,6 +610,13 @@ fn check_admin(admin: &Value, purgeable: u64) {
     assert_eq!(row[3], "登録待ち", "{admin}");
     assert!(row[6].as_str().unwrap().contains("未登録"), "{admin}");
     assert!(admin["plugin_rows"].as_u64().unwrap() >= 5, "{admin}");
+    assert!(
+        admin["policy_words"]
+            .as_str()
+            .unwrap()
+            .starts_with("Plugin dose-entry (purpose: "),
+        "{admin}"
+    );
     assert_eq!(admin["enrol_qr_is_otpauth"], true, "{admin}");
     assert_eq!(admin["overflow"], json!([]), "{admin}");
     assert_eq!(admin["enrolled_role"], "窓口担当", "{admin}");

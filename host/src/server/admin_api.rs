@@ -229,7 +229,8 @@ where
     ))
 }
 
-/// `GET /v1/admin/{tenant}/plugins`: what is installed, pinned, refused.
+/// `GET /v1/admin/{tenant}/plugins`: what is installed, pinned, refused,
+/// and each loaded plugin's policy in words (as `kiroku policy check`).
 pub(super) async fn list_plugins(ctx: Ctx) -> Result<Response<Full<Bytes>>, ApiError> {
     ctx.require_admin("admin plugins").await?;
     let plugins: Vec<_> = ctx
@@ -238,7 +239,8 @@ pub(super) async fn list_plugins(ctx: Ctx) -> Result<Response<Full<Bytes>>, ApiE
         .iter()
         .map(|(name, slot)| match slot.now() {
             PluginSlot::Ready(p) => json!({"name": name, "digest": p.identity.digest.to_string(),
-                "status": "ready", "imports": p.imports, "operations": p.operations}),
+                "status": "ready", "imports": p.imports, "operations": p.operations,
+                "policy": p.policy.explain()}),
             PluginSlot::Refused(reason) => {
                 json!({"name": name, "status": "refused", "reason": reason})
             }
