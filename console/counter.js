@@ -215,6 +215,16 @@ export function ticketOf(text) {
   return digits;
 }
 
+/** The one person a ticket (or OCR line) names; throws a Japanese message. */
+export async function personByTicket(text) {
+  const ticket = ticketOf(text);
+  if (ticket === null) throw new Error('他の自治体の接種券です。');
+  const found = await plugin('dose-entry', 'find-person', { ticket_number: ticket });
+  const p = found.persons?.[0];
+  if (!p) throw new Error('該当する方が見つかりません。');
+  return p;
+}
+
 async function find(query, errorAt) {
   $('find-error').textContent = '';
   $('person').hidden = true;

@@ -6,7 +6,7 @@
 
 import { plugin, may, runJob } from './api.js';
 import { $, rows, count, download, base64Bytes, jobPanel } from './ui.js';
-import { identity, ticketOf } from './counter.js';
+import { identity, personByTicket } from './counter.js';
 
 const MARKUP = `
 <h2>保存期間と本人からの請求</h2>
@@ -107,14 +107,8 @@ async function onFind(event) {
   event.preventDefault();
   $('r-find-error').textContent = '';
   $('r-person').hidden = true;
-  const ticket = ticketOf($('r-ticket').value);
   try {
-    const found = ticket && (await plugin('dose-entry', 'find-person', { ticket_number: ticket }));
-    const p = found?.persons?.[0];
-    if (!p) {
-      $('r-find-error').textContent = '該当する方が見つかりません。';
-      return;
-    }
+    const p = await personByTicket($('r-ticket').value);
     person = p.person_id;
     $('r-facts').replaceChildren(...identity(p));
     $('r-disclose').hidden = !may('subject-rights/disclose-pdf');

@@ -5,7 +5,7 @@
 
 import { session, plugin, may } from './api.js';
 import { $, el, when } from './ui.js';
-import { identity, ticketOf } from './counter.js';
+import { identity, personByTicket } from './counter.js';
 
 const MARKUP = `
 <h2>確認：入力内容の照合（二者確認）</h2>
@@ -50,10 +50,12 @@ const MARKUP = `
 
 const RETYPED = ['date', 'maker', 'lot', 'amount', 'facility_code', 'doctor'];
 let person = null;
+let shown = null;
 let dose = null;
 
 async function load(p) {
   person = p.person_id;
+  shown = p;
   $('vperson-facts').replaceChildren(...identity(p));
   const list = await plugin('dose-entry', 'list-doses', { person_id: person });
   const waiting = (list.doses ?? []).filter((d) => !d.verified_by && d.entered_by !== session.user);
@@ -92,8 +94,7 @@ async function onVerify(event) {
     $('vform-box').hidden = true;
     const done = `${dose.dose_number}回目を確認済にしました。`;
     dose = null;
-    const found = await plugin('dose-entry', 'find-person', { ticket_number: ticketOf($('vfind-ticket').value) });
-    if (found.persons?.[0]) await load(found.persons[0]);
+    await load(shown);
     $('v-done').textContent = done;
   } catch (e) {
     // "the entry differs from the form in: lot, date; it was not verified"
@@ -114,15 +115,8 @@ async function onFind(event) {
   $('vfind-error').textContent = '';
   $('vperson').hidden = true;
   $('vform-box').hidden = true;
-  const ticket = ticketOf($('vfind-ticket').value);
-  if (ticket === null) {
-    $('vfind-error').textContent = '他の自治体の接種券です。';
-    return;
-  }
   try {
-    const found = await plugin('dose-entry', 'find-person', { ticket_number: ticket });
-    if (!found.persons?.[0]) $('vfind-error').textContent = '該当する方が見つかりません。';
-    else await load(found.persons[0]);
+    await load(await personByTicket($('vfind-ticket').value));
   } catch (e) {
     $('vfind-error').textContent = e.message;
   }
@@ -134,8 +128,7 @@ export default {
   shows: () => may('dose-entry/verify-dose'),
   render(root) {
     root.innerHTML = MARKUP;
-    person = null;
-    dose = null;
+    [person, shown, dose] = [null, null, null];
     $('vfind-form').addEventListener('submit', onFind);
     $('vform').addEventListener('submit', onVerify);
   },

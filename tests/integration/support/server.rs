@@ -185,6 +185,13 @@ impl RealServer {
         self.request("POST", &format!("/v1/{FUJISAWA}/login"), None, &body)
     }
 
+    /// A request that must answer 200 with JSON: its body.
+    pub fn ok_json(&self, method: &str, path: &str, token: &str, body: &str) -> Value {
+        let (status, answer) = self.request(method, path, Some(token), body);
+        assert_eq!(status, 200, "{method} {path}: {answer}");
+        serde_json::from_str(&answer).unwrap()
+    }
+
     /// A new account made by an administrator and enrolled by its holder
     /// with `TEST_PASSWORD`: its TOTP secret, base32 as an app shows it.
     pub fn enrolled(&self, admin: &str, name: &str, role: &str) -> String {
